@@ -1,0 +1,245 @@
+"""`headwatch train | inspect | sample` — the core, from a terminal.
+
+Bad input exits with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from core.control import TrainControl
+from core.corpus import CorpusError, load_corpus
+from core.inspection import inspect_prompt, sample_text
+from core.model import ConfigError, GPTConfig
+from core.runs import RunError, RunWriter, is_run_dir, load_run, trainer_for
+from core.session import train_into_run
+from core.trainer import TrainConfig, Trainer, TrainingDiverged
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not a usage dump
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="headwatch", description="Watch a small GPT learn.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    m, t = GPTConfig(), TrainConfig()
+    train = sub.add_parser("train", help="train a model into a run folder")
+    train.add_argument(
+        "--corpus", default=None, help="UTF-8 text file (default: built-in Shakespeare)"
+    )
+    train.add_argument("--layers", type=int, default=m.n_layer)
+    train.add_argument("--heads", type=int, default=m.n_head)
+    train.add_argument("--embd", type=int, default=m.n_embd)
+    train.add_argument("--block", type=int, default=m.block_size)
+    train.add_argument("--batch", type=int, default=t.batch_size)
+    train.add_argument("--lr", type=float, default=t.learning_rate)
+    train.add_argument(
+        "--iters", type=int, default=t.max_iters, help="steps to train (more steps when resuming)"
+    )
+    train.add_argument("--eval-every", type=int, default=t.eval_interval)
+    train.add_argument("--eval-iters", type=int, default=t.eval_iters)
+    train.add_argument("--dropout", type=float, default=m.dropout)
+    train.add_argument("--seed", type=int, default=t.seed)
+    train.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps")
+    train.add_argument("--out", required=True, help="run folder to create")
+    train.add_argument("--resume", action="store_true", help="continue the run already in --out")
+
+    inspect = sub.add_parser("inspect", help="attention, FFN and next-char guesses for a prompt")
+    inspect.add_argument("run", help="run folder")
+    inspect.add_argument("--prompt", required=True)
+    inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    sample = sub.add_parser("sample", help="let a trained model write")
+    sample.add_argument("run", help="run folder")
+    sample.add_argument("--prompt", default="")
+    sample.add_argument("--tokens", type=int, default=500)
+    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("--seed", type=int, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return {"train": cmd_train, "inspect": cmd_inspect, "sample": cmd_sample}[args.command](
+            args
+        )
+    except (UsageError, ConfigError, CorpusError, RunError) as exc:
+        print(f"headwatch: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        if not is_run_dir(args.out):
+            raise RunError(f"{args.out}: there is no run to resume here")
+        record = load_run(args.out)
+        corpus = load_corpus(record.corpus.get("path"))
+        trainer = trainer_for(record, corpus)
+        writer = RunWriter.reopen(record)
+        print(f"resuming {args.out} at step {record.step}", file=sys.stderr)
+    else:
+        corpus = load_corpus(args.corpus)
+        model_config = GPTConfig(
+            vocab_size=corpus.vocab_size,
+            block_size=args.block,
+            n_layer=args.layers,
+            n_head=args.heads,
+            n_embd=args.embd,
+            dropout=args.dropout,
+        )
+        train_config = TrainConfig(
+            learning_rate=args.lr,
+            batch_size=args.batch,
+            max_iters=args.iters,
+            eval_interval=args.eval_every,
+            eval_iters=args.eval_iters,
+            seed=args.seed,
+            device=args.device,
+        )
+        trainer = Trainer(corpus, model_config, train_config)
+        writer = RunWriter.create(args.out, corpus, model_config, train_config)
+    if args.iters < 1:
+        raise ConfigError(f"--iters must be at least 1, got {args.iters}")
+    print(corpus.summary(), file=sys.stderr)
+    print(
+        f"model: {trainer.model_config.n_layer} layers × {trainer.model_config.n_head} heads, "
+        f"n_embd {trainer.model_config.n_embd}, block {trainer.model_config.block_size}, "
+        f"{trainer.model.num_parameters():,} parameters on {trainer.device}",
+        file=sys.stderr,
+    )
+    control = TrainControl()
+    bar = _ProgressBar(sys.stderr)
+    last = None
+    started = time.perf_counter()
+    progress = train_into_run(trainer, writer, control, steps=args.iters if args.resume else None)
+    try:
+        for p in progress:
+            if p.is_eval:
+                bar.clear()
+                print(
+                    f"step {p.step:>6}/{p.total}  train {p.train_estimate:.4f}"
+                    f"  val {p.val_estimate:.4f}"
+                    f"  {p.tokens_per_s:,.0f} tok/s  {p.elapsed:.0f}s",
+                    flush=True,
+                )
+                last = p
+            else:
+                bar.update(p)
+    except TrainingDiverged as exc:
+        bar.clear()
+        print(f"headwatch: {exc}; the last good checkpoint is kept in {args.out}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        control.stop()
+        progress.close()  # saves the checkpoint
+        bar.clear()
+        print(f"stopped at step {trainer.step}; saved in {args.out}", file=sys.stderr)
+        return 130
+    bar.clear()
+    wall = time.perf_counter() - started
+    if last is not None:
+        print(
+            f"done: {trainer.step} steps, train {last.train_estimate:.4f}, "
+            f"val {last.val_estimate:.4f}, "
+            f"{wall:.1f}s wall; saved in {args.out}"
+        )
+    return 0
+
+
+class _ProgressBar:
+    """A one-line bar on a terminal; nothing when output goes to a file or pipe."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._last_draw = 0.0
+
+    def update(self, p) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        width = 30
+        done = int(width * p.step / max(p.total, 1))
+        self.stream.write(
+            f"\r[{'#' * done}{'.' * (width - done)}] {p.step}/{p.total} loss {p.loss:.3f} "
+            f"{p.tokens_per_s:,.0f} tok/s"
+        )
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+# --- inspect / sample ------------------------------------------------------------------------
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    record = load_run(args.run)
+    model = record.build_model()
+    result = inspect_prompt(model, record.tokenizer, args.prompt, record.step)
+    if result.prompt.unknown:
+        print(f"headwatch: note: {result.prompt.describe_unknown()}", file=sys.stderr)
+    if result.empty:
+        raise ConfigError("the prompt has no character the model knows — type some text")
+    if args.json:
+        json.dump(result.to_json(), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print(f"run {args.run} at step {record.step}; prompt {''.join(result.tokens)!r}")
+    for layer in range(result.attention.shape[0]):
+        for head in range(result.attention.shape[1]):
+            row = result.attention[layer, head, -1]
+            best = int(row.argmax())
+            print(
+                f"layer {layer + 1} head {head + 1}: last char attends most to "
+                f"{result.tokens[best]!r} (pos {best}) {row[best]:.2f}"
+            )
+        active = float((result.ffn[layer] > 0).mean())
+        print(f"layer {layer + 1} feed-forward: {active:.0%} of units active")
+    print("next: " + "  ".join(f"{ch!r} {p:.2f}" for ch, p in result.next_chars))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.tokens < 1:
+        raise ConfigError(f"--tokens must be at least 1, got {args.tokens}")
+    if not args.temperature > 0:
+        raise ConfigError(f"--temperature must be above 0, got {args.temperature}")
+    record = load_run(args.run)
+    model = record.build_model()
+    prompt, continuation = sample_text(
+        model, record.tokenizer, args.prompt, args.tokens, args.temperature, seed=args.seed
+    )
+    unknown = record.tokenizer.encode_prompt(args.prompt).describe_unknown()
+    if unknown:
+        print(f"headwatch: note: {unknown}", file=sys.stderr)
+    print(prompt + continuation)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""What the views show for a prompt: attention, FFN activations, next-character guesses.
+
+An Inspector keeps its own copy of the model and loads a snapshot only when a newer one arrives,
+so it can run in its own thread while training goes on in another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.control import Snapshot
+from core.corpus import EncodedPrompt, Tokenizer
+from core.model import GPT, GPTConfig
+
+
+@dataclass(frozen=True)
+class PromptInspection:
+    prompt: EncodedPrompt
+    tokens: list[str]  # the T characters shown (unknown ones left out, cropped to block size)
+    attention: np.ndarray  # float32 (n_layer, n_head, T, T)
+    ffn: np.ndarray  # float32 (n_layer, T, 4C)
+    next_chars: list[tuple[str, float]]  # top-k after the last character, most likely first
+    step: int  # the training step of the weights used
+
+    @property
+    def empty(self) -> bool:
+        return not self.tokens
+
+    def to_json(self) -> dict:
+        """The schema of `headwatch inspect --json`."""
+        return {
+            "tokens": self.tokens,
+            "attention": self.attention.tolist(),
+            "ffn": self.ffn.tolist(),
+            "next": [[ch, p] for ch, p in self.next_chars],
+        }
+
+
+def inspect_prompt(
+    model: GPT, tokenizer: Tokenizer, text: str, step: int = 0, top_k: int = 10
+) -> PromptInspection:
+    config = model.config
+    prompt = tokenizer.encode_prompt(text, max_len=config.block_size)
+    tokens = list(prompt.text)
+    if not tokens:
+        L, H, F = config.n_layer, config.n_head, config.ffn_size
+        return PromptInspection(
+            prompt,
+            [],
+            np.zeros((L, H, 0, 0), np.float32),
+            np.zeros((L, 0, F), np.float32),
+            [],
+            step,
+        )
+    device = next(model.parameters()).device
+    result = model.inspect(torch.tensor(prompt.ids, dtype=torch.long, device=device))
+    last = result.probs[-1]
+    top = torch.topk(last, min(top_k, last.numel()))
+    next_chars = [
+        (tokenizer.chars[i], float(p))
+        for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+    ]
+    return PromptInspection(
+        prompt,
+        tokens,
+        np.ascontiguousarray(result.attention.numpy(), dtype=np.float32),
+        np.ascontiguousarray(result.ffn.numpy(), dtype=np.float32),
+        next_chars,
+        step,
+    )
+
+
+def sample_text(
+    model: GPT,
+    tokenizer: Tokenizer,
+    prompt: str,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+) -> tuple[str, str]:
+    """(prompt as used, continuation); an empty prompt starts from a newline, as in the lecture."""
+    encoded = tokenizer.encode_prompt(prompt)
+    ids = encoded.ids or [tokenizer.stoi.get("\n", 0)]
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    device = next(model.parameters()).device
+    idx = torch.tensor([ids], dtype=torch.long, device=device)
+    out = model.generate(idx, max_new_tokens, temperature, top_k, generator=generator)
+    return encoded.text, tokenizer.decode(out[0, len(ids) :].tolist())
+
+
+class Inspector:
+    """Turns the latest snapshot into inspections; reloads weights only when they changed."""
+
+    def __init__(self) -> None:
+        self._model: GPT | None = None
+        self._config: GPTConfig | None = None
+        self._version = -1
+        self.snapshot: Snapshot | None = None
+
+    def load(self, snapshot: Snapshot) -> GPT:
+        if self._model is None or self._config != snapshot.config:
+            self._model = GPT.unfilled(snapshot.config)
+            self._model.eval()
+            self._config = snapshot.config
+            self._version = -1
+        if snapshot.version != self._version:
+            self._model.load_state_dict(snapshot.state)
+            self._version = snapshot.version
+        self.snapshot = snapshot
+        return self._model
+
+    def inspect(self, snapshot: Snapshot, text: str, top_k: int = 10) -> PromptInspection:
+        model = self.load(snapshot)
+        return inspect_prompt(model, snapshot.tokenizer, text, snapshot.step, top_k)
+
+    def sample(
+        self, snapshot: Snapshot, prompt: str, max_new_tokens: int, temperature: float
+    ) -> tuple[str, str]:
+        return sample_text(
+            self.load(snapshot), snapshot.tokenizer, prompt, max_new_tokens, temperature
+        )

@@ -1,0 +1,289 @@
+"""The lecture's character-level GPT: embeddings, blocks of multi-head attention + feed-forward.
+
+One concept per class; shapes in comments (B batch, T time, C n_embd, H heads, D head size).
+All heads are computed together from one QKV projection, but the maths is exactly the lecture's
+list of single heads concatenated (tests/core/test_model_equivalence.py holds it to that).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+class ConfigError(ValueError):
+    """A model or training setting that cannot work; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int = 65
+    block_size: int = 64  # the longest context, in characters
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1, got {value}")
+        if self.n_embd % self.n_head:
+            divisors = [h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0]
+            hint = ", ".join(str(h) for h in divisors if h <= 64)
+            raise ConfigError(
+                f"n_embd ({self.n_embd}) must divide evenly among {self.n_head} heads; "
+                f"choose heads from {hint}"
+            )
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
+            raise ConfigError(f"dropout must be a number, got {self.dropout!r}")
+        if not (0.0 <= self.dropout < 1.0) or math.isnan(self.dropout):
+            raise ConfigError(f"dropout must be at least 0 and below 1, got {self.dropout}")
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def ffn_size(self) -> int:
+        return 4 * self.n_embd
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GPTConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+class MultiHeadAttention(nn.Module):
+    """n_head causal self-attention heads in parallel ("communication"), concatenated, projected."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.head_size = config.head_size
+        # keys, queries and values of every head in one matmul; no bias, as in the lecture's Head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.dropout_p = config.dropout
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
+        shape = (B, T, self.n_head, self.head_size)
+        # (B, T, C) -> (B, H, T, D)
+        return (t.view(shape).transpose(1, 2) for t in (q, k, v))  # type: ignore[return-value]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self._heads(x)
+        out = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout_p if self.training else 0.0
+        )  # (B, H, T, D)
+        out = out.transpose(1, 2).reshape(B, T, C)  # concatenate heads over channels
+        return self.resid_dropout(self.proj(out))
+
+    def forward_with_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same maths with the attention weights materialised: (out (B,T,C), wei (B,H,T,T))."""
+        B, T, C = x.shape
+        q, k, v = self._heads(x)
+        wei = (q @ k.transpose(-2, -1)) * self.head_size**-0.5  # (B, H, T, T)
+        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+        wei = wei.masked_fill(future, float("-inf")).softmax(dim=-1)
+        out = self.attn_dropout(wei) @ v  # (B, H, T, D)
+        out = out.transpose(1, 2).reshape(B, T, C)
+        return self.resid_dropout(self.proj(out)), wei
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP ("computation"): Linear -> ReLU -> Linear, 4x wide inside."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.n_embd, config.ffn_size)
+        self.down = nn.Linear(config.ffn_size, config.n_embd)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.up(x))  # (B, T, 4C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(self.hidden(x)))
+
+
+class Block(nn.Module):
+    """Communication then computation, each pre-LayerNorm with a residual connection."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd)
+        self.attn = MultiHeadAttention(config)
+        self.ln2 = nn.LayerNorm(config.n_embd)
+        self.ffn = FeedForward(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.ffn(self.ln2(x))
+
+    def forward_inspect(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, attention (B,H,T,T), ffn hidden after ReLU (B,T,4C))."""
+        attn_out, wei = self.attn.forward_with_weights(self.ln1(x))
+        x = x + attn_out
+        hidden = self.ffn.hidden(self.ln2(x))
+        x = x + self.ffn.dropout(self.ffn.down(hidden))
+        return x, wei, hidden
+
+
+@dataclass
+class Inspection:
+    """Everything HeadWatch shows for one prompt, from one set of weights (CPU tensors)."""
+
+    attention: torch.Tensor  # (n_layer, n_head, T, T); rows sum to 1, zero above the diagonal
+    ffn: torch.Tensor  # (n_layer, T, 4C), post-ReLU, >= 0
+    probs: torch.Tensor  # (T, vocab): next-character distribution after each position
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
+        self.position_embedding = nn.Embedding(config.block_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
+        self.apply(self._init_weights)
+
+    @classmethod
+    def unfilled(cls, config: GPTConfig, device: str | torch.device = "cpu") -> GPT:
+        """A model whose weights are about to be loaded: skips init, draws no random numbers
+        (so building one in a viewer thread cannot disturb a seeded training run)."""
+        with torch.device("meta"):
+            model = cls(config)
+        return model.to_empty(device=device)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
+        T = idx.shape[1]
+        if self.config.block_size < T:
+            raise ValueError(
+                f"sequence of {T} tokens is longer than block_size {self.config.block_size}"
+            )
+        pos = torch.arange(T, device=idx.device)
+        return self.token_embedding(idx) + self.position_embedding(pos)  # (B, T, C)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = self._embed(idx)
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss
+
+    @torch.no_grad()
+    def inspect(self, idx: torch.Tensor) -> Inspection:
+        """Attention of every head, FFN activations and next-char probabilities for one sequence.
+
+        idx: (T,) or (1, T) token ids with 1 <= T <= block_size. Runs in eval mode, no autograd;
+        the module's train/eval mode is restored afterwards.
+        """
+        if idx.dim() == 1:
+            idx = idx.unsqueeze(0)
+        if idx.shape[0] != 1 or idx.shape[1] < 1:
+            raise ValueError("inspect takes one non-empty sequence")
+        was_training = self.training
+        self.eval()
+        try:
+            x = self._embed(idx)
+            attention, hidden = [], []
+            for block in self.blocks:
+                x, wei, h = block.forward_inspect(x)
+                attention.append(wei[0])
+                hidden.append(h[0])
+            probs = self.lm_head(self.ln_f(x))[0].softmax(dim=-1)
+        finally:
+            self.train(was_training)
+        return Inspection(
+            attention=torch.stack(attention).float().cpu(),
+            ffn=torch.stack(hidden).float().cpu(),
+            probs=probs.float().cpu(),
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Append max_new_tokens sampled tokens to idx (B, T); context cropped to block_size."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be above 0, got {temperature}")
+        was_training = self.training
+        self.eval()
+        try:
+            for _ in range(max_new_tokens):
+                context = idx[:, -self.config.block_size :]
+                logits, _ = self(context)
+                logits = logits[:, -1, :] / temperature  # (B, vocab)
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = logits.softmax(dim=-1)
+                nxt = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+                idx = torch.cat((idx, nxt), dim=1)
+        finally:
+            self.train(was_training)
+        return idx
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; any other name must be available here."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available; use auto or cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' asked for, but MPS is not available; use auto or cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device {name!r} is not supported; use auto, cpu, cuda or mps")
+    return device

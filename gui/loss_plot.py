@@ -1,0 +1,446 @@
+"""Live loss chart comparing every run of the session, TensorBoard style.
+
+Each run draws three curves in its own colour: the raw per-step train loss (faint), its
+debiased EMA (solid, the run's legend entry) and the val loss at evals (dashed, with dots).
+Updates append to preallocated buffers and call ``setData`` on existing items, so the
+per-batch cost stays small while training shares the CPU with the GUI.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+# Matplotlib's tab10 with its grey swapped for navy: grey would read as "disabled".
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf",
+)  # fmt: skip
+DEFAULT_SMOOTHING = 0.6
+MAX_SMOOTHING = 0.99
+HINT = "Press Train (F5) to start a run"
+_BACKGROUND = "#ffffff"
+_FOREGROUND = "#444444"
+_RAW_ALPHA = 45  # of 255: raw noise stays readable behind the smoothed line
+_SAMPLES_PER_PIXEL = 1.0  # auto-downsampling target; pyqtgraph's default 5 paints 5x more
+_EMA_CHUNK = 256  # points per matrix product in the vectorised EMA
+
+
+@lru_cache(maxsize=4)
+def _ema_kernel(weight: float) -> np.ndarray:
+    """Lower-triangular K[j, k] = w**(j-k): one chunk of the EMA recurrence as a product."""
+    lag = np.subtract.outer(np.arange(_EMA_CHUNK), np.arange(_EMA_CHUNK))
+    return np.where(lag >= 0, weight ** np.maximum(lag, 0).astype(float), 0.0)
+
+
+def _ema(
+    values: np.ndarray, weight: float, last: float, count: int
+) -> tuple[np.ndarray, float, int]:
+    """TensorBoard's debiased EMA of ``values`` continuing from state ``(last, count)``.
+
+    Non-finite values are passed through and do not advance the state (as TensorBoard does).
+    """
+    out = np.array(values, dtype=float)
+    finite = np.isfinite(out)
+    xs = out[finite]
+    smoothed = np.empty_like(xs)
+    kernel = _ema_kernel(weight)
+    for start in range(0, len(xs), _EMA_CHUNK):
+        chunk = xs[start : start + _EMA_CHUNK]
+        m = len(chunk)
+        ranks = np.arange(1, m + 1)
+        lasts = weight**ranks * last + (1.0 - weight) * (kernel[:m, :m] @ chunk)
+        smoothed[start : start + m] = lasts / (1.0 - weight ** (count + ranks))
+        last, count = float(lasts[-1]), count + m
+    out[finite] = smoothed
+    return out, last, count
+
+
+class _Buffer:
+    """A growable float array: appends are amortised O(new points) by doubling capacity."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._data = np.empty(capacity)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self._data):
+            grown = np.empty(max(end, 2 * len(self._data)))
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = values
+        self.size = end
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._data[: self.size]
+
+
+@dataclass
+class _Run:
+    label: str
+    colour: str
+    raw: pg.PlotDataItem
+    smooth: pg.PlotDataItem
+    val: pg.PlotDataItem
+    steps: _Buffer = field(default_factory=_Buffer)
+    losses: _Buffer = field(default_factory=_Buffer)
+    smoothed: _Buffer = field(default_factory=_Buffer)
+    val_steps: _Buffer = field(default_factory=lambda: _Buffer(16))
+    val_losses: _Buffer = field(default_factory=lambda: _Buffer(16))
+    val_train: _Buffer = field(default_factory=lambda: _Buffer(16))
+    ema_last: float = 0.0
+    ema_count: int = 0
+
+    def items(self) -> tuple[pg.PlotDataItem, ...]:
+        return (self.raw, self.smooth, self.val)
+
+
+@dataclass(frozen=True)
+class _Hit:
+    """The data point nearest the cursor."""
+
+    run: _Run
+    is_val: bool
+    index: int
+    x: float
+    y: float
+
+
+def _colour_with_alpha(colour: str, alpha: int) -> tuple[int, int, int, int]:
+    c = pg.mkColor(colour)
+    return (c.red(), c.green(), c.blue(), alpha)
+
+
+class LossPlot(QWidget):
+    """Train (raw + smoothed) and val loss of every run in the session, one colour per run."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("lossPlot")
+        self._runs: dict[str, _Run] = {}
+        self._weight = DEFAULT_SMOOTHING
+
+        self._slider = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
+        self._slider.setRange(0, round(MAX_SMOOTHING * 100))
+        self._slider.setValue(round(DEFAULT_SMOOTHING * 100))
+        self._slider.setFixedWidth(120)
+        self._slider.setToolTip("EMA weight of the smoothed train curves (0 = raw)")
+        self._slider.valueChanged.connect(lambda v: self.set_smoothing(v / 100))
+        self._slider_value = QLabel(f"{DEFAULT_SMOOTHING:.2f}")
+        self._log_check = QCheckBox("Log scale", objectName="logScaleCheck")
+        self._log_check.toggled.connect(self.set_log_scale)
+        key = QLabel("solid: train (smoothed) · faint: train (raw) · dashed ●: val")
+        key.setStyleSheet("color: palette(placeholder-text);")
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(6, 4, 6, 0)
+        controls.addWidget(QLabel("Smoothing"))
+        controls.addWidget(self._slider)
+        controls.addWidget(self._slider_value)
+        controls.addSpacing(16)
+        controls.addWidget(self._log_check)
+        controls.addStretch(1)
+        controls.addWidget(key)
+
+        self._widget = pg.PlotWidget(background=_BACKGROUND)
+        self._plot: pg.PlotItem = self._widget.getPlotItem()
+        self._setup_plot()
+        self._widget.installEventFilter(self)
+
+        # Overlaid on the empty plot in the same grid cell, so the axes stay visible.
+        self._hint = QLabel(HINT, alignment=Qt.AlignmentFlag.AlignCenter)
+        self._hint.setStyleSheet("color: #999999; font-size: 14pt; background: transparent;")
+        self._hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        stack = QGridLayout()
+        stack.addWidget(self._widget, 0, 0)
+        stack.addWidget(self._hint, 0, 0)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(controls)
+        layout.addLayout(stack, 1)
+
+    def _setup_plot(self) -> None:
+        plot = self._plot
+        plot.setMenuEnabled(enableMenu=False, enableViewBoxMenu=True)  # no FFT/average options
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        # A plausible empty frame (char-level loss starts near ln 65 ≈ 4.2) instead of 0..1.
+        plot.setRange(xRange=(0, 1000), yRange=(0, 5), padding=0)
+        for side, text in (("bottom", "step"), ("left", "loss")):
+            axis = plot.getAxis(side)
+            axis.setLabel(text, color=_FOREGROUND)
+            axis.setPen(_FOREGROUND)
+            axis.setTextPen(_FOREGROUND)
+        self._legend = plot.addLegend(
+            offset=(-8, 8),
+            brush=(255, 255, 255, 210),
+            pen="#cccccc",
+            labelTextColor=_FOREGROUND,
+            verSpacing=-6,
+        )
+        self._legend.sigSampleClicked.connect(self._on_legend_clicked)
+        self._legend.hide()  # an empty legend draws a stray box
+        self._marker = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#222222", width=1.5))
+        self._tip = pg.TextItem(
+            color=_FOREGROUND, fill=(255, 255, 255, 230), border="#bbbbbb", anchor=(0, 1)
+        )
+        for z, item in ((10, self._marker), (11, self._tip)):
+            item.setZValue(z)
+            item.hide()
+            plot.addItem(item, ignoreBounds=True)
+        plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    # --- runs -------------------------------------------------------------------------------
+    def start_run(self, run_id: str, label: str) -> None:
+        """Add a run with the next free colour; an existing ``run_id`` starts over."""
+        if run_id in self._runs:
+            self.remove_run(run_id)
+        used = {run.colour for run in self._runs.values()}
+        free = [c for c in PALETTE if c not in used]
+        colour = free[0] if free else PALETTE[len(self._runs) % len(PALETTE)]
+        run = _Run(
+            label=label,
+            colour=colour,
+            raw=pg.PlotDataItem(
+                pen=pg.mkPen(_colour_with_alpha(colour, _RAW_ALPHA), width=1),
+                autoDownsampleFactor=_SAMPLES_PER_PIXEL,
+            ),
+            smooth=pg.PlotDataItem(
+                pen=pg.mkPen(colour, width=2),
+                antialias=True,
+                autoDownsampleFactor=_SAMPLES_PER_PIXEL,
+            ),
+            val=pg.PlotDataItem(
+                pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
+                symbol="o",
+                symbolSize=6,
+                symbolBrush=colour,
+                symbolPen=pg.mkPen(_BACKGROUND, width=1),
+                antialias=True,
+            ),
+        )
+        for item in run.items():
+            self._plot.addItem(item)  # applies the plot's peak downsampling and clipping
+        # Stroking a 2 px antialiased zigzag of min/max peaks costs ~10x a mean line.
+        run.smooth.setDownsampling(auto=True, method="mean")
+        self._legend.addItem(run.smooth, html.escape(label))
+        if not self._runs:
+            self._plot.enableAutoRange()  # the empty frame's fixed range turned it off
+        self._runs[run_id] = run
+        self._hint.hide()
+        self._legend.show()
+
+    def set_label(self, run_id: str, label: str) -> None:
+        run = self._runs[run_id]
+        run.label = label
+        self._legend.getLabel(run.smooth).setText(html.escape(label))
+        self._legend.updateSize()
+
+    def add_train_points(self, run_id: str, steps: Sequence[int], losses: Sequence[float]) -> None:
+        """Append per-step train losses; batches for an unknown (removed) run are dropped."""
+        run = self._runs.get(run_id)
+        if run is None or len(steps) == 0:
+            return
+        values = np.asarray(losses, dtype=float)
+        smoothed, run.ema_last, run.ema_count = _ema(
+            values, self._weight, run.ema_last, run.ema_count
+        )
+        run.steps.extend(np.asarray(steps, dtype=float))
+        run.losses.extend(values)
+        run.smoothed.extend(smoothed)
+        run.raw.setData(run.steps.view, run.losses.view)
+        run.smooth.setData(run.steps.view, run.smoothed.view)
+
+    def add_val_point(self, run_id: str, step: int, train: float, val: float) -> None:
+        """Plot an eval's val loss; its train estimate is kept for the hover text."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        run.val_steps.extend(np.array([step], dtype=float))
+        run.val_losses.extend(np.array([val], dtype=float))
+        run.val_train.extend(np.array([train], dtype=float))
+        run.val.setData(run.val_steps.view, run.val_losses.view)
+
+    def remove_run(self, run_id: str) -> None:
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return
+        for item in run.items():
+            self._plot.removeItem(item)  # also drops the legend entry
+        self._hide_hover()
+        self._hint.setVisible(not self._runs)
+        self._legend.setVisible(bool(self._runs))
+
+    def clear(self) -> None:
+        for run_id in list(self._runs):
+            self.remove_run(run_id)
+
+    # --- display options --------------------------------------------------------------------
+    def set_smoothing(self, weight: float) -> None:
+        """Set the EMA weight (clamped to 0..0.99) and recompute every smoothed curve."""
+        weight = min(max(float(weight), 0.0), MAX_SMOOTHING)
+        self._slider.blockSignals(True)
+        self._slider.setValue(round(weight * 100))
+        self._slider.blockSignals(False)
+        self._slider_value.setText(f"{weight:.2f}")
+        if weight == self._weight:
+            return
+        self._weight = weight
+        for run in self._runs.values():
+            smoothed, run.ema_last, run.ema_count = _ema(run.losses.view, weight, 0.0, 0)
+            run.smoothed.view[:] = smoothed
+            run.smooth.setData(run.steps.view, run.smoothed.view)
+
+    def smoothing(self) -> float:
+        return self._weight
+
+    def set_log_scale(self, on: bool) -> None:
+        self._log_check.blockSignals(True)
+        self._log_check.setChecked(on)
+        self._log_check.blockSignals(False)
+        self._plot.setLogMode(y=on)
+        self._hide_hover()
+
+    @property
+    def plot_item(self) -> pg.PlotItem:
+        return self._plot
+
+    # --- queries (tests, hover) -------------------------------------------------------------
+    def run_ids(self) -> list[str]:
+        return list(self._runs)
+
+    def train_count(self, run_id: str) -> int:
+        return self._runs[run_id].steps.size
+
+    def val_count(self, run_id: str) -> int:
+        return self._runs[run_id].val_steps.size
+
+    def smoothed(self, run_id: str) -> np.ndarray:
+        return self._runs[run_id].smoothed.view.copy()
+
+    def label(self, run_id: str) -> str:
+        return self._runs[run_id].label
+
+    def colour(self, run_id: str) -> str:
+        return self._runs[run_id].colour
+
+    def legend_text(self, run_id: str) -> str:
+        """The text the legend shows for a run (HTML-escaped label)."""
+        return self._legend.getLabel(self._runs[run_id].smooth).text
+
+    def describe_point(self, x: float, y: float) -> str:
+        """Text for the point nearest (step ``x``, loss ``y``) on screen; '' with no data."""
+        hit = self._nearest(x, y)
+        if hit is None:
+            return ""
+        run, i = hit.run, hit.index
+        if hit.is_val:
+            step, val, train = run.val_steps.view[i], run.val_losses.view[i], run.val_train.view[i]
+            return f"{run.label} · step {step:.0f} · val {val:.3f} · train (eval) {train:.3f}"
+        step = run.steps.view[i]
+        text = (
+            f"{run.label} · step {step:.0f} · train {run.losses.view[i]:.3f}"
+            f" (smoothed {run.smoothed.view[i]:.3f})"
+        )
+        j = np.searchsorted(run.val_steps.view, step)
+        if j < run.val_steps.size and run.val_steps.view[j] == step:
+            text += f" · val {run.val_losses.view[j]:.3f}"
+        return text
+
+    def hover_text(self) -> str:
+        """The hover tip's text, '' while it is hidden."""
+        return self._tip.toPlainText() if self._tip.isVisible() else ""
+
+    def _nearest(self, x: float, y: float) -> _Hit | None:
+        """Nearest raw, smoothed or val point, measured in screen pixels (log-aware)."""
+        log_y = self._log_check.isChecked()
+        vb = self._plot.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        kx = max(vb.width(), 1.0) / ((x1 - x0) or 1.0)
+        ky = max(vb.height(), 1.0) / ((y1 - y0) or 1.0)
+        to_view = _log10 if log_y else float
+        vy = to_view(y)
+        best: tuple[float, _Hit] | None = None
+        for run in self._runs.values():
+            if not run.smooth.isVisible():
+                continue
+            series = (
+                (False, run.steps.view, run.losses.view),
+                (False, run.steps.view, run.smoothed.view),
+                (True, run.val_steps.view, run.val_losses.view),
+            )
+            for is_val, xs, ys in series:
+                i = int(np.searchsorted(xs, x))
+                for j in (i - 1, i):
+                    if not 0 <= j < len(xs):
+                        continue
+                    d = np.hypot((xs[j] - x) * kx, (to_view(ys[j]) - vy) * ky)
+                    if np.isfinite(d) and (best is None or d < best[0]):
+                        best = (d, _Hit(run, is_val, j, float(xs[j]), float(ys[j])))
+        return None if best is None else best[1]
+
+    # --- hover ------------------------------------------------------------------------------
+    def _on_mouse_moved(self, pos: QPointF) -> None:
+        vb = self._plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(pos):
+            self._hide_hover()
+            return
+        point = vb.mapSceneToView(pos)
+        log_y = self._log_check.isChecked()
+        y = 10 ** point.y() if log_y else point.y()
+        hit = self._nearest(point.x(), y)
+        if hit is None:
+            self._hide_hover()
+            return
+        vy = _log10(hit.y) if log_y else hit.y
+        self._marker.setData([hit.x], [vy], brush=hit.run.colour)
+        self._tip.setText(self.describe_point(hit.x, hit.y))
+        # Open the tip towards the middle of the view so it is never clipped at an edge.
+        (x0, x1), (y0, y1) = vb.viewRange()
+        right, high = hit.x > (x0 + x1) / 2, vy > (y0 + y1) / 2
+        self._tip.setAnchor((1.0 if right else 0.0, 0.0 if high else 1.0))
+        px, py = vb.viewPixelSize()  # keep the marker uncovered: step 8 px away from it
+        self._tip.setPos(hit.x + (-8 if right else 8) * px, vy + (-8 if high else 8) * py)
+        self._marker.show()
+        self._tip.show()
+
+    def _hide_hover(self) -> None:
+        self._marker.hide()
+        self._tip.hide()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._widget and event.type() == QEvent.Type.Leave:
+            self._hide_hover()
+        return super().eventFilter(watched, event)
+
+    def _on_legend_clicked(self, item: pg.PlotDataItem) -> None:
+        """The legend toggles the smoothed curve; raw and val follow it."""
+        for run in self._runs.values():
+            if run.smooth is item:
+                run.raw.setVisible(item.isVisible())
+                run.val.setVisible(item.isVisible())
+
+
+def _log10(value: float) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.log10(value))

@@ -1,0 +1,232 @@
+"""What the model predicts: the next-character distribution and a sampled continuation.
+
+``PredictionView`` paints its top-k bars with QPainter (a few rectangles and strings, cheap
+enough to redraw several times per second); ``SampleView`` shows a prompt and the text the
+model wrote after it, and asks for new samples through a signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QFontMetrics,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QTextCharFormat,
+    QTextCursor,
+)
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.text_display import visible_char
+
+BAR_COLOUR = "#4e79a7"
+_HINT_NO_MODEL = "Train a model first"
+_HINT_EMPTY = "Press Sample to see what the model writes."
+
+
+def _bold_title(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class _BarChart(QWidget):
+    """Rows of ``label | bar on a 0–100 % track | percentage``, best first."""
+
+    def __init__(self, rows: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows = rows
+        self._items: list[tuple[str, float]] = []
+        self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        if self.font().pointSizeF() > 0:  # characters are the point: a little larger
+            self._mono.setPointSizeF(self.font().pointSizeF() * 1.15)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_items(self, items: list[tuple[str, float]]) -> None:
+        self._items = items
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(260, self._rows * 22)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(160, self._rows * 14)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        text_colour = self.palette().color(QPalette.ColorRole.WindowText)
+        if not self._items:
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No prediction yet")
+            return
+        char_w = QFontMetrics(self._mono).horizontalAdvance("MM") + 8
+        pct_w = self.fontMetrics().horizontalAdvance("100.0%") + 8
+        track_w = max(self.width() - char_w - pct_w - 4, 1)
+        row_h = min(self.height() / self._rows, 30.0)
+        bar_h = max(row_h * 0.62, 4.0)
+        # The track shows the full 0–100 % scale: a flat, unsure model has visibly short bars.
+        track = QColor(text_colour)
+        track.setAlpha(22)
+        for row, (label, prob) in enumerate(self._items):
+            top = row * row_h
+            painter.setPen(text_colour)
+            painter.setFont(self._mono)
+            painter.drawText(
+                QRectF(0, top, char_w - 8, row_h),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
+            bar_top = top + (row_h - bar_h) / 2
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(track)
+            painter.drawRoundedRect(QRectF(char_w, bar_top, track_w, bar_h), 2, 2)
+            painter.setBrush(QColor(BAR_COLOUR))
+            width = max(prob * track_w, 1.0) if prob > 0 else 0.0
+            painter.drawRoundedRect(QRectF(char_w, bar_top, width, bar_h), 2, 2)
+            painter.setPen(text_colour)
+            painter.setFont(self.font())
+            painter.drawText(
+                QRectF(self.width() - pct_w, top, pct_w, row_h),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{prob * 100:.1f}%",
+            )
+
+
+class PredictionView(QWidget):
+    """'What comes next': the top-k next characters for the prompt and their probabilities."""
+
+    def __init__(self, top_k: int = 10, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("predictionView")
+        self._top_k = top_k
+        self._items: list[tuple[str, float]] = []
+        self._chart = _BarChart(top_k)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addWidget(_bold_title("Next character"))
+        layout.addWidget(self._chart, 1)
+
+    def set_predictions(self, items: Sequence[tuple[str, float]]) -> None:
+        """Show the ``top_k`` most likely characters, in any order given."""
+        ranked = sorted(((str(ch), float(p)) for ch, p in items), key=lambda it: -it[1])
+        self._items = ranked[: self._top_k]
+        self._chart.set_items([(visible_char(ch), p) for ch, p in self._items])
+
+    def predictions(self) -> list[tuple[str, float]]:
+        return list(self._items)
+
+    def labels(self) -> list[str]:
+        """The character labels as drawn, best first ('↵' for a newline)."""
+        return [visible_char(ch) for ch, _ in self._items]
+
+    def clear(self) -> None:
+        self.set_predictions([])
+
+
+class SampleView(QWidget):
+    """'What it writes': the prompt (dim) followed by the model's continuation (highlighted)."""
+
+    sampleRequested = Signal(float, int)  # temperature, number of characters
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sampleView")
+        self._enabled = True
+        self._busy = False
+
+        self._button = QPushButton("Sample", objectName="sampleButton")
+        self._button.setToolTip("Let the model write a continuation of the prompt")
+        self._button.clicked.connect(self._request)
+        # Wide enough for "Sampling…" so the controls do not shift while busy.
+        self._button.setMinimumWidth(self._button.fontMetrics().horizontalAdvance("Sampling…") + 24)
+        self._temperature = QDoubleSpinBox(objectName="temperatureSpin")
+        self._temperature.setRange(0.1, 2.0)
+        self._temperature.setSingleStep(0.1)
+        self._temperature.setDecimals(1)
+        self._temperature.setValue(1.0)
+        self._temperature.setToolTip("Below 1: safer, more repetitive; above 1: wilder")
+        self._length = QSpinBox(objectName="sampleLengthSpin")
+        self._length.setRange(10, 2000)
+        self._length.setSingleStep(50)
+        self._length.setValue(300)
+        self._hint = QLabel(_HINT_NO_MODEL)
+        self._hint.setStyleSheet("color: palette(placeholder-text);")
+
+        controls = QHBoxLayout()
+        controls.addWidget(self._button)
+        controls.addSpacing(8)
+        controls.addWidget(QLabel("Temperature"))
+        controls.addWidget(self._temperature)
+        controls.addSpacing(8)
+        controls.addWidget(QLabel("Characters"))
+        controls.addWidget(self._length)
+        controls.addStretch(1)
+        controls.addWidget(self._hint)
+
+        self._text = QPlainTextEdit(readOnly=True)
+        self._text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self._text.setPlaceholderText(_HINT_EMPTY)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(controls)
+        layout.addWidget(self._text, 1)
+        self._sync_controls()
+
+    def set_sample(self, prompt: str, continuation: str) -> None:
+        palette = self._text.palette()
+        prompt_format = QTextCharFormat()
+        prompt_format.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
+        continuation_format = QTextCharFormat()
+        continuation_format.setForeground(palette.color(QPalette.ColorRole.Text))
+        continuation_format.setFontWeight(QFont.Weight.Bold)
+        self._text.clear()
+        cursor = QTextCursor(self._text.document())
+        cursor.insertText(prompt, prompt_format)
+        cursor.insertText(continuation, continuation_format)
+        self._text.moveCursor(QTextCursor.MoveOperation.Start)  # read from the beginning
+        self._sync_controls()
+
+    def text(self) -> str:
+        return self._text.toPlainText()
+
+    def set_busy(self, busy: bool) -> None:
+        """While a sample is being generated the button is disabled and says so."""
+        self._busy = busy
+        self._button.setText("Sampling…" if busy else "Sample")
+        self._sync_controls()
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Enable sampling; without a model the controls are off and a hint says why."""
+        self._enabled = enabled
+        self._text.setPlaceholderText(_HINT_EMPTY if enabled else _HINT_NO_MODEL)
+        self._sync_controls()
+
+    def _sync_controls(self) -> None:
+        self._button.setEnabled(self._enabled and not self._busy)
+        self._temperature.setEnabled(self._enabled)
+        self._length.setEnabled(self._enabled)
+        # The empty text box already shows the hint as its placeholder.
+        self._hint.setVisible(not self._enabled and bool(self.text()))
+
+    def _request(self) -> None:
+        self.sampleRequested.emit(self._temperature.value(), self._length.value())

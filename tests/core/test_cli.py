@@ -1,0 +1,133 @@
+"""`headwatch train | inspect | sample` end to end, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.cli import main
+from tests.helpers import write_corpus
+
+SMALL = [
+    "--layers",
+    "2",
+    "--heads",
+    "2",
+    "--embd",
+    "16",
+    "--block",
+    "8",
+    "--batch",
+    "4",
+    "--iters",
+    "12",
+    "--eval-every",
+    "6",
+    "--eval-iters",
+    "2",
+    "--device",
+    "cpu",
+]
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_prints_progress_and_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "step      6/12  train" in captured.out
+    assert captured.out.strip().splitlines()[-1].startswith("done: 12 steps")
+    assert "vocabulary of" in captured.err
+
+
+def test_inspect_json_schema(run_dir, capsys):
+    assert main(["inspect", str(run_dir), "--prompt", "ROMEO:", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tokens"] == list("ROMEO:")
+    attention = data["attention"]
+    assert (len(attention), len(attention[0]), len(attention[0][0]), len(attention[0][0][0])) == (
+        2,
+        2,
+        6,
+        6,
+    )
+    for layer in attention:
+        for head in layer:
+            for i, row in enumerate(head):
+                assert sum(row) == pytest.approx(1, abs=1e-5)
+                assert all(v == 0 for v in row[i + 1 :])
+    assert len(data["ffn"]) == 2 and len(data["ffn"][0]) == 6 and len(data["ffn"][0][0]) == 64
+    assert min(v for layer in data["ffn"] for row in layer for v in row) >= 0
+    assert len(data["next"]) == 10 and data["next"][0][1] >= data["next"][1][1]
+
+
+def test_inspect_text_and_unknown_characters(run_dir, capsys):
+    assert main(["inspect", str(run_dir), "--prompt", "RO€MEO"]) == 0
+    captured = capsys.readouterr()
+    assert "layer 2 head 2" in captured.out
+    assert "'€' at 2" in captured.err
+
+
+def test_sample_writes_text(run_dir, capsys):
+    assert main(["sample", str(run_dir), "--prompt", "RO", "--tokens", "20", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("RO") and len(out.rstrip("\n")) >= 20
+
+
+def test_resume(run_dir, capsys):
+    assert main(["train", "--out", str(run_dir), "--resume", "--iters", "6"]) == 0
+    assert "done: 18 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--heads", "3", "--embd", "16"], "must divide evenly among 3 heads"),
+        (["train", "--lr", "0"], "learning rate must be above 0"),
+        (["train", "--dropout", "1.5"], "dropout must be at least 0 and below 1"),
+        (["train", "--block", "0"], "block_size must be at least 1"),
+        (["train", "--corpus", "/no/such/file.txt"], "no such file"),
+        (["train", "--heads", "two"], "invalid int value"),
+        (["train", "--device", "toaster"], "unknown device"),
+        (["train", "--block", "4096"], "too short for block size 4096"),
+        (["inspect", "/no/such/run", "--prompt", "a"], "no such folder"),
+        (["sample", "/no/such/run"], "no such folder"),
+        (["bogus"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
+    corpus = (
+        ["--corpus", str(write_corpus(tmp_path))]
+        if "--corpus" not in args and args[0] == "train"
+        else []
+    )
+    out = ["--out", str(tmp_path / "r")] if args[0] == "train" else []
+    assert main([*args, *corpus, *out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_inspect_prompt_of_only_unknown_characters(run_dir, capsys):
+    assert main(["inspect", str(run_dir), "--prompt", "€€"]) == 2
+    assert "no character the model knows" in capsys.readouterr().err
+
+
+def test_console_script_runs_without_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "train", "--heads", "3", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("headwatch: error:")
+    assert "Traceback" not in result.stderr

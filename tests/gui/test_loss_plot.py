@@ -1,0 +1,229 @@
+"""LossPlot: runs, batched appends, TensorBoard EMA, log scale, hover text, legend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
+
+from gui.loss_plot import HINT, PALETTE, LossPlot
+
+
+def reference_ema(values, weight: float) -> np.ndarray:
+    """TensorBoard's debiased EMA, written out plainly."""
+    last, out = 0.0, []
+    for i, x in enumerate(values):
+        last = last * weight + (1 - weight) * x
+        out.append(last / (1 - weight ** (i + 1)))
+    return np.array(out)
+
+
+def noisy_loss(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 1.6 + 2.6 * np.exp(-np.arange(n) / 300) + rng.normal(0, 0.08, n)
+
+
+def feed(plot: LossPlot, run_id: str, losses: np.ndarray, batch: int = 37) -> None:
+    for start in range(0, len(losses), batch):
+        chunk = losses[start : start + batch]
+        plot.add_train_points(run_id, list(range(start, start + len(chunk))), chunk.tolist())
+
+
+@pytest.fixture
+def plot(qtbot) -> LossPlot:
+    widget = LossPlot()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def curves(plot: LossPlot) -> list[pg.PlotDataItem]:
+    return [item for item in plot.plot_item.listDataItems() if isinstance(item, pg.PlotDataItem)]
+
+
+def hint_label(plot: LossPlot) -> QLabel:
+    return next(label for label in plot.findChildren(QLabel) if label.text() == HINT)
+
+
+def test_empty_state_hint_goes_away_with_the_first_run(plot):
+    assert plot.objectName() == "lossPlot"
+    assert plot.run_ids() == []
+    assert plot.describe_point(10, 2.0) == ""
+    assert not hint_label(plot).isHidden()
+    plot.start_run("a", "heads=4")
+    assert hint_label(plot).isHidden()
+
+
+def test_two_runs_grow_in_batches_with_distinct_colours(plot):
+    plot.start_run("a", "heads=4")
+    plot.start_run("b", "heads=1")
+    plot.add_train_points("a", [0, 1, 2], [4.2, 4.1, 4.0])
+    plot.add_train_points("a", [3, 4], [3.9, 3.8])
+    plot.add_train_points("b", [0], [4.3])
+    plot.add_val_point("a", 4, train=3.85, val=3.95)
+    assert plot.run_ids() == ["a", "b"]
+    assert (plot.train_count("a"), plot.train_count("b")) == (5, 1)
+    assert (plot.val_count("a"), plot.val_count("b")) == (1, 0)
+    assert plot.colour("a") != plot.colour("b")
+    assert plot.label("b") == "heads=1"
+
+
+def test_colours_cycle_and_freed_colours_are_reused(plot):
+    for i in range(len(PALETTE)):
+        plot.start_run(f"r{i}", f"run {i}")
+    assert [plot.colour(f"r{i}") for i in range(len(PALETTE))] == list(PALETTE)
+    plot.start_run("extra", "run 10")
+    assert plot.colour("extra") in PALETTE
+    plot.remove_run("r3")
+    plot.start_run("again", "run 11")
+    assert plot.colour("again") == PALETTE[3]
+
+
+def test_ema_matches_reference_across_batches(plot):
+    losses = noisy_loss(700)
+    plot.start_run("a", "heads=4")
+    feed(plot, "a", losses)
+    assert plot.smoothing() == pytest.approx(0.6)
+    np.testing.assert_allclose(plot.smoothed("a"), reference_ema(losses, 0.6), rtol=1e-10)
+
+
+def test_ema_skips_non_finite_losses_like_tensorboard(plot):
+    plot.start_run("a", "lr=1")
+    plot.add_train_points("a", [0, 1, 2, 3], [2.0, float("nan"), 1.0, 3.0])
+    smoothed = plot.smoothed("a")
+    assert np.isnan(smoothed[1])
+    np.testing.assert_allclose(smoothed[[0, 2, 3]], reference_ema([2.0, 1.0, 3.0], 0.6))
+
+
+def test_changing_smoothing_recomputes_every_curve(plot):
+    a, b = noisy_loss(300, seed=1), noisy_loss(120, seed=2)
+    plot.start_run("a", "heads=4")
+    plot.start_run("b", "heads=1")
+    feed(plot, "a", a)
+    feed(plot, "b", b)
+    plot.set_smoothing(0.9)
+    np.testing.assert_allclose(plot.smoothed("a"), reference_ema(a, 0.9), rtol=1e-10)
+    np.testing.assert_allclose(plot.smoothed("b"), reference_ema(b, 0.9), rtol=1e-10)
+    assert plot.findChild(QSlider, "smoothingSlider").value() == 90
+    # New points continue the new EMA.
+    plot.add_train_points("b", [120, 121], [1.7, 1.75])
+    expected = reference_ema([*b, 1.7, 1.75], 0.9)
+    np.testing.assert_allclose(plot.smoothed("b"), expected, rtol=1e-10)
+    # The slider drives it too; weight 0 shows the raw losses.
+    plot.findChild(QSlider, "smoothingSlider").setValue(0)
+    assert plot.smoothing() == 0.0
+    np.testing.assert_allclose(plot.smoothed("a"), a)
+
+
+def test_smoothing_is_clamped(plot):
+    plot.set_smoothing(1.5)
+    assert plot.smoothing() == pytest.approx(0.99)
+    plot.set_smoothing(-1)
+    assert plot.smoothing() == 0.0
+
+
+def test_log_scale_toggle_sets_log_mode_on_the_plot(plot):
+    plot.start_run("a", "heads=4")
+    feed(plot, "a", noisy_loss(50))
+    check = plot.findChild(QCheckBox, "logScaleCheck")
+    assert check.text() == "Log scale"
+    assert not check.isChecked()
+    plot.set_log_scale(True)
+    assert check.isChecked()
+    assert plot.plot_item.ctrl.logYCheck.isChecked()
+    assert all(item.opts["logMode"] == [False, True] for item in curves(plot))
+    check.click()
+    assert not plot.plot_item.ctrl.logYCheck.isChecked()
+
+
+def test_axes_are_labelled(plot):
+    assert plot.plot_item.getAxis("bottom").labelText == "step"
+    assert plot.plot_item.getAxis("left").labelText == "loss"
+
+
+def two_level_runs(plot: LossPlot) -> None:
+    steps = list(range(1000))
+    plot.start_run("high", "heads=1")
+    plot.start_run("low", "heads=4")
+    plot.add_train_points("high", steps, [3.0] * 1000)
+    plot.add_train_points("low", steps, [1.0] * 1000)
+    plot.add_val_point("high", 600, train=2.9, val=3.4)
+    plot.add_val_point("low", 400, train=1.1, val=1.2)
+
+
+def test_describe_point_names_the_nearest_run_and_step(plot):
+    two_level_runs(plot)
+    text = plot.describe_point(500.2, 1.05)
+    assert text.startswith("heads=4 · step 500 · train 1.000 (smoothed 1.000)")
+    assert plot.describe_point(250, 2.8).startswith("heads=1 · step 250 · train 3.000")
+    # A train point where an eval happened also shows the val loss.
+    assert plot.describe_point(400, 1.0).endswith("· val 1.200")
+    # Right on a val marker: the eval's val and train estimates.
+    assert plot.describe_point(600, 3.4) == "heads=1 · step 600 · val 3.400 · train (eval) 2.900"
+
+
+def test_describe_point_in_log_scale(plot):
+    two_level_runs(plot)
+    plot.set_log_scale(True)
+    assert plot.describe_point(100, 1.3).startswith("heads=4 · step 100")
+
+
+def test_hover_shows_the_description(qtbot, plot):
+    plot.resize(800, 400)
+    plot.show()
+    qtbot.waitExposed(plot)
+    two_level_runs(plot)
+    plot.plot_item.getViewBox().setRange(xRange=(0, 1000), yRange=(0, 4), padding=0)
+    scene_pos = plot.plot_item.getViewBox().mapViewToScene(QPointF(700, 2.9))
+    plot.plot_item.scene().sigMouseMoved.emit(scene_pos)
+    assert plot.hover_text() == plot.describe_point(700, 3.0)
+    assert plot.hover_text().startswith("heads=1 · step 700")
+    plot.set_log_scale(True)  # the view changes under the cursor: hide the stale tip
+    assert plot.hover_text() == ""
+
+
+def test_set_label_updates_the_legend_in_place(plot):
+    plot.start_run("a", "heads=4")
+    plot.start_run("b", "heads=1")
+    plot.set_label("a", "heads=4 · lr=3e-3")
+    assert plot.label("a") == "heads=4 · lr=3e-3"
+    assert plot.legend_text("a") == "heads=4 · lr=3e-3"
+    assert plot.legend_text("b") == "heads=1"
+    assert len(plot.plot_item.legend.items) == 2  # one entry per run
+
+
+def test_remove_run_and_clear(plot):
+    plot.start_run("a", "heads=4")
+    plot.start_run("b", "heads=1")
+    feed(plot, "a", noisy_loss(40))
+    curves_per_run = len(curves(plot)) // 2
+    plot.remove_run("a")
+    assert plot.run_ids() == ["b"]
+    assert len(curves(plot)) == curves_per_run == 3
+    assert len(plot.plot_item.legend.items) == 1
+    plot.add_train_points("a", [40], [2.0])  # a late batch for a removed run is dropped
+    plot.add_val_point("a", 40, 2.0, 2.1)
+    assert plot.run_ids() == ["b"]
+    plot.clear()
+    assert plot.run_ids() == []
+    assert curves(plot) == []
+    assert not hint_label(plot).isHidden()
+
+
+def test_restarting_a_run_id_starts_it_over(plot):
+    plot.start_run("a", "heads=4")
+    feed(plot, "a", noisy_loss(30))
+    plot.start_run("a", "heads=4")
+    assert plot.train_count("a") == 0
+
+
+def test_a_long_run_keeps_appending(plot):
+    losses = noisy_loss(20_000)
+    plot.start_run("long", "heads=4")
+    feed(plot, "long", losses, batch=50)
+    for step in range(0, 20_000, 200):
+        plot.add_val_point("long", step, float(losses[step]), float(losses[step]) + 0.05)
+    assert plot.train_count("long") == 20_000
+    assert plot.val_count("long") == 100
+    np.testing.assert_allclose(plot.smoothed("long"), reference_ema(losses, 0.6), rtol=1e-9)

@@ -1,0 +1,28 @@
+"""The design card's rule: core/ never imports Qt, pyqtgraph or gui (an import-linter contract)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_core_imports_no_qt():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or "lint-imports"
+    result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_core_loads_without_qt_in_a_fresh_interpreter():
+    code = (
+        "import core.cli, core.trainer, core.runs, core.inspection, sys; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','gui')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", result.stderr
