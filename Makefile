@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/headwatch
 
 lint: $(STAMP)
-	$(BIN)/ruff check core gui tests bench scripts
+	$(BIN)/ruff check core gui tests bench
 	$(BIN)/lint-imports
 
 test: lint

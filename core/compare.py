@@ -40,4 +40,6 @@ def differing_labels(settings: Sequence[dict]) -> list[str]:
         parts = [f"{SHORT_NAMES[k]}={_fmt(s.get(k))}" for k in keys]
         labels.append(" · ".join(parts) if parts else f"run {i}")
     # runs alike in every compared setting still need distinct names
-    return [f"{label} #{i}" if labels.count(label) > 1 else label for i, label in enumerate(labels, 1)]
+    return [
+        f"{label} #{i}" if labels.count(label) > 1 else label for i, label in enumerate(labels, 1)
+    ]

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -140,14 +141,18 @@ class LossPlot(QWidget):
         self._slider = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
         self._slider.setRange(0, round(MAX_SMOOTHING * 100))
         self._slider.setValue(round(DEFAULT_SMOOTHING * 100))
-        self._slider.setFixedWidth(120)
+        self._slider.setFixedWidth(90)
         self._slider.setToolTip("EMA weight of the smoothed train curves (0 = raw)")
         self._slider.valueChanged.connect(lambda v: self.set_smoothing(v / 100))
         self._slider_value = QLabel(f"{DEFAULT_SMOOTHING:.2f}")
         self._log_check = QCheckBox("Log scale", objectName="logScaleCheck")
         self._log_check.toggled.connect(self.set_log_scale)
-        key = QLabel("solid: train (smoothed) · faint: train (raw) · dashed ●: val")
+        key = QLabel("faint: raw · dashed ●: val")
+        key.setToolTip("solid: train loss, smoothed · faint: per step · dashed: val loss")
         key.setStyleSheet("color: palette(placeholder-text);")
+        # the key may be clipped rather than force the whole right column wider
+        key.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        key.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
         controls = QHBoxLayout()
         controls.setContentsMargins(6, 4, 6, 0)
@@ -156,8 +161,7 @@ class LossPlot(QWidget):
         controls.addWidget(self._slider_value)
         controls.addSpacing(16)
         controls.addWidget(self._log_check)
-        controls.addStretch(1)
-        controls.addWidget(key)
+        controls.addWidget(key, 1)
 
         self._widget = pg.PlotWidget(background=_BACKGROUND)
         self._plot: pg.PlotItem = self._widget.getPlotItem()

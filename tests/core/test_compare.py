@@ -16,4 +16,5 @@ def test_labels_name_only_what_differs():
 def test_single_and_identical_runs_get_numbers():
     assert differing_labels([base()]) == ["run 1"]
     assert differing_labels([base(), base()]) == ["run 1", "run 2"]
-    assert differing_labels([base(n_head=1), base(), base()]) == ["heads=1", "heads=4 #2", "heads=4 #3"]
+    labels = differing_labels([base(n_head=1), base(), base()])
+    assert labels == ["heads=1", "heads=4 #2", "heads=4 #3"]

@@ -87,7 +87,7 @@ def test_pause_resume_and_stop_from_another_thread():
             if p.step == 5 and not control.paused and not resumed.is_set():
                 control.pause()
                 paused_at.set()
-            if p.step == 10:
+            if p.step == 10 and not p.is_eval:
                 stop_at.append(trainer.step)
                 control.stop()
 

@@ -1,0 +1,558 @@
+"""Attention of every head of every layer for the prompt: one tiled heatmap plus a detail view.
+
+All heads are tiled into ONE ImageItem (layers as rows, heads as columns, a blank gap between
+tiles): one item per head made the app twice as slow. Pixels are colour indices (uint8) into a
+fixed RGBA lookup table whose last entry is transparent, so Qt draws an Indexed8 image, the
+masked future and the gaps stay blank, and an update rewrites the index buffer in place. Where
+a view has fewer screen pixels than cells, blocks of cells are max-pooled into one pixel so thin
+patterns (a previous-token diagonal) survive the downscale.
+
+The helpers before AttentionGrid (colour table, tiled image, character axis, empty-state hint)
+are shared with ``gui.ffn_view``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import (
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QLabel,
+    QStackedLayout,
+    QToolTip,
+    QWidget,
+)
+
+from gui.text_display import quoted_char, visible_char
+
+COLORMAP = "viridis"
+BLANK = 255  # colour index drawn transparent: masked future cells and the gaps between tiles
+BACKGROUND = "w"
+FOREGROUND = "#333333"
+_AXIS_PEN = "#9a9a9a"
+_OUTLINE = "#c4c4c4"
+_SELECTION = "#e8591a"  # orange: stands out against every viridis colour
+_INDEX_LEVELS = (0, 255)  # an index image is shown as is: level i -> LUT entry i
+_CHAR_TICKS_MAX_T = 16  # the grid's edges get character ticks only for short prompts ...
+_CHAR_TICKS_MAX_HEADS = 4  # ... and few heads; the detail view always has them
+_MARGIN, _SPACING = 8, 12  # px around and between the grid, the detail view and the colour bar
+_BAR_HEIGHT = 56  # the horizontal colour bar with its ticks and label
+_GRID_SHARE = 0.62  # at most this much of the width goes to the grid, the rest to the detail
+_TITLE_HEIGHT = 30  # PlotItem's fixed title row
+_TOP_LEFT = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+
+
+def index_lut(name: str = COLORMAP) -> np.ndarray:
+    """256 RGBA entries: indices 0..254 span the colour map low to high; BLANK is transparent."""
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    lut[:BLANK] = pg.colormap.get(name).getLookupTable(0.0, 1.0, BLANK, alpha=True)
+    return lut
+
+
+def to_indices(values: np.ndarray, high: float, work: np.ndarray) -> np.ndarray:
+    """Scale values in [0, high] to colour indices 0..254 (clipped), written as floats into work.
+
+    The +0.5 makes the later float -> uint8 assignment round instead of truncate.
+    """
+    np.multiply(values, (BLANK - 1) / high, out=work)
+    np.clip(work, 0, BLANK - 1, out=work)
+    work += 0.5
+    return work
+
+
+def tile_gap(cells: int, fraction: int) -> int:
+    """Gap between tiles in cells, proportional to the tile so it stays visible at any size."""
+    return max(1, round(cells / fraction))
+
+
+def _cosmetic_pen(color: str, width: int) -> QPen:
+    """A pen whose width is in screen pixels, whatever the view's zoom."""
+    pen = QPen(QColor(color), width)
+    pen.setCosmetic(True)
+    return pen
+
+
+def fix_axis_sizes(plot: pg.PlotItem, **sizes: int) -> None:
+    """Fixed axis sizes make the plot's margins around its view box known in advance."""
+    for side, size in sizes.items():
+        axis = plot.getAxis(side)
+        if side in ("left", "right"):
+            axis.setWidth(size)
+        else:
+            axis.setHeight(size)
+
+
+def _axes_extent(plot: pg.PlotItem) -> tuple[float, float]:
+    """Width and height a plot adds around its view box: visible axes, title, margins."""
+    axes = {side: plot.getAxis(side) for side in ("left", "right", "top", "bottom")}
+    visible = {side: axis.isVisible() for side, axis in axes.items()}
+    width = sum(axes[s].maximumWidth() for s in ("left", "right") if visible[s])
+    height = sum(axes[s].maximumHeight() for s in ("top", "bottom") if visible[s])
+    if plot.titleLabel.isVisible():
+        height += _TITLE_HEIGHT
+    left, top, right, bottom = plot.layout.getContentsMargins()
+    return width + left + right, height + top + bottom
+
+
+def _fix_size(item: pg.GraphicsWidget, width: float, height: float) -> None:
+    item.setMinimumSize(width, height)
+    item.setMaximumSize(width, height)
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def max_pool_factor(cells: int) -> int:
+    """Largest pooling a view may use along an axis of `cells` cells (a power of two)."""
+    factor = 1
+    while cells >= 64 * factor:
+        factor *= 2
+    return factor
+
+
+def pool_for(cells: float, pixels: float, max_pool: int) -> int:
+    """Smallest power-of-two pooling (<= max_pool) that leaves at least a pixel per image pixel.
+
+    Below one pixel per cell, nearest-pixel scaling drops whole rows and columns (a
+    previous-token diagonal, a unit that fires hard); max-pooling keeps them.
+    """
+    pool = 1
+    while pool < max_pool and pool * pixels < cells:
+        pool *= 2
+    return pool
+
+
+def _max_pool(values: np.ndarray, row_pool: int, col_pool: int) -> np.ndarray:
+    """Maximum over row_pool x col_pool blocks of the last two axes (powers of two dividing them).
+
+    Pairwise maxima of strided halves: 10x faster than reshape(...).max(axis=...).
+    """
+    while row_pool > 1:
+        values = np.maximum(values[..., 0::2, :], values[..., 1::2, :])
+        row_pool //= 2
+    while col_pool > 1:
+        values = np.maximum(values[..., 0::2], values[..., 1::2])
+        col_pool //= 2
+    return values
+
+
+class TiledImage:
+    """The colour-index pixels of one ImageItem showing a grid of equal tiles of cells.
+
+    A tile is tile = (height, width) cells (data, then blank padding); tiles start every
+    pitch = (down, across) cells, the rest being a blank gap. Where the screen has fewer
+    pixels than cells, each block of pool = (rows, cols) cells becomes one pixel holding the
+    block's maximum, so thin lines and single hot cells survive the downscale.
+    """
+
+    def __init__(self, item: pg.ImageItem) -> None:
+        self.item = item
+        self.pool = (0, 0)  # nothing allocated yet
+
+    def allocate(
+        self,
+        tiles: tuple[int, int],
+        tile: tuple[int, int],
+        pitch: tuple[int, int],
+        blank: np.ndarray,
+        pool: tuple[int, int],
+    ) -> None:
+        """Buffers for a new geometry or pool; `blank` (tile-shaped) marks cells never drawn."""
+        (rows, cols), (row_pool, col_pool) = tiles, pool
+        height, width = tile[0] // row_pool, tile[1] // col_pool
+        down, across = pitch[0] // row_pool, pitch[1] // col_pool
+        self.pool = pool
+        self._work = np.empty((rows, cols, height, width), dtype=np.float32)
+        self._blank = blank.reshape(height, row_pool, width, col_pool).all(axis=(1, 3))
+        # The gaps between tiles are never written: they stay BLANK.
+        self.pixels = np.full((rows * down, cols * across), BLANK, dtype=np.uint8)
+        self._tiles = self.pixels.reshape(rows, down, cols, across)[:, :height, :, :width]
+        self.item.setImage(self.pixels, autoLevels=False, levels=_INDEX_LEVELS)
+        self.item.setRect(QRectF(0, 0, cols * pitch[1], rows * pitch[0]))  # pixels -> cells
+
+    def show(self, values: np.ndarray, high: float = 1.0) -> None:
+        """Paint values [rows, cols, *tile] in [0, high]."""
+        indices = to_indices(_max_pool(values, *self.pool), high, self._work)
+        np.copyto(indices, BLANK, where=self._blank)
+        self._tiles[...] = indices.transpose(0, 2, 1, 3)
+        self.item.setImage(self.pixels, autoLevels=False, levels=_INDEX_LEVELS)
+
+
+def style_axis(axis: pg.AxisItem) -> None:
+    axis.setPen(_AXIS_PEN)
+    axis.setTextPen(FOREGROUND)
+    axis.enableAutoSIPrefix(False)
+
+
+def new_plot(axis_items: dict[str, pg.AxisItem] | None = None) -> pg.PlotItem:
+    """A heatmap plot: y runs top to bottom, no padding, no context menu, quiet axes."""
+    plot = pg.PlotItem(axisItems=axis_items)
+    plot.invertY(True)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.getViewBox().setDefaultPadding(0.0)
+    for side in ("left", "top", "right", "bottom"):
+        style_axis(plot.getAxis(side))
+    return plot
+
+
+def new_color_bar(
+    label: str, levels: tuple[float, float], orientation: str = "vertical"
+) -> pg.ColorBarItem:
+    bar = pg.ColorBarItem(
+        values=levels,
+        orientation=orientation,
+        colorMap=pg.colormap.get(COLORMAP),
+        label=label,
+        interactive=False,
+        colorMapMenu=False,
+        width=14,
+    )
+    for side in ("left", "top", "right", "bottom"):
+        style_axis(bar.getAxis(side))
+    bar.axis.setStyle(hideOverlappingLabels=False)  # keep the end values, e.g. 0 and 1
+    return bar
+
+
+def hint_stack(owner: QWidget, hint: str, content: QWidget) -> QStackedLayout:
+    """Show a centred hint until there is data, then `content` (call setCurrentIndex(1))."""
+    label = QLabel(hint)
+    label.setObjectName("emptyHint")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * 1.2)
+    label.setFont(font)
+    stack = QStackedLayout(owner)
+    stack.setContentsMargins(0, 0, 0, 0)
+    stack.addWidget(label)
+    stack.addWidget(content)
+    return stack
+
+
+def show_tooltip(view: pg.GraphicsView, scene_pos: QPointF, text: str) -> None:
+    if text:
+        QToolTip.showText(view.mapToGlobal(view.mapFromScene(scene_pos)), text, view)
+    else:
+        QToolTip.hideText()
+
+
+def cell_at(plot: pg.PlotItem, scene_pos: QPointF) -> tuple[int, int] | None:
+    """(row, column) of the image cell under a scene position, None outside the view."""
+    view_box = plot.getViewBox()
+    if not view_box.sceneBoundingRect().contains(scene_pos):
+        return None
+    point = view_box.mapSceneToView(scene_pos)
+    if point.x() < 0 or point.y() < 0:
+        return None
+    return int(point.y()), int(point.x())
+
+
+class CharAxis(pg.AxisItem):
+    """Labels cells with prompt characters (repeated for every tile), thinned to stay legible."""
+
+    def __init__(self, orientation: str) -> None:
+        super().__init__(orientation)
+        style_axis(self)
+        self._chars: list[str] = []
+        self._pitch = 1  # cells from one tile's start to the next
+        self._tiles = 0
+        # Labels at the very ends of the axis may overhang it a little instead of vanishing.
+        self.setStyle(hideOverlappingLabels=False)
+        # Stacked labels need a line each; side-by-side ones a wide character and a little air.
+        metrics = QFontMetrics(self.font())
+        vertical = orientation in ("left", "right")
+        self._min_spacing_px = metrics.height() if vertical else metrics.horizontalAdvance("M") + 3
+
+    def set_chars(self, chars: list[str], pitch: int, tiles: int) -> None:
+        self._chars = [visible_char(ch) for ch in chars]
+        self._pitch = pitch
+        self._tiles = tiles
+        self.picture = None  # AxisItem caches its drawing
+        self.update()
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803
+        if not self._chars or size <= 0:
+            return []
+        low, high = min(minVal, maxVal), max(minVal, maxVal)
+        cells_per_px = (high - low) / size
+        stride = max(1, math.ceil(self._min_spacing_px * cells_per_px))
+        offsets = np.arange(0, len(self._chars), stride)
+        starts = np.arange(self._tiles) * self._pitch
+        centres = (starts[:, None] + offsets[None, :]).ravel() + 0.5
+        centres = centres[(centres >= low) & (centres <= high)]
+        return [(float(stride), centres.tolist())]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        return [self._chars[int(v) % self._pitch] for v in values]
+
+
+class AttentionGrid(QWidget):
+    """Heatmap of attention for every (layer, head), and one head enlarged beside it.
+
+    Rows of a heatmap are query positions ("attends from"), columns key positions ("attends
+    to"). Cells above the diagonal (the masked future) are blank. Click a head to enlarge it.
+    """
+
+    headSelected = Signal(int, int)  # noqa: N815 - Qt naming; (layer, head), 0-based
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("attentionGrid")
+        self._lut = index_lut()
+        self._shape: tuple[int, int, int] | None = None  # (n_layer, n_head, T)
+        self._tokens: list[str] = []  # empty until data of the current shape is shown
+        self._selected = (0, 0)
+        # Geometry in cells: a head's tile is padded x padded (T x T data, then blank padding up
+        # to a multiple of max_pool), tiles start every pitch cells (the rest is the gap).
+        self._padded = self._pitch = self._max_pool = 1
+        self._data = np.zeros((0, 0, 0, 0), dtype=np.float32)  # [L, H, padded, padded]
+        self._future = np.zeros((0, 0), dtype=bool)
+        self._blank = np.zeros((0, 0), dtype=bool)
+
+        self._view = pg.GraphicsLayoutWidget()
+        self._view.setBackground(BACKGROUND)
+        self._build_grid()
+        self._build_detail()
+        # Horizontal, under the detail view: the grid gets the width a vertical bar would take.
+        self._bar = new_color_bar("attention weight", (0.0, 1.0), "horizontal")
+        self._view.addItem(self._bar, row=1, col=1)
+        self._view.ci.setContentsMargins(*(_MARGIN,) * 4)
+        self._view.ci.setSpacing(_SPACING)
+        for item in (self._grid, self._detail, self._bar):
+            self._view.ci.layout.setAlignment(item, _TOP_LEFT)
+        self._view.installEventFilter(self)
+        self._view.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        self._stack = hint_stack(self, "Type a prompt to see attention", self._view)
+
+    def _build_grid(self) -> None:
+        self._keys_axis = CharAxis("bottom")
+        self._queries_axis = CharAxis("right")
+        self._grid = new_plot({"bottom": self._keys_axis, "right": self._queries_axis})
+        self._grid.setAspectLocked(True)
+        self._grid.setMouseEnabled(x=False, y=False)
+        self._grid.showAxes((True, True, False, False), showValues=(True, True, True, True))
+        fix_axis_sizes(self._grid, left=30, top=22, right=18, bottom=24)
+        image = pg.ImageItem(axisOrder="row-major")
+        image.setLookupTable(self._lut)
+        self._grid.addItem(image)
+        self._grid_tiles = TiledImage(image)
+        # Tile frames show each head's square even where its masked half is blank.
+        self._outlines = QGraphicsPathItem()
+        self._outlines.setPen(_cosmetic_pen(_OUTLINE, 1))
+        self._grid.addItem(self._outlines, ignoreBounds=True)
+        self._highlight = QGraphicsRectItem()
+        self._highlight.setPen(_cosmetic_pen(_SELECTION, 2))
+        self._highlight.setZValue(10)
+        self._grid.addItem(self._highlight, ignoreBounds=True)
+        self._view.addItem(self._grid, row=0, col=0, rowspan=2)
+
+    def _build_detail(self) -> None:
+        self._detail_queries_axis = CharAxis("left")
+        self._detail_keys_axis = CharAxis("bottom")
+        self._detail = new_plot(
+            {"left": self._detail_queries_axis, "bottom": self._detail_keys_axis}
+        )
+        self._detail.setAspectLocked(True)
+        self._detail.setMouseEnabled(x=False, y=False)
+        self._detail.setLabel("left", "attends from", color=FOREGROUND)
+        self._detail.setLabel("bottom", "attends to", color=FOREGROUND)
+        fix_axis_sizes(self._detail, left=44, bottom=44)  # ticks + axis label
+        # A title from the start: _fit_layout counts its height before the first selection.
+        self._detail.setTitle("Layer 1 · Head 1", color=FOREGROUND, size="11pt")
+        image = pg.ImageItem(axisOrder="row-major")
+        image.setLookupTable(self._lut)
+        self._detail.addItem(image)
+        self._detail_tile = TiledImage(image)
+        self._view.addItem(self._detail, row=0, col=1)
+
+    # --- public API --------------------------------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        return self._shape[0] if self._shape else 0
+
+    @property
+    def n_heads(self) -> int:
+        return self._shape[1] if self._shape else 0
+
+    @property
+    def selected_head(self) -> tuple[int, int]:
+        """(layer, head), 0-based."""
+        return self._selected
+
+    def set_data(self, attention: np.ndarray, tokens: list[str]) -> None:
+        """Show attention [n_layer, n_head, T, T] (rows sum to 1) for the T prompt characters."""
+        attention = np.asarray(attention, dtype=np.float32)
+        if attention.ndim != 4 or attention.shape[2] != attention.shape[3]:
+            raise ValueError(f"attention must be [n_layer, n_head, T, T], got {attention.shape}")
+        t = attention.shape[2]
+        if t != len(tokens):
+            raise ValueError(f"{len(tokens)} tokens for attention over T={t}")
+        if t == 0:
+            self.clear()
+            return
+        if attention.shape[:3] != self._shape:
+            self._rebuild(attention.shape[:3])
+        if list(tokens) != self._tokens:
+            self._set_tokens(list(tokens))
+        np.copyto(self._data[:, :, :t, :t], attention)  # the caller may reuse its array
+        self._grid_tiles.show(self._data)
+        self._show_detail()
+        self._stack.setCurrentIndex(1)
+
+    def clear(self) -> None:
+        """Back to the empty-state hint (an empty prompt); the next set_data shows data again."""
+        self._stack.setCurrentIndex(0)
+
+    def select_head(self, layer: int, head: int) -> None:
+        """Enlarge (layer, head) (0-based) in the detail view; emits headSelected if it changed."""
+        if self._shape and not (0 <= layer < self.n_layers and 0 <= head < self.n_heads):
+            raise IndexError(f"no head ({layer}, {head}) in {self.n_layers}x{self.n_heads}")
+        changed = (layer, head) != self._selected
+        self._selected = (layer, head)
+        if self._tokens:
+            self._show_detail()
+        if changed:
+            self.headSelected.emit(layer, head)
+
+    def head_image(self, layer: int, head: int) -> np.ndarray:
+        """The T x T weights shown for one head (a copy); the masked future is NaN."""
+        t = self._shape[2]
+        image = self._data[layer, head, :t, :t].copy()
+        image[self._future] = np.nan
+        return image
+
+    def describe_cell(self, layer: int, head: int, row: int, col: int) -> str:
+        """Tooltip text for a cell (0-based arguments, 1-based layer/head in the text)."""
+        where = f"layer {layer + 1} · head {head + 1}"
+        query, key = quoted_char(self._tokens[row]), quoted_char(self._tokens[col])
+        if col > row:
+            return f"{where} · {query} cannot see {key} (future)"
+        return f"{where} · {query} attends to {key}: {self._data[layer, head, row, col]:.2f}"
+
+    # --- drawing -----------------------------------------------------------------------------
+
+    def _rebuild(self, shape: tuple[int, int, int]) -> None:
+        n_layer, n_head, t = shape
+        self._shape, self._tokens = shape, []
+        self._max_pool = max_pool = max_pool_factor(t)
+        self._padded = round_up(t, max_pool)
+        self._pitch = pitch = self._padded + round_up(tile_gap(t, 16), max_pool)
+        self._data = np.zeros((n_layer, n_head, self._padded, self._padded), dtype=np.float32)
+        self._future = np.triu(np.ones((t, t), dtype=bool), k=1)
+        self._blank = np.ones((self._padded, self._padded), dtype=bool)  # future and padding
+        self._blank[:t, :t] = self._future
+        self._grid_tiles.pool = self._detail_tile.pool = (0, 0)  # reallocated by _fit_layout
+
+        gap = pitch - self._padded
+        self._grid.setRange(
+            xRange=(0, n_head * pitch - gap), yRange=(0, n_layer * pitch - gap), padding=0
+        )
+        path = QPainterPath()
+        for layer in range(n_layer):
+            for head in range(n_head):
+                path.addRect(QRectF(head * pitch, layer * pitch, t, t))
+        self._outlines.setPath(path)
+        centre = (np.arange(max(n_layer, n_head)) * pitch + t / 2).tolist()
+        self._grid.getAxis("left").setTicks([[(centre[i], f"L{i + 1}") for i in range(n_layer)]])
+        self._grid.getAxis("top").setTicks([[(centre[i], f"H{i + 1}") for i in range(n_head)]])
+        small = t <= _CHAR_TICKS_MAX_T and n_head <= _CHAR_TICKS_MAX_HEADS
+        self._grid.showAxis("bottom", small)
+        self._grid.showAxis("right", small)
+        self._detail.setRange(xRange=(0, t), yRange=(0, t), padding=0)
+        self._fit_layout(self._view.size())
+        if self._selected[0] >= n_layer or self._selected[1] >= n_head:
+            self._selected = (0, 0)
+            self.headSelected.emit(0, 0)
+
+    def _set_tokens(self, tokens: list[str]) -> None:
+        self._tokens = tokens
+        n_layer, n_head, t = self._shape
+        self._keys_axis.set_chars(tokens, self._pitch, n_head)
+        self._queries_axis.set_chars(tokens, self._pitch, n_layer)
+        self._detail_keys_axis.set_chars(tokens, t, 1)
+        self._detail_queries_axis.set_chars(tokens, t, 1)
+
+    def _show_detail(self) -> None:
+        layer, head = self._selected
+        self._detail_tile.show(self._data[layer : layer + 1, head : head + 1])
+        self._detail.setTitle(f"Layer {layer + 1} · Head {head + 1}", color=FOREGROUND, size="11pt")
+        t, pitch = self._shape[2], self._pitch
+        self._highlight.setRect(QRectF(head * pitch, layer * pitch, t, t))
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self._view and event.type() == QEvent.Type.Resize:
+            self._fit_layout(event.size())
+        return super().eventFilter(watched, event)
+
+    def _fit_layout(self, size: QSize) -> None:
+        """Size the plots so cells are square and axes hug the images (no aspect-lock margins);
+        pick each image's pooling for its size on screen."""
+        if self._shape is None:
+            return
+        n_layer, n_head, t = self._shape
+        gap = self._pitch - self._padded
+        width_cells = n_head * self._pitch - gap
+        ratio = width_cells / (n_layer * self._pitch - gap)
+        avail_w = size.width() - 2 * _MARGIN - _SPACING
+        avail_h = size.height() - 2 * _MARGIN
+        extra_w, extra_h = _axes_extent(self._grid)
+        inner_w = max(1.0, min((avail_h - extra_h) * ratio, _GRID_SHARE * avail_w - extra_w))
+        grid_w, grid_h = inner_w + extra_w, inner_w / ratio + extra_h
+        detail_extra_w, detail_extra_h = _axes_extent(self._detail)
+        detail_avail_h = avail_h - _SPACING - _BAR_HEIGHT
+        inner = max(0.0, min(avail_w - grid_w - detail_extra_w, detail_avail_h - detail_extra_h))
+        _fix_size(self._grid, grid_w, grid_h)
+        _fix_size(self._detail, inner + detail_extra_w, inner + detail_extra_h)
+        _fix_size(self._bar, inner + detail_extra_w, _BAR_HEIGHT)
+
+        tile, pitch = (self._padded,) * 2, (self._pitch,) * 2
+        grid_pool = (pool_for(width_cells, inner_w, self._max_pool),) * 2
+        if grid_pool != self._grid_tiles.pool:
+            self._grid_tiles.allocate((n_layer, n_head), tile, pitch, self._blank, grid_pool)
+            if self._tokens:  # data is on show: redraw it at the new resolution
+                self._grid_tiles.show(self._data)
+        detail_pool = (pool_for(t, inner, self._max_pool),) * 2
+        if detail_pool != self._detail_tile.pool:
+            self._detail_tile.allocate((1, 1), tile, tile, self._blank, detail_pool)
+            if self._tokens:
+                self._show_detail()
+
+    # --- mouse -------------------------------------------------------------------------------
+
+    def _grid_cell(self, scene_pos: QPointF) -> tuple[int, int, int, int] | None:
+        """(layer, head, row, col) under a scene position; None over gaps or outside."""
+        cell = cell_at(self._grid, scene_pos) if self._tokens else None
+        if cell is None:
+            return None
+        layer, row = divmod(cell[0], self._pitch)
+        head, col = divmod(cell[1], self._pitch)
+        n_layer, n_head, t = self._shape
+        if layer >= n_layer or head >= n_head or row >= t or col >= t:
+            return None
+        return layer, head, row, col
+
+    def _detail_cell(self, scene_pos: QPointF) -> tuple[int, int, int, int] | None:
+        cell = cell_at(self._detail, scene_pos) if self._tokens else None
+        if cell is None or cell[0] >= self._shape[2] or cell[1] >= self._shape[2]:
+            return None
+        return (*self._selected, *cell)
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        cell = self._grid_cell(scene_pos) or self._detail_cell(scene_pos)
+        show_tooltip(self._view, scene_pos, self.describe_cell(*cell) if cell else "")
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self._grid_cell(event.scenePos())
+        if cell is not None:
+            self.select_head(cell[0], cell[1])

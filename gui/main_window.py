@@ -1,0 +1,588 @@
+"""HeadWatch's one window: setup dock, prompt, attention grid, feed-forward, loss, predictions.
+
+The window only wires widgets to the two worker threads (training, inspection) through signals;
+all model maths happens in core, in those threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import PySide6
+import torch
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.compare import differing_labels, flat_settings
+from core.control import SnapshotBox
+from core.corpus import Corpus, CorpusError, builtin_corpus, load_corpus, load_text_file
+from core.inspection import PromptInspection
+from core.model import ConfigError
+from core.paths import config_dir
+from core.runs import RunError, load_run
+from core.trainer import Trainer
+from gui.attention_grid import AttentionGrid
+from gui.ffn_view import FfnView
+from gui.loss_plot import LossPlot
+from gui.prediction_view import PredictionView, SampleView
+from gui.setup_panel import SetupPanel
+from gui.text_display import quoted_char
+from gui.threads import WorkerThread
+from gui.training import PAUSED, TrainingSession
+from gui.workers import InspectWorker
+
+log = logging.getLogger("headwatch")
+
+DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
+APP_VERSION = "0.1.0"
+
+
+def prompt_from_field(text: str) -> str:
+    """The prompt line edit cannot hold a newline, so '\\n' typed there stands for one."""
+    return text.replace("\\n", "\n")
+
+
+def titled(title: str, widget: QWidget) -> QWidget:
+    """A view under a small bold heading."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    label = QLabel(title)
+    label.setObjectName("viewTitle")
+    layout.addWidget(label)
+    layout.addWidget(widget, 1)
+    return box
+
+
+class MainWindow(QMainWindow):
+    # to the inspection thread (queued)
+    inspectRequested = Signal(str)
+    refreshRequested = Signal()
+    sampleRequested = Signal(str, float, int)
+
+    def __init__(self, settings_path: str | Path | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("HeadWatch — watch a transformer learn")
+        self.corpus: Corpus | None = None
+        self.last_error = ""
+        self.last_inspection: PromptInspection | None = None
+        self._settings = QSettings(
+            str(settings_path or config_dir() / "headwatch.ini"), QSettings.Format.IniFormat
+        )
+
+        self.snapshots = SnapshotBox()
+        self.session = TrainingSession(self.snapshots, self)
+        self._build_widgets()
+        self._build_menus()
+        self._connect()
+        self._start_inspector()
+        self._restore_settings()
+        QTimer.singleShot(0, self._load_startup_corpus)
+
+    # --- construction -----------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.setup = SetupPanel()
+        # F5 belongs to the Train action (it also resumes a pause); one owner avoids an ambiguity
+        self.setup.train_button.setShortcut(QKeySequence())
+        self.setup_dock = QDockWidget("Setup", self)
+        self.setup_dock.setObjectName("setupDock")
+        self.setup_dock.setWidget(self.setup)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.setup_dock)
+
+        self.prompt_edit = QLineEdit(DEFAULT_PROMPT)
+        self.prompt_edit.setObjectName("promptEdit")
+        self.prompt_edit.setPlaceholderText("Type a prompt — \\n starts a new line")
+        self.prompt_edit.setClearButtonEnabled(True)
+        self.prompt_status = QLabel()
+        self.prompt_status.setObjectName("promptStatus")
+        self.prompt_status.setWordWrap(False)
+
+        self.attention_grid = AttentionGrid()
+        self.ffn_view = FfnView()
+        # both heatmap views at once, stacked: the grid is about as tall as it is wide
+        self.views = QSplitter(Qt.Orientation.Vertical)
+        self.views.setObjectName("viewSplitter")
+        self.views.addWidget(
+            titled("Attention — communication: rows are layers, columns heads", self.attention_grid)
+        )
+        self.views.addWidget(
+            titled(
+                "Feed-forward — computation: hidden units (after ReLU) per character", self.ffn_view
+            )
+        )
+        self.views.setSizes([620, 330])
+
+        self.loss_plot = LossPlot()
+        self.prediction_view = PredictionView()
+        self.sample_view = SampleView()
+        self.sample_view.set_enabled(False)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("rightSplitter")
+        right.addWidget(self.loss_plot)
+        right.addWidget(self.prediction_view)
+        right.addWidget(self.sample_view)
+        right.setSizes([400, 280, 220])
+
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.setObjectName("mainSplitter")
+        self.main_splitter.addWidget(self.views)
+        self.main_splitter.addWidget(right)
+        self.main_splitter.setStretchFactor(0, 3)
+        self.main_splitter.setStretchFactor(1, 2)
+        self.main_splitter.setSizes([820, 540])  # the heads get the larger share
+
+        prompt_row = QHBoxLayout()
+        prompt_label = QLabel("Prompt")
+        prompt_label.setObjectName("promptLabel")
+        prompt_row.addWidget(prompt_label)
+        prompt_row.addWidget(self.prompt_edit, 1)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(prompt_row)
+        layout.addWidget(self.prompt_status)
+        layout.addWidget(self.main_splitter, 1)
+        self.setCentralWidget(central)
+        self.resize(1500, 950)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_corpus_action = self._action(
+            file_menu, "Open &corpus…", self.choose_corpus, "Ctrl+O"
+        )
+        self._action(file_menu, "Open &run…", self.choose_run, "Ctrl+Shift+O")
+        self._action(file_menu, "&Save run as…", self.choose_save_run, "Ctrl+S")
+        self._action(file_menu, "&Export the heatmaps as PNG…", self.choose_export, "Ctrl+E")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        train_menu = self.menuBar().addMenu("&Train")
+        self.train_action = self._action(train_menu, "&Train", self.train, "F5")
+        self._action(train_menu, "&Pause / Resume", self.toggle_pause, "F6")
+        self._action(train_menu, "&Stop", self.stop, "Shift+F5")
+        self._action(train_menu, "&Retrain", self.retrain, "Ctrl+F5")
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.setup_dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About HeadWatch", self.show_about)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        self.setup.trainRequested.connect(self.train)
+        self.setup.pauseRequested.connect(self.session.pause)
+        self.setup.resumeRequested.connect(self.session.resume)
+        self.setup.stopRequested.connect(self.stop)
+        self.setup.retrainRequested.connect(self.retrain)
+        self.setup.openCorpusRequested.connect(self.choose_corpus)
+        self.setup.builtinCorpusRequested.connect(lambda: self.set_corpus(None))
+        self.prompt_edit.textChanged.connect(self._on_prompt_changed)
+        # before the first run, the views follow the setup with fresh weights (debounced)
+        self._preview_timer = QTimer(self, singleShot=True, interval=150)
+        self._preview_timer.timeout.connect(self._preview_settings)
+        self.setup.settingsChanged.connect(self._preview_timer.start)
+
+        self.session.runStarted.connect(self._on_run_started)
+        self.session.stepsReady.connect(self._on_steps)
+        self.session.evaluated.connect(self._on_eval)
+        self.session.snapshotReady.connect(self.refreshRequested)
+        self.session.stateChanged.connect(self.setup.set_state)
+        self.session.failed.connect(lambda message: self.show_error("Training stopped", message))
+        self.session.finished.connect(self._on_finished)
+        self.sample_view.sampleRequested.connect(self._on_sample_requested)
+
+    def _start_inspector(self) -> None:
+        worker = InspectWorker(self.snapshots)
+        self.inspect_worker = worker
+        self.inspectRequested.connect(worker.request)
+        self.refreshRequested.connect(worker.refresh)
+        self.sampleRequested.connect(worker.sample)
+        worker.inspected.connect(self._on_inspected)
+        worker.sampled.connect(self._on_sampled)
+        worker.failed.connect(lambda message: self.show_error("Inspection", message))
+        self.inspect_thread = WorkerThread(worker, "inspect")
+        self.inspect_thread.start()
+
+    # --- corpus -----------------------------------------------------------------------------
+
+    def _load_startup_corpus(self) -> None:
+        path = self._settings.value("corpus/path", "", type=str)
+        if path:
+            try:
+                self.set_corpus(path, quiet=True)
+                return
+            except CorpusError as exc:
+                log.warning("last corpus not usable: %s", exc)
+        self.set_corpus(None)
+
+    def set_corpus(self, path: str | None, quiet: bool = False) -> bool:
+        """Load a corpus (None: built-in). On failure the previous corpus stays loaded."""
+        if path is None:
+            self.setup.set_corpus_loading("Loading the Shakespeare corpus…")
+            self.statusBar().showMessage("Loading the built-in Shakespeare corpus…")
+            QApplication.processEvents()
+        try:
+            corpus = builtin_corpus() if path is None else load_text_file(path)
+        except CorpusError as exc:
+            if self.corpus is not None:
+                self.setup.set_corpus(self.corpus)
+            if quiet:
+                raise
+            self.show_error("Cannot use this corpus", f"{exc}\n\nThe previous corpus stays loaded.")
+            return False
+        self.corpus = corpus
+        self.setup.set_corpus(corpus)
+        self._settings.setValue("corpus/path", corpus.path or "")
+        self.statusBar().showMessage(corpus.summary(), 5000)
+        if not self.session.is_training():
+            self._publish_fresh_weights()
+        return True
+
+    @Slot()
+    def _preview_settings(self) -> None:
+        if self.session.current is None and self.corpus is not None:
+            self._publish_fresh_weights()
+
+    def _publish_fresh_weights(self) -> None:
+        """Untrained weights, so the views show something the moment a prompt is typed."""
+        try:
+            model_config = self.setup.model_config()
+            train_config = self.setup.train_config()
+            Trainer(
+                self.corpus, model_config, train_config, snapshots=self.snapshots
+            ).publish_snapshot(force=True)
+        except (ConfigError, CorpusError) as exc:
+            log.info("no preview weights: %s", exc)
+            return
+        self.sample_view.set_enabled(True)
+        self._request_inspection()
+
+    # --- training controls ------------------------------------------------------------------
+
+    def _current_settings(self) -> dict | None:
+        try:
+            return flat_settings(
+                self.setup.model_config().to_dict(),
+                self.setup.train_config().to_dict(),
+                self.corpus.name,
+            )
+        except (ConfigError, AttributeError):
+            return None
+
+    @Slot()
+    def train(self) -> None:
+        """F5: resume a pause, continue the current run if its settings match, else a new run."""
+        if self.session.state == PAUSED:
+            self.session.resume()
+            return
+        if self.session.is_training():
+            return
+        run = self.session.current
+        if (
+            run is not None
+            and self.session.can_continue()
+            and not run.finished
+            and run.settings == self._current_settings()
+        ):
+            self.session.continue_current()
+            return
+        self.retrain()
+
+    @Slot()
+    def retrain(self) -> None:
+        """Fresh weights with the current settings, as a new run."""
+        if self.corpus is None:
+            self.show_error("No corpus yet", "Wait for the corpus to load, or open a text file.")
+            return
+        try:
+            model_config = self.setup.model_config()
+            train_config = self.setup.train_config()
+            self.session.start_new(self.corpus, model_config, train_config)
+        except (ConfigError, CorpusError, RunError) as exc:
+            self.show_error("Cannot start training", str(exc))
+            return
+        self.sample_view.set_enabled(True)
+
+    @Slot()
+    def stop(self) -> None:
+        self.session.stop()
+
+    @Slot()
+    def toggle_pause(self) -> None:
+        if self.session.state == PAUSED:
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    @Slot(str)
+    def _on_run_started(self, run_id: str) -> None:
+        self.loss_plot.start_run(run_id, run_id)
+        self._relabel_runs()
+        self.setup.reset_progress()
+        self.statusBar().showMessage(f"Training into {self.session.runs[run_id].path}", 5000)
+
+    def _relabel_runs(self) -> None:
+        runs = list(self.session.runs.values())
+        for run, label in zip(runs, differing_labels([r.settings for r in runs]), strict=True):
+            if run.run_id in self.loss_plot.run_ids():
+                self.loss_plot.set_label(run.run_id, label)
+
+    @Slot(str, list, list, int, int, float, float)
+    def _on_steps(self, run_id, steps, losses, step, total, tokens_per_s, elapsed) -> None:
+        self.loss_plot.add_train_points(run_id, steps, losses)
+        if self.session.current is not None and run_id == self.session.current.run_id:
+            remaining = (total - step) * elapsed / step if step else None
+            self.setup.set_progress(step, total, tokens_per_s, remaining)
+
+    @Slot(str, int, float, float)
+    def _on_eval(self, run_id: str, step: int, train: float, val: float) -> None:
+        self.loss_plot.add_val_point(run_id, step, train, val)
+
+    @Slot(str, str)
+    def _on_finished(self, run_id: str, reason: str) -> None:
+        run = self.session.runs.get(run_id)
+        where = run.path if run else ""
+        word = "Finished" if reason == "done" else "Stopped"
+        self.statusBar().showMessage(f"{word}; the run is saved in {where}", 10000)
+
+    # --- prompt and inspection --------------------------------------------------------------
+
+    def prompt(self) -> str:
+        return prompt_from_field(self.prompt_edit.text())
+
+    @Slot(str)
+    def _on_prompt_changed(self, _text: str) -> None:
+        self._request_inspection()
+
+    def _request_inspection(self) -> None:
+        self.inspectRequested.emit(self.prompt())
+
+    @Slot(object)
+    def _on_inspected(self, result: PromptInspection) -> None:
+        if result.prompt.text != self._expected_prompt_text(result):
+            return  # an answer for a prompt the user has already changed; a newer one follows
+        self.last_inspection = result
+        self._show_prompt_status(result)
+        if result.empty:
+            self.attention_grid.clear()
+            self.ffn_view.clear()
+            self.prediction_view.clear()
+            return
+        self.attention_grid.set_data(result.attention, result.tokens)
+        self.ffn_view.set_data(result.ffn, result.tokens)
+        self.prediction_view.set_predictions(result.next_chars)
+
+    def _expected_prompt_text(self, result: PromptInspection) -> str:
+        snapshot = self.snapshots.latest()
+        if snapshot is None:
+            return result.prompt.text
+        block = snapshot.config.block_size
+        return snapshot.tokenizer.encode_prompt(self.prompt(), max_len=block).text
+
+    def _show_prompt_status(self, result: PromptInspection) -> None:
+        notes, problem = [], False
+        if result.prompt.unknown:
+            chars = ", ".join(quoted_char(u.char) for u in result.prompt.unknown[:8])
+            notes.append(f"Not in the vocabulary, left out: {chars}")
+            problem = True
+        if result.prompt.truncated:
+            notes.append(
+                f"Longer than the block size: showing the last {len(result.tokens)} characters"
+            )
+        if not notes:
+            notes.append(
+                f"{len(result.tokens)} characters · weights at step {result.step:,}"
+                if result.tokens
+                else "Type a prompt to see what every head attends to"
+            )
+        self.prompt_status.setText(" · ".join(notes))
+        self.prompt_status.setProperty("problem", problem)
+        self.prompt_edit.setProperty("problem", problem)
+        self.prompt_edit.setToolTip(result.prompt.describe_unknown() if problem else "")
+        for widget in (self.prompt_status, self.prompt_edit):
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+
+    @Slot(float, int)
+    def _on_sample_requested(self, temperature: float, n_chars: int) -> None:
+        self.sample_view.set_busy(True)
+        self.sampleRequested.emit(self.prompt(), temperature, n_chars)
+
+    @Slot(str, str)
+    def _on_sampled(self, prompt: str, continuation: str) -> None:
+        self.sample_view.set_busy(False)
+        self.sample_view.set_sample(prompt, continuation)
+
+    # --- files ------------------------------------------------------------------------------
+
+    def choose_corpus(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a UTF-8 text file", "", "Text (*.txt);;All files (*)"
+        )
+        if path:
+            self.set_corpus(path)
+
+    def choose_run(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a HeadWatch run folder")
+        if path:
+            self.open_run(path)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a saved run: its weights in the views, its curve on the plot."""
+        try:
+            record = load_run(path)
+            if record.checkpoint is None:
+                raise RunError(f"{path}: has no checkpoint yet, so there are no weights to show")
+        except RunError as exc:
+            self.show_error("Cannot open this run", f"{exc}\n\nNothing was changed.")
+            return False
+        corpus = None
+        try:
+            corpus = load_corpus(record.corpus.get("path"))
+            if corpus.tokenizer.chars != record.tokenizer.chars:
+                corpus = None
+        except CorpusError as exc:
+            log.info("run corpus unavailable: %s", exc)
+        try:
+            run_id = self.session.adopt(record, corpus)
+        except (RunError, ConfigError, CorpusError) as exc:
+            self.show_error("Cannot open this run", str(exc))
+            return False
+        steps = [r.step for r in record.metrics if r.loss is not None]
+        losses = [r.loss for r in record.metrics if r.loss is not None]
+        self.loss_plot.add_train_points(run_id, steps, losses)
+        for row in record.metrics:
+            if row.val is not None:
+                self.loss_plot.add_val_point(run_id, row.step, row.train, row.val)
+        self.sample_view.set_enabled(True)
+        self._request_inspection()
+        note = "" if corpus else " (its corpus is not available: inspect only)"
+        self.statusBar().showMessage(f"Opened {path} at step {record.step:,}{note}", 10000)
+        return True
+
+    def choose_save_run(self) -> None:
+        if self.session.current is None:
+            self.show_error("Nothing to save", "Train a model or open a run first.")
+            return
+        path = QFileDialog.getExistingDirectory(self, "Choose a folder to copy the run into")
+        if path:
+            self.save_run_as(Path(path) / Path(self.session.current.path).name)
+
+    def save_run_as(self, destination: str | Path) -> bool:
+        run = self.session.current
+        if run is None:
+            return False
+        try:
+            shutil.copytree(run.path, destination)
+        except (OSError, shutil.Error) as exc:
+            self.show_error("Cannot save the run", f"{destination}: {exc}")
+            return False
+        self.statusBar().showMessage(f"Run copied to {destination}", 8000)
+        return True
+
+    def choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export the current view", "headwatch.png", "PNG (*.png)"
+        )
+        if path:
+            self.export_view(path)
+
+    def export_view(self, path: str | Path) -> bool:
+        if not self.views.grab().save(str(path), "PNG"):
+            self.show_error("Cannot export", f"{path}: the image could not be written")
+            return False
+        return True
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def show_error(self, title: str, message: str) -> None:
+        """A clear, non-blocking message; the app keeps running."""
+        log.warning("%s: %s", title, message)
+        self.last_error = message
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
+        box.setObjectName("errorBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def show_about(self) -> None:
+        versions = (
+            f"HeadWatch {APP_VERSION}<br>Python {platform.python_version()}"
+            f" · torch {torch.__version__} · PySide6 {PySide6.__version__}"
+            f" · pyqtgraph {pg.__version__} · numpy {np.__version__}"
+        )
+        QMessageBox.about(
+            self,
+            "About HeadWatch",
+            "<b>HeadWatch</b> trains the character-level GPT of the “let's build GPT” lecture "
+            f"and shows every attention head learn.<br><br>{versions}",
+        )
+
+    # --- settings and shutdown --------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        geometry = self._settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self._settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for splitter in (self.main_splitter, self.views):
+            sizes = self._settings.value(f"window/{splitter.objectName()}")
+            if isinstance(sizes, QByteArray):
+                splitter.restoreState(sizes)
+        with contextlib.suppress(ValueError, TypeError):  # a garbled entry: keep the defaults
+            self.setup.restore(json.loads(self._settings.value("setup", "{}", type=str)))
+        prompt = self._settings.value("prompt", None, type=str)
+        if prompt:
+            self.prompt_edit.setText(prompt)
+
+    def save_settings(self) -> None:
+        self._settings.setValue("window/geometry", self.saveGeometry())
+        self._settings.setValue("window/state", self.saveState())
+        for splitter in (self.main_splitter, self.views):
+            self._settings.setValue(f"window/{splitter.objectName()}", splitter.saveState())
+        self._settings.setValue("setup", json.dumps(self.setup.settings()))
+        self._settings.setValue("prompt", self.prompt_edit.text())
+        self._settings.sync()
+
+    def shutdown(self) -> None:
+        """Stop training (it saves the run), then join both threads."""
+        self.session.shutdown()
+        if self.inspect_thread.is_running():
+            self.inspect_thread.stop()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)

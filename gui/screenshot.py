@@ -1,0 +1,78 @@
+"""Render the app mid-training on the built-in corpus to a PNG (for the README and for review).
+
+    python -m gui.screenshot [OUT.png] [--steps N]
+
+Runs offscreen: trains the baby preset for N steps in the app's own training thread, with the
+default prompt typed, then grabs the whole window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default="assets/screenshot.png")
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--size", default="1600x1000")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # a private home: the screenshot neither reads nor writes the user's runs and settings
+    os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-shot-"))
+
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from gui.app import stylesheet
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setStyleSheet(stylesheet())
+    window = MainWindow()
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.show()
+
+    def wait_until(predicate, timeout_s: float) -> None:
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.timeout.connect(lambda: predicate() and loop.quit())
+        timer.start(50)
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        loop.exec()
+        timer.stop()
+
+    wait_until(lambda: window.corpus is not None, 120)
+    if args.steps >= window.setup.iters_spin.value():  # keep the preset unless it is too short
+        window.setup.iters_spin.setValue(args.steps + 500)
+    window.setup.eval_every_spin.setValue(100)
+    window.train()
+    wait_until(
+        lambda: window.session.current and window.session.current.trainer.step >= args.steps, 600
+    )
+    window.session.pause()
+    window._request_inspection()
+    step = window.session.current.trainer.step
+    wait_until(
+        lambda: window.last_inspection is not None and window.last_inspection.step >= step, 30
+    )
+    # let it write something, as a user would press Sample
+    sampled = []
+    window.inspect_worker.sampled.connect(lambda *a: sampled.append(a))
+    window.sample_view.findChild(QWidget, "sampleButton").click()
+    wait_until(lambda: bool(sampled), 60)
+    app.processEvents()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(args.out)
+    print(f"wrote {args.out} at step {step}")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

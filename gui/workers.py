@@ -1,0 +1,155 @@
+"""QObject workers that run core code in their own QThreads and talk back only through signals.
+
+TrainWorker wraps core.session.train_into_run; InspectWorker turns the latest weight snapshot and
+the latest prompt into a PromptInspection. Neither touches a widget: every signal crosses to the
+GUI thread as a queued connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from core.control import SnapshotBox, TrainControl
+from core.inspection import Inspector
+from core.runs import RunWriter
+from core.session import train_into_run
+from core.trainer import Trainer, TrainingDiverged
+
+log = logging.getLogger("headwatch")
+
+BATCH_SECONDS = 0.05  # per-step points are sent in batches: at most ~20 signals a second
+
+
+class TrainWorker(QObject):
+    # Every signal names its run, so late signals of an old run can be told apart.
+    # run_id, steps, losses, step, total, tokens/s, elapsed
+    stepsReady = Signal(str, list, list, int, int, float, float)
+    evaluated = Signal(str, int, float, float)  # run_id, step, train estimate, val estimate
+    snapshotReady = Signal(int)  # step of a newly published snapshot
+    finished = Signal(str, str)  # run_id, "done" or "stopped"
+    failed = Signal(str, str)  # run_id, a message for the user
+
+    def __init__(
+        self,
+        run_id: str,
+        trainer: Trainer,
+        writer: RunWriter,
+        control: TrainControl,
+        steps: int | None,
+    ) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.trainer, self.writer, self.control, self.steps = trainer, writer, control, steps
+
+    @Slot()
+    def run(self) -> None:
+        steps: list[int] = []
+        losses: list[float] = []
+        last_flush = time.monotonic()
+        box = self.trainer.snapshots
+        seen_version = box.latest().version if box and box.latest() else -1
+        progress = None
+
+        def flush() -> None:
+            nonlocal last_flush
+            if steps and progress is not None:
+                self.stepsReady.emit(
+                    self.run_id,
+                    list(steps),
+                    list(losses),
+                    progress.step,
+                    progress.total,
+                    progress.tokens_per_s,
+                    progress.elapsed,
+                )
+                steps.clear()
+                losses.clear()
+            last_flush = time.monotonic()
+
+        try:
+            for progress in train_into_run(self.trainer, self.writer, self.control, self.steps):
+                if progress.is_eval:
+                    flush()
+                    self.evaluated.emit(
+                        self.run_id, progress.step, progress.train_estimate, progress.val_estimate
+                    )
+                else:
+                    steps.append(progress.step)
+                    losses.append(progress.loss)
+                    if time.monotonic() - last_flush >= BATCH_SECONDS:
+                        flush()
+                latest = box.latest() if box else None
+                if latest is not None and latest.version != seen_version:
+                    seen_version = latest.version
+                    self.snapshotReady.emit(latest.step)
+            flush()
+            self.finished.emit(self.run_id, "stopped" if self.control.stop_requested else "done")
+        except TrainingDiverged as exc:
+            flush()
+            log.warning("training diverged: %s", exc)
+            self.failed.emit(self.run_id, f"{exc}. The last good checkpoint is kept.")
+        except Exception as exc:  # the thread must never die silently
+            flush()
+            log.error("training failed:\n%s", traceback.format_exc())
+            self.failed.emit(
+                self.run_id, f"Training stopped by an error: {type(exc).__name__}: {exc}"
+            )
+
+
+class InspectWorker(QObject):
+    """Inspects the newest prompt on the newest snapshot; stale requests are skipped."""
+
+    inspected = Signal(object)  # core.inspection.PromptInspection
+    sampled = Signal(str, str)  # prompt as used, continuation
+    failed = Signal(str)
+
+    def __init__(self, snapshots: SnapshotBox) -> None:
+        super().__init__()
+        self.snapshots = snapshots
+        self.inspector = Inspector()
+        self._prompt = ""
+        self._pending = False
+
+    @Slot(str)
+    def request(self, prompt: str) -> None:
+        self._prompt = prompt
+        self._schedule()
+
+    @Slot()
+    def refresh(self) -> None:
+        """New weights arrived: show the current prompt on them."""
+        self._schedule()
+
+    def _schedule(self) -> None:
+        # many requests queued while one inspection runs collapse into a single next one
+        if not self._pending:
+            self._pending = True
+            QTimer.singleShot(0, self._process)
+
+    @Slot()
+    def _process(self) -> None:
+        self._pending = False
+        snapshot = self.snapshots.latest()
+        if snapshot is None:
+            return
+        try:
+            self.inspected.emit(self.inspector.inspect(snapshot, self._prompt))
+        except Exception as exc:
+            log.error("inspection failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"Could not inspect the prompt: {exc}")
+
+    @Slot(str, float, int)
+    def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
+        snapshot = self.snapshots.latest()
+        if snapshot is None:
+            self.failed.emit("There is no model to sample from yet: train one or open a run.")
+            return
+        try:
+            self.sampled.emit(*self.inspector.sample(snapshot, prompt, n_chars, temperature))
+        except Exception as exc:
+            log.error("sampling failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"Could not sample: {exc}")

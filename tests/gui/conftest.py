@@ -1,0 +1,31 @@
+"""A main window on the built-in corpus with small, fast settings; always shut down."""
+
+from __future__ import annotations
+
+import pytest
+
+from gui.main_window import MainWindow
+
+
+def small_settings(window: MainWindow, heads: int = 4) -> None:
+    setup = window.setup
+    setup.layers_spin.setValue(2)
+    setup.embd_spin.setValue(32)
+    setup.heads_combo.setCurrentIndex(setup.heads_combo.findText(str(heads)))
+    setup.block_spin.setValue(16)
+    setup.batch_spin.setValue(8)
+    setup.iters_spin.setValue(100_000)
+    setup.eval_every_spin.setValue(10)
+    setup.eval_iters_spin.setValue(2)
+    setup.seed_spin.setValue(3)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = MainWindow(settings_path=tmp_path / "settings.ini")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.corpus is not None, timeout=60_000)
+    small_settings(win)
+    yield win
+    win.shutdown()

@@ -1,0 +1,55 @@
+"""The real entry point: start, train, close mid-training → exit 0 with nothing alarming on stderr."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from gui import app as headwatch
+
+    qapp = QApplication(sys.argv[:1])
+
+    def window():
+        found = [w for w in qapp.topLevelWidgets() if w.objectName() == "mainWindow"]
+        return found[0] if found else None
+
+    def drive():
+        w = window()
+        if w is None or w.corpus is None:
+            QTimer.singleShot(50, drive)
+            return
+        w.setup.iters_spin.setValue(100000)
+        w.train()
+        def close_when_training():
+            run = w.session.current
+            if run is not None and run.trainer is not None and run.trainer.step >= 3:
+                print("closing at step", run.trainer.step, flush=True)
+                w.close()
+            else:
+                QTimer.singleShot(50, close_when_training)
+        close_when_training()
+
+    QTimer.singleShot(0, drive)
+    sys.exit(headwatch.run_app(sys.argv[:1]))
+    """
+)
+
+
+def test_closing_mid_training_exits_cleanly(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HEADWATCH_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "closing at step" in result.stdout
+    for alarm in ("QThread: Destroyed", "Segmentation", "Traceback", "Fatal Python error"):
+        assert alarm not in result.stderr, result.stderr[-2000:]
+    runs = list((tmp_path / "data" / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "checkpoint.pt").exists()

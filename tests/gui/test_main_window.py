@@ -1,0 +1,223 @@
+"""The window as a user drives it: type, train, change heads, retrain, close mid-training."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from gui.main_window import MainWindow, prompt_from_field
+from tests.gui.conftest import small_settings
+
+NAMES = [
+    "promptEdit", "headsCombo", "layersSpin", "embdSpin", "trainButton", "pauseButton",
+    "stopButton", "retrainButton", "progressBar", "lossPlot", "attentionGrid", "ffnView",
+    "predictionView", "sampleView",
+]  # fmt: skip
+
+
+def type_prompt(qtbot, window, text: str) -> None:
+    window.prompt_edit.clear()
+    qtbot.keyClicks(window.prompt_edit, text)
+
+
+def test_stable_object_names(window):
+    from PySide6.QtWidgets import QWidget
+
+    for name in NAMES:
+        assert window.findChild(QWidget, name) is not None, name
+
+
+def test_typing_a_prompt_fills_the_attention_grid(qtbot, window):
+    type_prompt(qtbot, window, "ROMEO:")
+    qtbot.waitUntil(
+        lambda: (
+            window.attention_grid.n_layers == 2
+            and window.last_inspection is not None
+            and window.last_inspection.tokens == list("ROMEO:")
+        ),
+        timeout=10_000,
+    )
+    grid = window.attention_grid
+    assert (grid.n_layers, grid.n_heads) == (2, 4)
+    for layer in range(2):
+        for head in range(4):
+            image = grid.head_image(layer, head)
+            assert image.shape == (6, 6)
+    assert window.ffn_view.n_layers == 2
+    assert window.ffn_view.layer_image(0).shape == (6, 128)
+    assert len(window.prediction_view.predictions()) == 10
+
+
+def test_unknown_characters_are_marked_and_left_out(qtbot, window):
+    type_prompt(qtbot, window, "RO")
+    window.prompt_edit.insert("€")  # QTest can only type ASCII keys
+    qtbot.keyClicks(window.prompt_edit, "ME")
+    qtbot.waitUntil(
+        lambda: (
+            window.last_inspection is not None and window.last_inspection.tokens == list("ROME")
+        ),
+        timeout=10_000,
+    )
+    assert "'€'" in window.prompt_status.text()
+    assert window.prompt_edit.property("problem") is True
+    assert "'€' at 2" in window.prompt_edit.toolTip()
+
+
+def test_long_prompt_uses_the_last_block(qtbot, window):
+    window.prompt_edit.setText("abcdefghij" * 3)  # block size 16
+    qtbot.waitUntil(
+        lambda: window.last_inspection is not None and len(window.last_inspection.tokens) == 16,
+        timeout=10_000,
+    )
+    assert "last 16 characters" in window.prompt_status.text()
+    assert "".join(window.last_inspection.tokens) == ("abcdefghij" * 3)[-16:]
+
+
+def test_backslash_n_in_the_prompt_is_a_newline():
+    assert prompt_from_field("ROMEO:\\nBut") == "ROMEO:\nBut"
+
+
+def test_train_grows_curves_then_heads_change_and_retrain(qtbot, window):
+    window.prompt_edit.setText("ROMEO:")
+    window.setup.train_button.click()
+    qtbot.waitUntil(lambda: window.session.current is not None, timeout=10_000)
+    first = window.session.current.run_id
+    qtbot.waitUntil(lambda: window.loss_plot.train_count(first) >= 5, timeout=30_000)
+    qtbot.waitUntil(lambda: window.loss_plot.val_count(first) >= 1, timeout=30_000)
+    count = window.loss_plot.train_count(first)
+    qtbot.waitUntil(lambda: window.loss_plot.train_count(first) > count, timeout=30_000)
+    assert window.setup.progress_bar.value() > 0
+    # the views follow training: an inspection from trained weights arrives
+    qtbot.waitUntil(
+        lambda: window.last_inspection is not None and window.last_inspection.step > 0,
+        timeout=30_000,
+    )
+
+    window.setup.heads_combo.setCurrentIndex(window.setup.heads_combo.findText("2"))
+    window.setup.retrain_button.click()
+    qtbot.waitUntil(lambda: len(window.loss_plot.run_ids()) == 2, timeout=10_000)
+    second = window.session.current.run_id
+    assert second != first
+    qtbot.waitUntil(lambda: window.attention_grid.n_heads == 2, timeout=30_000)
+    assert window.attention_grid.head_image(0, 1).shape == (6, 6)
+    qtbot.waitUntil(lambda: window.loss_plot.train_count(second) > 0, timeout=30_000)
+    assert (
+        window.loss_plot.label(first) == "heads=4" and window.loss_plot.label(second) == "heads=2"
+    )
+    assert window.session.is_training()
+    window.session.stop(wait=True)
+    assert not window.session.is_training()
+
+
+def test_pause_resume_stop(qtbot, window):
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "training", timeout=10_000)
+    window.setup.pause_button.click()
+    assert window.session.state == "paused"
+    assert window.setup.pause_button.text().endswith("Resume")
+    window.setup.pause_button.click()
+    assert window.session.state == "training"
+    window.setup.stop_button.click()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    assert not window.session.is_training()
+
+
+def test_close_during_training_joins_the_thread_and_saves(qtbot, tmp_path):
+    window = MainWindow(settings_path=tmp_path / "s.ini")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.corpus is not None, timeout=60_000)
+    small_settings(window)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 3, timeout=30_000)
+    thread = window.session._thread.thread
+    window.close()
+    assert not thread.isRunning()
+    assert not window.inspect_thread.is_running()
+    from core.runs import load_run
+
+    assert load_run(window.session.current.path).step >= 3
+
+
+def test_bad_corpus_keeps_the_previous_one(qtbot, window, tmp_path):
+    before = window.corpus
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x00\x01binary")
+    assert window.set_corpus(str(bad)) is False
+    assert window.corpus is before
+    assert "looks binary" in window.last_error
+    assert window.setup.corpus() is before
+
+
+def test_open_run_shows_its_curve_and_weights(qtbot, window, tmp_path):
+    window.train()
+    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 12, timeout=30_000)
+    window.session.stop(wait=True)
+    path = window.session.current.path
+    assert window.open_run(path)
+    run_id = window.session.current.run_id
+    assert window.loss_plot.train_count(run_id) >= 12
+    assert window.loss_plot.val_count(run_id) >= 1
+    assert window.session.can_continue()
+    assert window.open_run(tmp_path / "nope") is False
+    assert "no such folder" in window.last_error
+
+
+def test_settings_persist(qtbot, tmp_path):
+    win = MainWindow(settings_path=tmp_path / "s.ini")
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.corpus is not None, timeout=60_000)
+    win.setup.layers_spin.setValue(3)
+    win.prompt_edit.setText("JULIET:")
+    win.close()
+    again = MainWindow(settings_path=tmp_path / "s.ini")
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.corpus is not None, timeout=60_000)
+    assert again.setup.layers_spin.value() == 3
+    assert again.prompt_edit.text() == "JULIET:"
+    again.close()
+
+
+def test_export_and_save_run_as(qtbot, window, tmp_path):
+    window.train()
+    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 2, timeout=30_000)
+    window.session.stop(wait=True)
+    assert window.export_view(tmp_path / "view.png")
+    assert (tmp_path / "view.png").stat().st_size > 1000
+    assert window.save_run_as(tmp_path / "copy")
+    assert (tmp_path / "copy" / "checkpoint.pt").exists()
+
+
+def test_sampling_writes_text(qtbot, window):
+    window.prompt_edit.setText("ROMEO:")
+    window.sample_view.findChild(object, "sampleLengthSpin").setValue(20)
+    with qtbot.waitSignal(window.inspect_worker.sampled, timeout=30_000):
+        window.sample_view.findChild(object, "sampleButton").click()
+    qtbot.waitUntil(lambda: window.sample_view.text().startswith("ROMEO:"), timeout=5_000)
+    assert len(window.sample_view.text()) >= 26
+
+
+def test_divergence_is_reported_and_the_app_can_train_again(qtbot, window):
+    window.setup.lr_spin.setValue(10.0)
+    window.train()
+    qtbot.waitUntil(lambda: "diverged" in window.last_error, timeout=60_000)
+    assert window.session.state == "idle"
+    window.setup.lr_spin.setValue(1e-3)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "training", timeout=10_000)
+    window.session.stop(wait=True)
+
+
+def test_grid_data_matches_inspection(qtbot, window):
+    window.prompt_edit.setText("ROMEO:")
+    qtbot.waitUntil(
+        lambda: (
+            window.last_inspection is not None and window.last_inspection.tokens == list("ROMEO:")
+        ),
+        timeout=10_000,
+    )
+    expected = window.last_inspection.attention[1, 3]
+    shown = window.attention_grid.head_image(1, 3)
+    lower = np.tril(np.ones((6, 6), dtype=bool))
+    np.testing.assert_allclose(np.nan_to_num(shown)[lower], expected[lower], atol=1e-6)
+    assert Qt  # keep the import for keyboard-driven tests below

@@ -1,0 +1,324 @@
+"""SetupPanel: presets, heads that divide n_embd, validation messages, run states, settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from core.corpus import Corpus
+from core.model import ConfigError, GPTConfig
+from core.trainer import TrainConfig
+from gui.setup_panel import CUSTOM, NO_CORPUS, PRESETS, RETRAIN_HINT, SetupPanel
+
+# ~4.4k characters: the validation tenth (~440) holds a window of the lecture's block size 256
+TEXT = (
+    "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+) * 55
+
+
+@pytest.fixture
+def corpus() -> Corpus:
+    return Corpus(name="t", text=TEXT)
+
+
+@pytest.fixture
+def panel(qtbot) -> SetupPanel:
+    widget = SetupPanel()
+    qtbot.addWidget(widget)
+    return widget
+
+
+@pytest.fixture
+def ready(panel, corpus) -> SetupPanel:
+    panel.set_corpus(corpus)
+    return panel
+
+
+def head_items(panel: SetupPanel) -> list[int]:
+    return [panel.heads_combo.itemData(i) for i in range(panel.heads_combo.count())]
+
+
+def preset_fields(panel: SetupPanel) -> dict:
+    settings = panel.settings()
+    return {key: settings[key] for key in PRESETS["baby"]}
+
+
+def test_defaults_are_the_baby_preset(panel):
+    assert panel.objectName() == "setupPanel"
+    assert panel.preset() == "baby"
+    assert panel.preset_combo.currentText() == "baby"
+    assert preset_fields(panel) == PRESETS["baby"]
+    assert panel.eval_every_spin.value() == 200
+    assert panel.eval_iters_spin.value() == 50
+    assert panel.seed_spin.value() == 1337
+    assert [panel.device_combo.itemText(i) for i in range(panel.device_combo.count())] == [
+        "auto",
+        "cpu",
+    ]
+    assert panel.head_size_label.text() == "head size 32"
+    labels = [panel.preset_combo.itemText(i) for i in range(panel.preset_combo.count())]
+    assert labels == ["tiny", "baby", "lecture (GPU recommended)", CUSTOM]
+    for name in ("corpusLabel", "openCorpusButton", "builtinCorpusButton", "layersSpin",
+                 "embdSpin", "headsCombo", "headSizeLabel", "blockSpin", "batchSpin", "lrSpin",
+                 "itersSpin", "evalEverySpin", "evalItersSpin", "dropoutSpin", "seedSpin",
+                 "deviceCombo", "trainButton", "pauseButton", "stopButton", "retrainButton",
+                 "progressBar", "progressLabel", "validationLabel", "presetCombo"):  # fmt: skip
+        assert panel.findChild(QWidget, name) is not None, name
+
+
+def test_without_a_corpus_train_waits_and_model_config_says_why(panel):
+    assert panel.errors() == [NO_CORPUS]
+    assert not panel.train_button.isEnabled()
+    assert not panel.retrain_button.isEnabled()
+    with pytest.raises(ConfigError, match="no corpus"):
+        panel.model_config()
+
+
+def test_heads_offer_only_divisors_of_n_embd_up_to_64(ready):
+    assert head_items(ready) == [1, 2, 4, 8, 16, 32, 64]
+    ready.embd_spin.setValue(96)
+    assert head_items(ready) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48]
+    assert ready.heads() == 4  # still divides 96: kept
+    assert ready.head_size_label.text() == "head size 24"
+    ready.heads_combo.setCurrentIndex(head_items(ready).index(12))
+    assert ready.head_size_label.text() == "head size 8"
+
+
+def test_heads_move_to_the_nearest_divisor_and_back_when_n_embd_allows(ready):
+    ready.embd_spin.setValue(130)  # not a multiple of 8: typed values are allowed
+    assert ready.embd_spin.value() == 130
+    assert head_items(ready) == [1, 2, 5, 10, 13, 26]
+    assert ready.heads() == 5  # nearest to the 4 chosen
+    assert ready.head_size_label.text() == "head size 26"
+    assert ready.errors() == []
+    ready.embd_spin.setValue(128)
+    assert ready.heads() == 4  # the user's choice comes back
+
+
+def test_choosing_a_preset_sets_every_field(ready):
+    for name, values in PRESETS.items():
+        ready.preset_combo.setCurrentIndex(ready.preset_combo.findData(name))
+        assert ready.preset() == name
+        assert preset_fields(ready) == pytest.approx(values)
+    assert ready.head_size_label.text() == "head size 64"  # lecture: 384 / 6
+    assert ready.errors() == []
+    ready.apply_preset("tiny")
+    assert preset_fields(ready) == pytest.approx(PRESETS["tiny"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        ready.apply_preset("huge")
+
+
+def test_editing_a_field_makes_the_preset_custom(ready):
+    ready.layers_spin.setValue(5)
+    assert ready.preset() == CUSTOM
+    assert ready.preset_combo.currentText() == CUSTOM
+    ready.layers_spin.setValue(4)  # matches baby again
+    assert ready.preset() == "baby"
+    ready.seed_spin.setValue(7)  # not part of a preset
+    assert ready.preset() == "baby"
+    # "custom" reflects the fields; it cannot be picked
+    custom_item = ready.preset_combo.model().item(ready.preset_combo.findData(CUSTOM))
+    assert not custom_item.isEnabled()
+
+
+def test_zero_learning_rate_says_why_and_disables_train(ready, qtbot):
+    assert ready.train_button.isEnabled()
+    ready.lr_spin.setValue(0)
+    assert any("learning rate must be above 0" in problem for problem in ready.errors())
+    assert ready.validation_label.isVisibleTo(ready)
+    assert "learning rate must be above 0" in ready.validation_label.text()
+    assert not ready.train_button.isEnabled()
+    assert not ready.retrain_button.isEnabled()
+    with pytest.raises(ConfigError, match="learning rate"):
+        ready.train_config()
+    ready.lr_spin.setValue(1e-3)
+    assert ready.errors() == []
+    assert not ready.validation_label.isVisibleTo(ready)
+    assert ready.train_button.isEnabled()
+
+
+def test_learning_rate_is_typed_and_shown_in_scientific_notation(ready, qtbot):
+    spin = ready.lr_spin
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "3e-4")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert spin.value() == pytest.approx(3e-4)
+    assert spin.text() == "3e-4"
+    assert ready.train_config().learning_rate == pytest.approx(3e-4)
+    assert spin.validate("3e-", 3) == QValidator.State.Intermediate
+    assert spin.validate("abc", 3) == QValidator.State.Invalid
+    assert spin.validate("0.01", 4) == QValidator.State.Acceptable
+    spin.stepBy(1)  # half-decade steps: 3e-4 -> 1e-3 -> 3e-3
+    assert spin.value() == pytest.approx(1e-3)
+    spin.stepBy(1)
+    assert spin.text() == "3e-3"
+    spin.stepBy(-3)
+    assert spin.value() == pytest.approx(1e-4)
+
+
+def test_block_longer_than_a_tiny_corpus_allows_says_so(panel):
+    panel.set_corpus(Corpus(name="tiny", text="hello world " * 20))  # validation part: 24
+    assert panel.block_spin.value() == 64
+    (problem,) = panel.errors()
+    assert "too short for block size 64" in problem
+    assert "validation part has 24 characters" in problem
+    assert problem in panel.validation_label.text()
+    assert not panel.train_button.isEnabled()
+    panel.block_spin.setValue(16)
+    assert panel.errors() == []
+    assert panel.train_button.isEnabled()
+
+
+def test_configs_carry_the_fields(ready, corpus):
+    ready.apply_preset("tiny")
+    ready.dropout_spin.setValue(0.1)
+    ready.seed_spin.setValue(42)
+    ready.eval_every_spin.setValue(100)
+    ready.eval_iters_spin.setValue(20)
+    ready.set_devices(["auto", "cpu", "cuda"])
+    ready.device_combo.setCurrentText("cpu")
+    assert ready.model_config() == GPTConfig(
+        vocab_size=corpus.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.1
+    )
+    assert ready.train_config() == TrainConfig(
+        learning_rate=3e-3, batch_size=16, max_iters=1000, eval_interval=100, eval_iters=20,
+        seed=42, device="cpu",
+    )  # fmt: skip
+
+
+def test_states_set_the_buttons(ready):
+    def enabled() -> dict[str, bool]:
+        buttons = ("train", "pause", "stop", "retrain")
+        return {b: getattr(ready, f"{b}_button").isEnabled() for b in buttons}
+
+    assert enabled() == {"train": True, "pause": False, "stop": False, "retrain": True}
+    assert not ready.retrain_hint.isVisibleTo(ready)
+    ready.set_state("training")
+    assert enabled() == {"train": False, "pause": True, "stop": True, "retrain": True}
+    assert ready.pause_button.text() == "Pause"
+    assert ready.retrain_hint.isVisibleTo(ready)
+    assert ready.retrain_hint.text() == RETRAIN_HINT
+    assert ready.layers_spin.isEnabled()  # architecture stays editable, for Retrain
+    ready.set_state("paused")
+    assert enabled() == {"train": False, "pause": True, "stop": True, "retrain": True}
+    assert ready.pause_button.text() == "Resume"
+    ready.set_state("idle")
+    assert enabled() == {"train": True, "pause": False, "stop": False, "retrain": True}
+    assert ready.pause_button.text() == "Pause"
+    with pytest.raises(ValueError, match="unknown state"):
+        ready.set_state("running")
+
+
+def test_buttons_emit_their_signals(ready, qtbot):
+    clicks = [
+        (ready.train_button, ready.trainRequested),
+        (ready.retrain_button, ready.retrainRequested),
+        (ready.open_corpus_button, ready.openCorpusRequested),
+        (ready.builtin_corpus_button, ready.builtinCorpusRequested),
+    ]
+    for button, signal in clicks:
+        with qtbot.waitSignal(signal, timeout=1000):
+            qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    ready.set_state("training")
+    with qtbot.waitSignal(ready.pauseRequested, timeout=1000):
+        qtbot.mouseClick(ready.pause_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(ready.stopRequested, timeout=1000):
+        qtbot.mouseClick(ready.stop_button, Qt.MouseButton.LeftButton)
+    ready.set_state("paused")
+    with qtbot.waitSignal(ready.resumeRequested, timeout=1000):
+        qtbot.mouseClick(ready.pause_button, Qt.MouseButton.LeftButton)
+
+
+def test_f5_trains_in_a_shown_window(qtbot, corpus):
+    window = QWidget()
+    qtbot.addWidget(window)
+    panel = SetupPanel()
+    QVBoxLayout(window).addWidget(panel)
+    panel.set_corpus(corpus)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    assert panel.train_button.toolTip() == "Train (F5)"
+    with qtbot.waitSignal(panel.trainRequested, timeout=1000):
+        qtbot.keyClick(panel.layers_spin, Qt.Key.Key_F5)
+
+
+def test_settings_round_trip_through_json(ready, qtbot):
+    ready.apply_preset("lecture")
+    ready.embd_spin.setValue(96)
+    ready.heads_combo.setCurrentIndex(head_items(ready).index(12))
+    ready.lr_spin.setValue(2e-4)
+    ready.seed_spin.setValue(99)
+    ready.eval_iters_spin.setValue(7)
+    ready.set_devices(["auto", "cpu", "cuda"])
+    ready.device_combo.setCurrentText("cuda")
+    saved = json.loads(json.dumps(ready.settings()))
+    assert saved["preset"] == CUSTOM
+
+    other = SetupPanel()
+    qtbot.addWidget(other)
+    other.set_devices(["auto", "cpu", "cuda"])
+    with qtbot.waitSignal(other.settingsChanged, timeout=1000):
+        other.restore(saved)
+    assert other.settings() == saved
+
+
+def test_restore_ignores_garbage(ready):
+    before = ready.settings()
+    ready.restore({"layers": "garbage", "n_layer": "garbage", "unknown": 1, "n_head": None,
+                   "learning_rate": float("nan"), "dropout": True, "device": 3, "seed": 2**80,
+                   "n_embd": [1]})  # fmt: skip
+    after = ready.settings()
+    assert after == {**before, "seed": 2**31 - 1}  # a too-large seed is clamped, not refused
+    ready.restore("not a dict")  # type: ignore[arg-type]
+    ready.restore({"device": "tpu", "block_size": 1e9, "batch_size": 2.5})
+    assert ready.device_combo.currentText() == "auto"
+    assert ready.block_spin.value() == 1024
+    assert ready.batch_spin.value() == 12
+
+
+def test_settings_changed_once_per_edit_or_preset(ready):
+    seen = []
+    ready.settingsChanged.connect(lambda: seen.append(1))
+    ready.batch_spin.setValue(20)
+    assert len(seen) == 1
+    ready.apply_preset("lecture")
+    assert len(seen) == 2
+
+
+def test_progress_label_and_bar(ready):
+    ready.set_progress(1200, 2000, 14_200.0, 52.0)
+    assert ready.progress_label.text() == "1,200 / 2,000 · 14.2k tok/s · ETA 0:52"
+    assert (ready.progress_bar.value(), ready.progress_bar.maximum()) == (1200, 2000)
+    assert ready.progress_bar.format() == "%v / %m"
+    ready.set_progress(5, 5000, 850.0, 3725.0)
+    assert ready.progress_label.text() == "5 / 5,000 · 850 tok/s · ETA 1:02:05"
+    ready.set_progress(10, 100, 2_500_000.0, None)
+    assert ready.progress_label.text() == "10 / 100 · 2.5M tok/s"
+    ready.reset_progress()
+    assert ready.progress_bar.value() == 0
+    assert ready.progress_bar.maximum() == ready.iters_spin.value()
+
+
+def test_corpus_loading_holds_train_until_the_corpus_arrives(panel, corpus):
+    panel.set_corpus_loading("Building the Shakespeare corpus…")
+    assert panel.corpus_label.text() == "Building the Shakespeare corpus…"
+    assert panel.errors() == []  # loading is not a mistake to report
+    assert not panel.train_button.isEnabled()
+    panel.set_corpus(corpus)
+    assert panel.corpus_label.text() == f"t\n{len(TEXT):,} chars · vocab {corpus.vocab_size}"
+    assert panel.train_button.isEnabled()
+
+
+def test_devices_keep_the_current_choice(panel):
+    panel.set_devices(["auto", "cpu", "cuda"])
+    panel.device_combo.setCurrentText("cuda")
+    panel.set_devices(["cuda", "cpu"])
+    assert panel.device_combo.currentText() == "cuda"
+    panel.set_devices(["auto", "cpu"])
+    assert panel.device_combo.currentText() == "auto"
