@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/headwatch
 
 lint: $(STAMP)
-	$(BIN)/ruff check core gui tests bench
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
 test: lint

@@ -139,8 +139,9 @@ class Corpus:
 # --- user files ------------------------------------------------------------------------------
 
 
-def load_text_file(path: str | os.PathLike, max_bytes: int = MAX_CORPUS_BYTES) -> Corpus:
+def load_text_file(path: str | os.PathLike, max_bytes: int | None = None) -> Corpus:
     """Read a UTF-8 text file as a corpus, or raise CorpusError saying what is wrong with it."""
+    max_bytes = MAX_CORPUS_BYTES if max_bytes is None else max_bytes
     p = Path(path).expanduser()
     shown = str(p)
     if not p.exists():

@@ -1,8 +1,15 @@
 """The lecture's character-level GPT: embeddings, blocks of multi-head attention + feed-forward.
 
-One concept per class; shapes in comments (B batch, T time, C n_embd, H heads, D head size).
-All heads are computed together from one QKV projection, but the maths is exactly the lecture's
-list of single heads concatenated (tests/core/test_model_equivalence.py holds it to that).
+One concept per class; shapes in comments (B batch, T time, C n_embd, H heads, D head size,
+L n_layer, F ffn_size). All heads are computed together from one QKV projection, but the maths is
+exactly the lecture's list of single heads concatenated (tests/core/test_model.py holds it to that).
+
+Four switches walk the lecture's ladder back down (all on = the full model):
+  attention  off = the bigram model: token embedding -> lm_head, no blocks (n_layer 0), no
+             position embedding (a bigram sees only the current character)
+  ffn        off = blocks of attention only; inspect() gives FFN activations of width 0
+  residual   off = each sub-layer replaces x instead of adding to it
+  layernorm  off = no ln1 / ln2 / ln_f
 """
 
 from __future__ import annotations
@@ -27,14 +34,36 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    # the lecture's ladder as switches; the defaults are the full model, so configs saved
+    # before these existed load unchanged
+    attention: bool = True  # off: the bigram model (needs n_layer 0)
+    ffn: bool = True  # feed-forward in every block
+    residual: bool = True  # x + sublayer(x) rather than sublayer(x)
+    layernorm: bool = True  # ln1, ln2 in the blocks and ln_f before lm_head
 
     def __post_init__(self) -> None:
+        for name in ("attention", "ffn", "residual", "layernorm"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} must be on or off (true or false), got {value!r}")
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")
+            if name == "n_layer":
+                continue  # 0 is allowed for the bigram model, checked below
             if value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
+        if self.attention and self.n_layer < 1:
+            raise ConfigError(
+                f"n_layer must be at least 1, got {self.n_layer} (0 layers is the bigram model: "
+                "turn attention off for it)"
+            )
+        if not self.attention and self.n_layer != 0:
+            raise ConfigError(
+                f"with attention off the model is the bigram model, which has no blocks: "
+                f"set n_layer to 0 (got {self.n_layer})"
+            )
         if self.n_embd % self.n_head:
             divisors = [h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0]
             hint = ", ".join(str(h) for h in divisors if h <= 64)
@@ -53,7 +82,12 @@ class GPTConfig:
 
     @property
     def ffn_size(self) -> int:
-        return 4 * self.n_embd
+        """Hidden units per feed-forward layer: 4C, or 0 when there is none (ffn off, bigram)."""
+        return 4 * self.n_embd if self.ffn and self.n_layer > 0 else 0
+
+    @property
+    def is_bigram(self) -> bool:
+        return not self.attention
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +98,7 @@ class GPTConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown model setting(s): {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**data)  # missing keys take their defaults: older configs are full models
 
 
 class MultiHeadAttention(nn.Module):

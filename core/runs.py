@@ -7,6 +7,7 @@ and every completed metrics line. Loading never writes; a damaged folder gives a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -154,6 +155,9 @@ class RunWriter:
     def reopen(cls, record: RunRecord) -> RunWriter:
         """Continue a loaded run: metrics past its checkpoint (a crash's leftovers) are dropped."""
         writer = cls(record.path)
+        for stale in record.path.glob(".*.tmp"):  # a save cut short by a crash
+            with contextlib.suppress(OSError):
+                stale.unlink()
         kept = [row for row in record.metrics if row.step <= record.step]
         if len(kept) != len(record.metrics) or _metrics_has_partial_line(record.path / METRICS):
             atomic_write_text(record.path / METRICS, "".join(r.to_json() + "\n" for r in kept))

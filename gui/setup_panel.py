@@ -614,7 +614,28 @@ class SetupPanel(QWidget):
         problems = self.errors()
         self.validation_label.setText(_breakable("\n".join(f"• {p}" for p in problems)))
         self.validation_label.setVisible(bool(problems))
+        self._mark_fields(problems)
         self._update_buttons(problems)
+
+    def _mark_fields(self, problems: list[str]) -> None:
+        """Outline each field a problem names, its tooltip saying why: the reason by the field."""
+        fields = {
+            "n_layer": self.layers_spin, "n_embd": self.embd_spin, "n_head": self.heads_combo,
+            "block": self.block_spin, "dropout": self.dropout_spin, "batch_size": self.batch_spin,
+            "learning rate": self.lr_spin, "max_iters": self.iters_spin,
+            "eval_interval": self.eval_every_spin, "eval_iters": self.eval_iters_spin,
+            "seed": self.seed_spin,
+        }  # fmt: skip
+        for key, widget in fields.items():
+            reasons = [p for p in problems if key in p]
+            invalid = bool(reasons)
+            if widget.property("invalid") == invalid and not invalid:
+                continue
+            if widget.property("plainToolTip") is None:
+                widget.setProperty("plainToolTip", widget.toolTip())
+            widget.setProperty("invalid", invalid)
+            widget.setStyleSheet(f"border: 1px solid {_ERROR_COLOUR};" if invalid else "")
+            widget.setToolTip("\n".join(reasons) if invalid else widget.property("plainToolTip"))
 
     def _populate_heads(self) -> None:
         choices = head_choices(self.embd_spin.value())

@@ -1,4 +1,4 @@
-"""The real entry point: start, train, close mid-training → exit 0 with nothing alarming on stderr."""
+"""The real entry point: start, train, close mid-training → exit 0, nothing alarming on stderr."""
 
 from __future__ import annotations
 
