@@ -477,6 +477,10 @@ class MainWindow(QMainWindow):
         except (RunError, ConfigError, CorpusError) as exc:
             self.show_error("Cannot open this run", str(exc))
             return False
+        if corpus is not None:  # the window now shows (and would continue) this run
+            self.corpus = corpus
+            self.setup.set_corpus(corpus)
+        self.setup.restore({**record.model_config.to_dict(), **record.train_config.to_dict()})
         steps = [r.step for r in record.metrics if r.loss is not None]
         losses = [r.loss for r in record.metrics if r.loss is not None]
         self.loss_plot.add_train_points(run_id, steps, losses)

@@ -1,0 +1,247 @@
+"""Bad input everywhere it enters the window, faults in the training thread, rapid clicking."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import core.corpus as corpus_mod
+from core.runs import CHECKPOINT, CONFIG, load_run
+from core.trainer import Trainer
+from gui.app import setup_logging
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _binary(path: Path) -> Path:
+    path.write_bytes(b"\x00\x01\x02binary")
+    return path
+
+
+def _latin1(path: Path) -> Path:
+    path.write_bytes("café au lait".encode("latin-1"))
+    return path
+
+
+def _empty(path: Path) -> Path:
+    path.write_text("")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.parent / "missing.txt", "no such file"),
+        (lambda p: p.parent, "is a folder"),
+        (_empty, "is empty"),
+        (_binary, "looks binary"),
+        (_latin1, "not UTF-8"),
+    ],
+)
+def test_bad_corpus_is_explained_and_the_previous_one_stays(window, tmp_path, make, message):
+    before = window.corpus
+    path = make(tmp_path / "corpus.txt")
+    assert window.set_corpus(str(path)) is False
+    assert message in window.last_error
+    assert "previous corpus stays loaded" in window.last_error
+    assert window.corpus is before and window.setup.corpus() is before
+
+
+def test_unreadable_and_oversized_corpus(window, tmp_path, monkeypatch):
+    path = tmp_path / "big.txt"
+    path.write_text("x" * 5000)
+    monkeypatch.setattr(corpus_mod, "MAX_CORPUS_BYTES", 1024)
+    assert window.set_corpus(str(path)) is False
+    assert "larger than the limit" in window.last_error
+    monkeypatch.setattr(corpus_mod, "MAX_CORPUS_BYTES", 10**9)
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert window.set_corpus(str(path)) is False
+    assert "permission denied" in window.last_error
+
+
+def test_corpus_shorter_than_a_block_cannot_be_trained(window, tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("to be or not to be, " * 5)
+    assert window.set_corpus(str(path))  # it loads ...
+    assert not window.setup.train_button.isEnabled()  # ... but cannot train at block 16
+    assert any("too short for block size 16" in e for e in window.setup.errors())
+    assert "too short" in window.setup.block_spin.toolTip()  # the reason is at the field
+    window.train()  # F5 regardless: refused with a message, nothing started
+    assert "too short for block size" in window.last_error
+    assert window.session.current is None
+
+
+def test_invalid_hyperparameter_blocks_training_with_the_reason_by_the_field(window):
+    window.setup.lr_spin.setValue(0)
+    assert not window.setup.train_button.isEnabled()
+    assert "learning rate must be above 0" in window.setup.lr_spin.toolTip()
+    assert window.setup.lr_spin.property("invalid") is True
+    window.setup.lr_spin.setValue(1e-3)
+    assert window.setup.train_button.isEnabled()
+    assert window.setup.lr_spin.property("invalid") is False
+
+
+@pytest.fixture
+def saved_run(qtbot, window):
+    window.train()
+    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 12, timeout=30_000)
+    window.session.stop(wait=True)
+    return Path(window.session.current.path)
+
+
+def _snapshot_files(folder: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in folder.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: (run / CONFIG).unlink(), "not a HeadWatch run"),
+        (lambda run: (run / CONFIG).write_text("{ oops"), "invalid JSON"),
+        (
+            lambda run: (run / CHECKPOINT).write_bytes((run / CHECKPOINT).read_bytes()[:500]),
+            "damaged",
+        ),
+        (lambda run: torch.save({"some": "thing"}, run / CHECKPOINT), "not a HeadWatch checkpoint"),
+        (lambda run: (run / CHECKPOINT).unlink(), "has no checkpoint"),
+    ],
+)
+def test_bad_run_folder_is_explained_and_nothing_is_overwritten(window, saved_run, damage, message):
+    damage(saved_run)
+    before = _snapshot_files(saved_run)
+    current = window.session.current
+    assert window.open_run(saved_run) is False
+    assert message in window.last_error and "Nothing was changed" in window.last_error
+    assert _snapshot_files(saved_run) == before
+    assert window.session.current is current
+
+
+def test_checkpoint_of_another_architecture_is_refused(window, saved_run, tmp_path):
+    config = json.loads((saved_run / CONFIG).read_text())
+    config["model"]["n_layer"] = 3
+    (saved_run / CONFIG).write_text(json.dumps(config))
+    assert window.open_run(saved_run) is False
+    assert "another architecture" in window.last_error
+
+
+def test_divergence_keeps_the_last_good_checkpoint(qtbot, window):
+    window.setup.lr_spin.setValue(10.0)
+    window.train()
+    qtbot.waitUntil(lambda: "diverged" in window.last_error, timeout=60_000)
+    assert "lower the learning rate" in window.last_error
+    record = load_run(window.session.current.path)
+    assert all(torch.isfinite(t).all() for t in record.checkpoint["model"].values())
+
+
+def test_exception_in_the_training_thread_is_shown_logged_and_recoverable(
+    qtbot, window, monkeypatch
+):
+    setup_logging()
+    real_step = Trainer.train_step
+    calls = {"n": 0}
+
+    def flaky(self):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("simulated fault in the training thread")
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", flaky)
+    window.train()
+    qtbot.waitUntil(lambda: "simulated fault" in window.last_error, timeout=30_000)
+    assert window.session.state == "idle" and not window.session.is_training()
+    for handler in logging.getLogger("headwatch").handlers:
+        handler.flush()
+    log_file = Path(os.environ["HEADWATCH_HOME"]) / "log" / "headwatch.log"
+    assert "simulated fault in the training thread" in log_file.read_text()
+    window.train()  # and it trains again
+    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 3, timeout=30_000)
+    window.session.stop(wait=True)
+
+
+def test_crashed_run_opens_and_resumes(qtbot, window, tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        from core.corpus import builtin_corpus
+        from core.runs import RunWriter
+        from core.session import train_into_run
+        from core.trainer import Trainer
+        from tests.helpers import small_model, small_training
+
+        corpus = builtin_corpus()
+        mc = small_model(corpus.vocab_size)
+        tc = small_training(max_iters=10**6, eval_interval=5)
+        trainer = Trainer(corpus, mc, tc)
+        for p in train_into_run(trainer, RunWriter.create(sys.argv[1], corpus, mc, tc)):
+            if p.is_eval:
+                print(p.step, flush=True)
+        """
+    )
+    run = tmp_path / "crashed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", script, str(run)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    while int(child.stdout.readline() or 0) < 20:
+        pass
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert window.open_run(run)
+    saved = window.session.current.trainer.step
+    assert saved >= 20
+    window.train()  # same settings are not required: Train continues the opened run
+    qtbot.waitUntil(lambda: window.session.current.trainer.step >= saved + 3, timeout=30_000)
+    window.session.stop(wait=True)
+    assert window.last_error == ""
+    assert load_run(run).step >= saved + 3
+
+
+def test_rapid_retrain_heads_stop_train_with_typing(qtbot, window):
+    """30 rapid sequences: no exception, one live training thread at the end, clean close."""
+    heads = ["4", "2", "1", "8"]
+    for i in range(30):
+        window.prompt_edit.setText("ROMEO:"[: i % 6 + 1])
+        window.setup.heads_combo.setCurrentIndex(window.setup.heads_combo.findText(heads[i % 4]))
+        window.retrain()
+        qtbot.keyClicks(window.prompt_edit, "ab")
+        if i % 3 == 0:
+            window.stop()
+        window.train()
+        if i % 5 == 0:
+            window.toggle_pause()
+        qtbot.wait(1)  # let queued signals through, as a user's clicks would
+    window.session.resume()
+    qtbot.waitUntil(lambda: window.session.state == "training", timeout=10_000)
+    live = [t for t in [window.session._thread] if t is not None and t.is_running()]
+    assert len(live) == 1
+    assert window.last_error == ""
+    thread = window.session._thread.thread
+    window.close()
+    assert not thread.isRunning() and not window.inspect_thread.is_running()
+
+
+def test_short_soak(qtbot):
+    """60 s of bench/soak.py in the suite: no exception, no leaked thread (no timing asserted)."""
+    from bench.soak import soak
+
+    started = time.monotonic()
+    result = soak(seconds=60, retrain_every=20, type_every_ms=100, small=True)
+    assert result.exceptions == []
+    assert result.retrains >= 2 and result.keystrokes > 300
+    low, high = result.thread_range(warmup_s=10)
+    assert high - low <= 1
+    assert time.monotonic() - started < 300
