@@ -1,4 +1,4 @@
-"""`headwatch train | inspect | sample` — the core, from a terminal.
+"""`headwatch train | inspect | sample | ladder` — the core, from a terminal.
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -14,6 +14,15 @@ from collections.abc import Sequence
 from core.control import TrainControl
 from core.corpus import CorpusError, load_corpus
 from core.inspection import inspect_prompt, sample_text
+from core.ladder import (
+    DEFAULT_EVAL_ITERS,
+    DEFAULT_ITERS,
+    STAGES,
+    LadderRow,
+    Stage,
+    format_table,
+    run_ladder,
+)
 from core.model import ConfigError, GPTConfig
 from core.runs import RunError, RunWriter, is_run_dir, load_run, trainer_for
 from core.session import train_into_run
@@ -68,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--tokens", type=int, default=500)
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=None)
+
+    ladder = sub.add_parser(
+        "ladder", help="train the lecture's stages, bigram to full block, and compare them"
+    )
+    ladder.add_argument(
+        "--corpus", default=None, help="UTF-8 text file (default: built-in Shakespeare)"
+    )
+    ladder.add_argument("--iters", type=int, default=DEFAULT_ITERS, help="steps per stage")
+    ladder.add_argument("--eval-iters", type=int, default=DEFAULT_EVAL_ITERS)
+    ladder.add_argument("--seed", type=int, default=t.seed)
+    ladder.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps")
+    ladder.add_argument("--out", required=True, help="folder to hold one run folder per stage")
     return parser
 
 
@@ -78,9 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        return {"train": cmd_train, "inspect": cmd_inspect, "sample": cmd_sample}[args.command](
-            args
-        )
+        commands = {
+            "train": cmd_train,
+            "inspect": cmd_inspect,
+            "sample": cmd_sample,
+            "ladder": cmd_ladder,
+        }
+        return commands[args.command](args)
     except (UsageError, ConfigError, CorpusError, RunError) as exc:
         print(f"headwatch: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -238,6 +263,60 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if unknown:
         print(f"headwatch: note: {unknown}", file=sys.stderr)
     print(prompt + continuation)
+    return 0
+
+
+# --- ladder ----------------------------------------------------------------------------------
+
+
+def cmd_ladder(args: argparse.Namespace) -> int:
+    """Progress on stderr, the Markdown table alone on stdout (so it can be redirected)."""
+    if args.iters < 1:
+        raise ConfigError(f"--iters must be at least 1, got {args.iters}")
+    if args.eval_iters < 1:
+        raise ConfigError(f"--eval-iters must be at least 1, got {args.eval_iters}")
+    corpus = load_corpus(args.corpus)
+
+    def on_stage(stage: Stage, row: LadderRow | None) -> None:
+        if stage is STAGES[0] and row is None:  # all input checked: bad input stays one line
+            print(corpus.summary(), file=sys.stderr)
+        if row is None:
+            print(f"{stage.label}: training {args.iters} steps", file=sys.stderr, flush=True)
+        else:
+            print(
+                f"{stage.label}: {row.parameters:,} parameters, train {row.train:.4f}, "
+                f"val {row.val:.4f}, {row.tokens_per_s:,.0f} tok/s, {row.seconds:.1f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def on_progress(stage: Stage, p) -> None:
+        if p.is_eval and p.step < p.total:
+            print(
+                f"  step {p.step:>6}/{p.total}  train {p.train_estimate:.4f}"
+                f"  val {p.val_estimate:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    try:
+        rows = run_ladder(
+            corpus,
+            args.iters,
+            args.out,
+            args.seed,
+            on_stage,
+            eval_iters=args.eval_iters,
+            device=args.device,
+            on_progress=on_progress,
+        )
+    except TrainingDiverged as exc:
+        print(f"headwatch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"stopped; the stages done so far are saved in {args.out}", file=sys.stderr)
+        return 130
+    print(format_table(rows))
     return 0
 
 

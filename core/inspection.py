@@ -12,7 +12,14 @@ import numpy as np
 import torch
 
 from core.control import Snapshot
-from core.corpus import EncodedPrompt, Tokenizer
+from core.corpus import Corpus, EncodedPrompt, Tokenizer
+from core.diagnostics import (
+    dead_units,
+    head_statistics,
+    label_heads,
+    sample_windows,
+    unit_top_contexts,
+)
 from core.model import GPT, GPTConfig
 
 
@@ -122,4 +129,80 @@ class Inspector:
     ) -> tuple[str, str]:
         return sample_text(
             self.load(snapshot), snapshot.tokenizer, prompt, max_new_tokens, temperature
+        )
+
+
+# --- analyses over validation windows (heads, feed-forward units) ----------------------------
+
+ANALYSIS_WINDOWS = 200  # validation windows the head and unit analyses average over
+
+
+@dataclass(frozen=True)
+class HeadReport:
+    rows: list[dict]  # one per head: layer, head (0-based), label, entropy, previous, self, ...
+    labels: list[list[str]]  # labels[layer][head]
+    description: str  # "over 200 validation windows of 64 characters, weights at step 1,200"
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    layer: int
+    unit: int
+    contexts: list[tuple[str, int, float]]  # (text, index of the triggering char, activation)
+    dead: list[int]  # per layer, units never active over the sample
+    hidden: int
+    description: str
+
+
+class Analyst:
+    """Head and unit diagnostics for the latest snapshot, on windows of the current corpus."""
+
+    def __init__(self, inspector: Inspector) -> None:
+        self.inspector = inspector
+        self._windows_key: tuple | None = None
+        self._windows: torch.Tensor | None = None
+
+    def windows(self, corpus: Corpus, block_size: int) -> torch.Tensor:
+        key = (id(corpus), block_size)
+        if key != self._windows_key:
+            self._windows = sample_windows(corpus, ANALYSIS_WINDOWS, block_size, seed=0)
+            self._windows_key = key
+        return self._windows
+
+    def _describe(self, snapshot: Snapshot, windows: torch.Tensor) -> str:
+        n, t = windows.shape
+        return f"over {n} validation windows of {t} characters, weights at step {snapshot.step:,}"
+
+    def heads(self, snapshot: Snapshot, corpus: Corpus) -> HeadReport:
+        model = self.inspector.load(snapshot)
+        windows = self.windows(corpus, snapshot.config.block_size)
+        stats = head_statistics(model, windows)
+        labels = label_heads(stats)
+        rows = [
+            {
+                "layer": layer,
+                "head": head,
+                "label": labels[layer][head],
+                "entropy": float(stats.entropy[layer, head]),
+                "previous": float(stats.previous[layer, head]),
+                "self": float(stats.itself[layer, head]),
+                "first": float(stats.first[layer, head]),
+                "even": float(stats.evenness[layer, head]),
+            }
+            for layer in range(len(labels))
+            for head in range(len(labels[layer]))
+        ]
+        return HeadReport(rows, labels, self._describe(snapshot, windows))
+
+    def unit(self, snapshot: Snapshot, corpus: Corpus, layer: int, unit: int, k: int = 20) -> UnitReport:
+        model = self.inspector.load(snapshot)
+        windows = self.windows(corpus, snapshot.config.block_size)
+        contexts = unit_top_contexts(model, snapshot.tokenizer, windows, layer, unit, k)
+        return UnitReport(
+            layer,
+            unit,
+            [(c.text, c.index, c.activation) for c in contexts],
+            dead_units(model, windows),
+            snapshot.config.ffn_size,
+            self._describe(snapshot, windows),
         )

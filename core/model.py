@@ -10,6 +10,9 @@ Four switches walk the lecture's ladder back down (all on = the full model):
   ffn        off = blocks of attention only; inspect() gives FFN activations of width 0
   residual   off = each sub-layer replaces x instead of adding to it
   layernorm  off = no ln1 / ln2 / ln_f
+and `init` picks the initial weights: "gpt2" (N(0, 0.02), the lecture's final model) or "pytorch"
+(PyTorch's module defaults, which the lecture's code used up to its LayerNorm stage; the plain
+stacks without residuals or LayerNorm barely train from N(0, 0.02)).
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ class ConfigError(ValueError):
     """A model or training setting that cannot work; the message says what to change."""
 
 
+INIT_SCHEMES = {
+    "gpt2": "weights N(0, 0.02), biases 0, as nanoGPT and the lecture's final model",
+    "pytorch": "PyTorch's defaults (embeddings N(0, 1), Linear uniform ±1/sqrt(fan_in)), "
+    "as the lecture's code before its final model",
+}
+
+
 @dataclass(frozen=True)
 class GPTConfig:
     vocab_size: int = 65
@@ -40,6 +50,7 @@ class GPTConfig:
     ffn: bool = True  # feed-forward in every block
     residual: bool = True  # x + sublayer(x) rather than sublayer(x)
     layernorm: bool = True  # ln1, ln2 in the blocks and ln_f before lm_head
+    init: str = "gpt2"  # initial weights: "gpt2" or "pytorch", see INIT_SCHEMES
 
     def __post_init__(self) -> None:
         for name in ("attention", "ffn", "residual", "layernorm"):
@@ -65,8 +76,7 @@ class GPTConfig:
                 f"set n_layer to 0 (got {self.n_layer})"
             )
         if self.n_embd % self.n_head:
-            divisors = [h for h in range(1, self.n_embd + 1) if self.n_embd % h == 0]
-            hint = ", ".join(str(h) for h in divisors if h <= 64)
+            hint = ", ".join(str(h) for h in range(1, 65) if self.n_embd % h == 0)
             raise ConfigError(
                 f"n_embd ({self.n_embd}) must divide evenly among {self.n_head} heads; "
                 f"choose heads from {hint}"
@@ -75,6 +85,9 @@ class GPTConfig:
             raise ConfigError(f"dropout must be a number, got {self.dropout!r}")
         if not (0.0 <= self.dropout < 1.0) or math.isnan(self.dropout):
             raise ConfigError(f"dropout must be at least 0 and below 1, got {self.dropout}")
+        if not isinstance(self.init, str) or self.init not in INIT_SCHEMES:
+            choices = "; ".join(f"{name!r} ({what})" for name, what in INIT_SCHEMES.items())
+            raise ConfigError(f"init must be {choices}; got {self.init!r}")
 
     @property
     def head_size(self) -> int:
@@ -84,10 +97,6 @@ class GPTConfig:
     def ffn_size(self) -> int:
         """Hidden units per feed-forward layer: 4C, or 0 when there is none (ffn off, bigram)."""
         return 4 * self.n_embd if self.ffn and self.n_layer > 0 else 0
-
-    @property
-    def is_bigram(self) -> bool:
-        return not self.attention
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,36 +168,67 @@ class FeedForward(nn.Module):
         return self.dropout(self.down(self.hidden(x)))
 
 
+def _norm(config: GPTConfig) -> nn.Module:
+    """LayerNorm over channels, or a pass-through when the layernorm switch is off."""
+    return nn.LayerNorm(config.n_embd) if config.layernorm else nn.Identity()
+
+
 class Block(nn.Module):
-    """Communication then computation, each pre-LayerNorm with a residual connection."""
+    """Communication then computation, each pre-LayerNorm with a residual connection.
+
+    The switches take parts away: without ffn the block is attention only; without residual each
+    sub-layer's output replaces x (the lecture's plain deep stack); without layernorm, no ln1/ln2.
+    """
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.n_embd)
+        self.residual = config.residual
+        self.ln1 = _norm(config)
         self.attn = MultiHeadAttention(config)
-        self.ln2 = nn.LayerNorm(config.n_embd)
-        self.ffn = FeedForward(config)
+        # None rather than an Identity, so a model without FFN says so and has no such weights
+        self.ln2 = _norm(config) if config.ffn else None
+        self.ffn = FeedForward(config) if config.ffn else None
+
+    def _join(self, x: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        return x + update if self.residual else update
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
-        return x + self.ffn(self.ln2(x))
+        x = self._join(x, self.attn(self.ln1(x)))
+        if self.ffn is not None:
+            x = self._join(x, self.ffn(self.ln2(x)))
+        return x
 
     def forward_inspect(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x, attention (B,H,T,T), ffn hidden after ReLU (B,T,4C))."""
+        """(x, attention (B,H,T,T), ffn hidden after ReLU (B,T,4C), or (B,T,0) without FFN)."""
         attn_out, wei = self.attn.forward_with_weights(self.ln1(x))
-        x = x + attn_out
+        x = self._join(x, attn_out)
+        if self.ffn is None:
+            return x, wei, x.new_zeros(*x.shape[:2], 0)
         hidden = self.ffn.hidden(self.ln2(x))
-        x = x + self.ffn.dropout(self.ffn.down(hidden))
+        x = self._join(x, self.ffn.dropout(self.ffn.down(hidden)))
         return x, wei, hidden
 
 
 @dataclass
 class Inspection:
-    """Everything HeadWatch shows for one prompt, from one set of weights (CPU tensors)."""
+    """Everything HeadWatch shows for one prompt, from one set of weights (CPU tensors).
+
+    Every variant keeps these shapes: the bigram model has n_layer 0 (empty first dimensions),
+    a model without FFN has F = 0 (ffn is (n_layer, T, 0)).
+    """
 
     attention: torch.Tensor  # (n_layer, n_head, T, T); rows sum to 1, zero above the diagonal
-    ffn: torch.Tensor  # (n_layer, T, 4C), post-ReLU, >= 0
+    ffn: torch.Tensor  # (n_layer, T, F), post-ReLU, >= 0; F = 4C, or 0 without FFN
     probs: torch.Tensor  # (T, vocab): next-character distribution after each position
+
+
+@dataclass
+class BatchInspection:
+    """Inspection of B sequences at once (CPU tensors), for statistics over many windows."""
+
+    attention: torch.Tensor  # (B, n_layer, n_head, T, T)
+    ffn: torch.Tensor  # (B, n_layer, T, F)
+    probs: torch.Tensor  # (B, T, vocab)
 
 
 class GPT(nn.Module):
@@ -196,11 +236,15 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
-        self.position_embedding = nn.Embedding(config.block_size, config.n_embd)
+        # the bigram model predicts from the current character alone: no position to add
+        self.position_embedding = (
+            nn.Embedding(config.block_size, config.n_embd) if config.attention else None
+        )
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.ln_f = _norm(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
-        self.apply(self._init_weights)
+        if config.init == "gpt2":  # "pytorch": the modules initialised themselves already
+            self.apply(self._init_weights)
 
     @classmethod
     def unfilled(cls, config: GPTConfig, device: str | torch.device = "cpu") -> GPT:
@@ -226,8 +270,10 @@ class GPT(nn.Module):
             raise ValueError(
                 f"sequence of {T} tokens is longer than block_size {self.config.block_size}"
             )
-        pos = torch.arange(T, device=idx.device)
-        return self.token_embedding(idx) + self.position_embedding(pos)  # (B, T, C)
+        x = self.token_embedding(idx)  # (B, T, C)
+        if self.position_embedding is not None:
+            x = x + self.position_embedding(torch.arange(T, device=idx.device))
+        return x
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
@@ -242,6 +288,38 @@ class GPT(nn.Module):
         return logits, loss
 
     @torch.no_grad()
+    def inspect_batch(self, idx: torch.Tensor) -> BatchInspection:
+        """Attention, FFN activations and next-char probabilities for B sequences (B, T).
+
+        1 <= T <= block_size. Runs in eval mode, no autograd; the train/eval mode is restored.
+        """
+        if idx.dim() != 2 or idx.shape[0] < 1 or idx.shape[1] < 1:
+            raise ValueError("inspect_batch takes a non-empty (B, T) batch of token ids")
+        B, T = idx.shape
+        was_training = self.training
+        self.eval()
+        try:
+            x = self._embed(idx)
+            weights, hidden = [], []
+            for block in self.blocks:
+                x, wei, h = block.forward_inspect(x)
+                weights.append(wei)  # (B, H, T, T)
+                hidden.append(h)  # (B, T, F)
+            probs = self.lm_head(self.ln_f(x)).softmax(dim=-1)  # (B, T, vocab)
+        finally:
+            self.train(was_training)
+        if not self.blocks:  # the bigram model: empty layer dimensions keep the shapes valid
+            H, F = self.config.n_head, self.config.ffn_size
+            return BatchInspection(
+                torch.zeros(B, 0, H, T, T), torch.zeros(B, 0, T, F), probs.float().cpu()
+            )
+        return BatchInspection(
+            attention=torch.stack(weights, dim=1).float().cpu(),  # (B, L, H, T, T)
+            ffn=torch.stack(hidden, dim=1).float().cpu(),  # (B, L, T, F)
+            probs=probs.float().cpu(),
+        )
+
+    @torch.no_grad()
     def inspect(self, idx: torch.Tensor) -> Inspection:
         """Attention of every head, FFN activations and next-char probabilities for one sequence.
 
@@ -252,23 +330,8 @@ class GPT(nn.Module):
             idx = idx.unsqueeze(0)
         if idx.shape[0] != 1 or idx.shape[1] < 1:
             raise ValueError("inspect takes one non-empty sequence")
-        was_training = self.training
-        self.eval()
-        try:
-            x = self._embed(idx)
-            attention, hidden = [], []
-            for block in self.blocks:
-                x, wei, h = block.forward_inspect(x)
-                attention.append(wei[0])
-                hidden.append(h[0])
-            probs = self.lm_head(self.ln_f(x))[0].softmax(dim=-1)
-        finally:
-            self.train(was_training)
-        return Inspection(
-            attention=torch.stack(attention).float().cpu(),
-            ffn=torch.stack(hidden).float().cpu(),
-            probs=probs.float().cpu(),
-        )
+        batch = self.inspect_batch(idx)
+        return Inspection(attention=batch.attention[0], ffn=batch.ffn[0], probs=batch.probs[0])
 
     @torch.no_grad()
     def generate(

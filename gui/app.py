@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 
 from core.cli import main as cli_main
 from core.paths import log_dir
@@ -31,7 +36,58 @@ def stylesheet() -> str:
     return (resources.files("assets") / "style.qss").read_text(encoding="utf-8")
 
 
+def display_problem() -> str | None:
+    """Why Qt could not open a window here, said before Qt aborts the process over it."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform not in ("", "xcb"):
+        return None
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return (
+            "no display found (DISPLAY is not set). Run HeadWatch on a desktop, under Xvfb "
+            "(xvfb-run make run), or headless with QT_QPA_PLATFORM=offscreen."
+        )
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    missing = missing_xcb_libraries()
+    if missing:
+        return (
+            f"Qt's X11 plugin needs system libraries that are missing: {', '.join(missing)}. "
+            f"On Debian/Ubuntu: sudo apt-get install {' '.join(XCB_PACKAGES)}"
+        )
+    return None
+
+
+# Debian/Ubuntu packages with the libraries Qt's xcb plugin loads (libxcb-cursor0 since Qt 6.5).
+XCB_PACKAGES = (
+    "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0",
+    "libxcb-render-util0", "libxcb-shape0", "libxcb-xinerama0", "libxcb-xkb1",
+    "libxkbcommon-x11-0", "libegl1", "libfontconfig1", "libdbus-1-3",
+)  # fmt: skip
+
+
+def missing_xcb_libraries() -> list[str]:
+    """Libraries that Qt's xcb platform plugin links to but this system lacks (via ldd)."""
+    import PySide6
+
+    plugin = Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    missing = [] if ctypes.util.find_library("xcb-cursor") else ["libxcb-cursor.so.0"]
+    if not plugin.exists() or shutil.which("ldd") is None:
+        return missing
+    try:
+        out = subprocess.run(
+            ["ldd", str(plugin)], capture_output=True, text=True, timeout=20
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return missing
+    missing += [line.split()[0] for line in out.splitlines() if "not found" in line]
+    return sorted(set(missing))
+
+
 def run_app(argv: Sequence[str]) -> int:
+    problem = display_problem()
+    if problem:
+        print(f"headwatch: cannot open the window: {problem}", file=sys.stderr)
+        return 2
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow

@@ -28,7 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.head_table import LABEL_COLOURS, LABEL_TEXT_COLOUR, NEUTRAL_LABEL_COLOUR
 from gui.text_display import quoted_char, visible_char
+
+_BADGE_TEXT = {"previous-token": "prev", "first-position": "first"}  # short, to fit small tiles
 
 COLORMAP = "viridis"
 BLANK = 255  # colour index drawn transparent: masked future cells and the gaps between tiles
@@ -309,6 +312,8 @@ class AttentionGrid(QWidget):
         self._shape: tuple[int, int, int] | None = None  # (n_layer, n_head, T)
         self._tokens: list[str] = []  # empty until data of the current shape is shown
         self._selected = (0, 0)
+        self._labels: list[list[str]] | None = None  # what each head does, from the analysis
+        self._badges: list[list[pg.TextItem]] = []
         # Geometry in cells: a head's tile is padded x padded (T x T data, then blank padding up
         # to a multiple of max_pool), tiles start every pitch cells (the rest is the gap).
         self._padded = self._pitch = self._max_pool = 1
@@ -408,6 +413,41 @@ class AttentionGrid(QWidget):
         self._show_detail()
         self._stack.setCurrentIndex(1)
 
+    def set_head_labels(self, labels: list[list[str]] | None) -> None:
+        """Small badges naming what each head does (labels[layer][head]); None removes them."""
+        self._labels = labels
+        self._place_badges()
+
+    def head_label(self, layer: int, head: int) -> str:
+        """The badge text shown on (layer, head), '' when there is none."""
+        badges = self._badges
+        return badges[layer][head].textItem.toPlainText() if badges else ""
+
+    def _place_badges(self) -> None:
+        for item in (i for row in self._badges for i in row):
+            self._grid.removeItem(item)
+        self._badges = []
+        labels, shape = self._labels, self._shape
+        if not labels or shape is None or (len(labels), len(labels[0])) != shape[:2]:
+            return
+        t = shape[2]
+        for layer, row in enumerate(labels):
+            items = []
+            for head, label in enumerate(row):
+                # the masked future leaves each tile's top-right corner empty: a badge fits there
+                badge = pg.TextItem(
+                    _BADGE_TEXT.get(label, label),
+                    color=LABEL_TEXT_COLOUR,
+                    fill=pg.mkBrush(LABEL_COLOURS.get(label, NEUTRAL_LABEL_COLOUR)),
+                    anchor=(1, 0),
+                )
+                badge.setPos(head * self._pitch + t, layer * self._pitch)
+                badge.setZValue(20)
+                badge.setToolTip(label)
+                self._grid.addItem(badge, ignoreBounds=True)
+                items.append(badge)
+            self._badges.append(items)
+
     def clear(self) -> None:
         """Back to the empty-state hint (an empty prompt); the next set_data shows data again."""
         self._stack.setCurrentIndex(0)
@@ -461,6 +501,7 @@ class AttentionGrid(QWidget):
             for head in range(n_head):
                 path.addRect(QRectF(head * pitch, layer * pitch, t, t))
         self._outlines.setPath(path)
+        self._place_badges()
         centre = (np.arange(max(n_layer, n_head)) * pitch + t / 2).tolist()
         self._grid.getAxis("left").setTicks([[(centre[i], f"L{i + 1}") for i in range(n_layer)]])
         self._grid.getAxis("top").setTicks([[(centre[i], f"H{i + 1}") for i in range(n_head)]])

@@ -7,6 +7,7 @@ all model maths happens in core, in those threads.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
 import platform
@@ -17,8 +18,9 @@ import numpy as np
 import pyqtgraph as pg
 import PySide6
 import torch
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence, QPainter
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -36,14 +39,20 @@ from PySide6.QtWidgets import (
 from core.compare import differing_labels, flat_settings
 from core.control import SnapshotBox
 from core.corpus import Corpus, CorpusError, builtin_corpus, load_corpus, load_text_file
-from core.inspection import PromptInspection
+from core.inspection import HeadReport, PromptInspection, UnitReport
+from core.ladder import STAGES, Stage
+from core.ladder import train_config as ladder_train_config
 from core.model import ConfigError
 from core.paths import config_dir
-from core.runs import RunError, load_run
+from core.runs import RunError, load_run, read_metrics
 from core.trainer import Trainer
 from gui.attention_grid import AttentionGrid
+from gui.compare_view import CompareView
 from gui.ffn_view import FfnView
+from gui.head_table import HeadTable
+from gui.lines_view import AttentionLinesView
 from gui.loss_plot import LossPlot
+from gui.neuron_view import NeuronView
 from gui.prediction_view import PredictionView, SampleView
 from gui.setup_panel import SetupPanel
 from gui.text_display import quoted_char
@@ -53,6 +62,7 @@ from gui.workers import InspectWorker
 
 log = logging.getLogger("headwatch")
 
+LADDER_ITERS = 2000  # per stage: the smallest budget at which the lecture's ordering held
 DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
 APP_VERSION = "0.1.0"
 
@@ -60,6 +70,22 @@ APP_VERSION = "0.1.0"
 def prompt_from_field(text: str) -> str:
     """The prompt line edit cannot hold a newline, so '\\n' typed there stands for one."""
     return text.replace("\\n", "\n")
+
+
+def render_svg(widget: QWidget, path: str | Path) -> None:
+    """The widget as drawn, into an SVG file (text and lines as vectors, heatmaps as images)."""
+    if not Path(path).parent.is_dir():
+        raise FileNotFoundError(2, "no such folder", str(Path(path).parent))
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(widget.size())
+    generator.setViewBox(widget.rect())
+    generator.setTitle(f"HeadWatch — {widget.objectName()}")
+    painter = QPainter(generator)
+    try:
+        widget.render(painter, QPoint(0, 0))
+    finally:
+        painter.end()
 
 
 def titled(title: str, widget: QWidget) -> QWidget:
@@ -80,6 +106,9 @@ class MainWindow(QMainWindow):
     inspectRequested = Signal(str)
     refreshRequested = Signal()
     sampleRequested = Signal(str, float, int)
+    corpusChanged = Signal(object)
+    headsAnalysisRequested = Signal()
+    unitAnalysisRequested = Signal(int, int)
 
     def __init__(self, settings_path: str | Path | None = None) -> None:
         super().__init__()
@@ -88,6 +117,9 @@ class MainWindow(QMainWindow):
         self.corpus: Corpus | None = None
         self.last_error = ""
         self.last_inspection: PromptInspection | None = None
+        self.head_labels: list[list[str]] | None = None
+        self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
+        self._run_stats: dict[str, dict] = {}  # per run: best val, last train, tokens/s, seconds
         self._settings = QSettings(
             str(settings_path or config_dir() / "headwatch.ini"), QSettings.Format.IniFormat
         )
@@ -139,13 +171,29 @@ class MainWindow(QMainWindow):
         self.prediction_view = PredictionView()
         self.sample_view = SampleView()
         self.sample_view.set_enabled(False)
+        self.head_table = HeadTable()
+        self.lines_view = AttentionLinesView()
+        self.neuron_view = NeuronView()
+        self.compare_view = CompareView()
+
+        predictions = QSplitter(Qt.Orientation.Vertical)
+        predictions.addWidget(self.prediction_view)
+        predictions.addWidget(self.sample_view)
+        heads = QSplitter(Qt.Orientation.Vertical)
+        heads.addWidget(self.head_table)
+        heads.addWidget(self.lines_view)
+        self.analysis_tabs = QTabWidget()
+        self.analysis_tabs.setObjectName("analysisTabs")
+        self.analysis_tabs.addTab(predictions, "Predictions")
+        self.analysis_tabs.addTab(heads, "Heads")
+        self.analysis_tabs.addTab(self.neuron_view, "FFN unit")
+        self.analysis_tabs.addTab(self.compare_view, "Compare runs")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
         right.addWidget(self.loss_plot)
-        right.addWidget(self.prediction_view)
-        right.addWidget(self.sample_view)
-        right.setSizes([400, 280, 220])
+        right.addWidget(self.analysis_tabs)
+        right.setSizes([400, 500])
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
@@ -176,7 +224,28 @@ class MainWindow(QMainWindow):
         )
         self._action(file_menu, "Open &run…", self.choose_run, "Ctrl+Shift+O")
         self._action(file_menu, "&Save run as…", self.choose_save_run, "Ctrl+S")
-        self._action(file_menu, "&Export the heatmaps as PNG…", self.choose_export, "Ctrl+E")
+        export_menu = file_menu.addMenu("&Export")
+        self._action(
+            export_menu,
+            "Both &heatmaps as PNG…",
+            lambda: self.choose_export("heatmaps", "png"),
+            "Ctrl+E",
+        )
+        for kind, title in (
+            ("attention", "&Attention grid"),
+            ("ffn", "&Feed-forward view"),
+            ("loss", "&Loss plot"),
+        ):
+            for fmt in ("png", "svg"):
+                self._action(
+                    export_menu,
+                    f"{title} as {fmt.upper()}…",
+                    lambda k=kind, f=fmt: self.choose_export(k, f),
+                )
+        export_menu.addSeparator()
+        self._action(export_menu, "Loss &history as CSV…", self.choose_export_csv)
+        self._action(export_menu, "Prompt &inspection as JSON…", self.choose_export_json)
+        self._action(export_menu, "&Compare table as CSV…", self.choose_export_compare)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         train_menu = self.menuBar().addMenu("&Train")
@@ -219,6 +288,12 @@ class MainWindow(QMainWindow):
         self.session.failed.connect(lambda message: self.show_error("Training stopped", message))
         self.session.finished.connect(self._on_finished)
         self.sample_view.sampleRequested.connect(self._on_sample_requested)
+        self.attention_grid.headSelected.connect(self._on_head_selected)
+        self.head_table.headSelected.connect(self.attention_grid.select_head)
+        self.head_table.analyseRequested.connect(self.analyse_heads)
+        self.ffn_view.unitSelected.connect(self.analyse_unit)
+        self.compare_view.ladderRequested.connect(self.run_ladder)
+        self.compare_view.runSelected.connect(self._on_compare_selected)
 
     def _start_inspector(self) -> None:
         worker = InspectWorker(self.snapshots)
@@ -226,6 +301,11 @@ class MainWindow(QMainWindow):
         self.inspectRequested.connect(worker.request)
         self.refreshRequested.connect(worker.refresh)
         self.sampleRequested.connect(worker.sample)
+        self.corpusChanged.connect(worker.set_corpus)
+        self.headsAnalysisRequested.connect(worker.analyse_heads)
+        self.unitAnalysisRequested.connect(worker.analyse_unit)
+        worker.headsAnalysed.connect(self._on_heads_analysed)
+        worker.unitAnalysed.connect(self._on_unit_analysed)
         worker.inspected.connect(self._on_inspected)
         worker.sampled.connect(self._on_sampled)
         worker.failed.connect(lambda message: self.show_error("Inspection", message))
@@ -261,6 +341,7 @@ class MainWindow(QMainWindow):
             return False
         self.corpus = corpus
         self.setup.set_corpus(corpus)
+        self.corpusChanged.emit(corpus)
         self._settings.setValue("corpus/path", corpus.path or "")
         self.statusBar().showMessage(corpus.summary(), 5000)
         if not self.session.is_training():
@@ -351,14 +432,50 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Training into {self.session.runs[run_id].path}", 5000)
 
     def _relabel_runs(self) -> None:
-        runs = list(self.session.runs.values())
-        for run, label in zip(runs, differing_labels([r.settings for r in runs]), strict=True):
+        """Ladder runs are named by their stage, other runs by what sets them apart."""
+        runs = [r for r in self.session.runs.values() if "title" not in r.extra]
+        names = differing_labels([r.settings for r in runs])
+        labels = dict(zip((r.run_id for r in runs), names, strict=True))
+        for run in self.session.runs.values():
+            label = run.extra.get("title") or labels[run.run_id]
             if run.run_id in self.loss_plot.run_ids():
                 self.loss_plot.set_label(run.run_id, label)
+            self._update_compare(run.run_id, label=label)
+
+    def _update_compare(self, run_id: str, **changes) -> None:
+        run = self.session.runs.get(run_id)
+        if run is None:
+            return
+        stats = self._run_stats.setdefault(run_id, {"label": run_id, "best_val": None})
+        stats.update(changes)
+        trainer = run.trainer
+        if "val" in changes:
+            best = stats["best_val"]
+            stats["best_val"] = changes["val"] if best is None else min(best, changes["val"])
+        if trainer is not None:
+            stats["params"] = trainer.model.num_parameters()
+            stats["step"] = trainer.step
+        self.compare_view.upsert_run(
+            run_id,
+            {
+                "label": stats["label"],
+                "colour": self.loss_plot.colour(run_id)
+                if run_id in self.loss_plot.run_ids()
+                else "#888",
+                "params": stats.get("params", 0),
+                "step": stats.get("step", 0),
+                "best_val": stats["best_val"],
+                "last_train": stats.get("train"),
+                "tokens_per_s": stats.get("tokens_per_s"),
+                "seconds": stats.get("seconds", 0.0),
+                "path": run.path,
+            },
+        )
 
     @Slot(str, list, list, int, int, float, float)
     def _on_steps(self, run_id, steps, losses, step, total, tokens_per_s, elapsed) -> None:
         self.loss_plot.add_train_points(run_id, steps, losses)
+        self._update_compare(run_id, tokens_per_s=tokens_per_s, seconds=elapsed)
         if self.session.current is not None and run_id == self.session.current.run_id:
             remaining = (total - step) * elapsed / step if step else None
             self.setup.set_progress(step, total, tokens_per_s, remaining)
@@ -366,6 +483,9 @@ class MainWindow(QMainWindow):
     @Slot(str, int, float, float)
     def _on_eval(self, run_id: str, step: int, train: float, val: float) -> None:
         self.loss_plot.add_val_point(run_id, step, train, val)
+        self._update_compare(run_id, train=train, val=val)
+        if self.session.current is not None and run_id == self.session.current.run_id:
+            self.analyse_heads()  # the badges follow training, one analysis per evaluation
 
     @Slot(str, str)
     def _on_finished(self, run_id: str, reason: str) -> None:
@@ -373,6 +493,10 @@ class MainWindow(QMainWindow):
         where = run.path if run else ""
         word = "Finished" if reason == "done" else "Stopped"
         self.statusBar().showMessage(f"{word}; the run is saved in {where}", 10000)
+        if self._ladder and reason == "done":
+            self._next_ladder_stage()
+        elif self._ladder:
+            self._end_ladder("The ladder was stopped.")
 
     # --- prompt and inspection --------------------------------------------------------------
 
@@ -397,9 +521,17 @@ class MainWindow(QMainWindow):
             self.ffn_view.clear()
             self.prediction_view.clear()
             return
-        self.attention_grid.set_data(result.attention, result.tokens)
-        self.ffn_view.set_data(result.ffn, result.tokens)
+        # ladder stages without attention (the bigram) or without feed-forward have nothing to draw
+        if result.attention.shape[0]:
+            self.attention_grid.set_data(result.attention, result.tokens)
+        else:
+            self.attention_grid.clear()
+        if result.ffn.shape[0] and result.ffn.shape[2]:
+            self.ffn_view.set_data(result.ffn, result.tokens)
+        else:
+            self.ffn_view.clear()
         self.prediction_view.set_predictions(result.next_chars)
+        self._show_lines()
 
     def _expected_prompt_text(self, result: PromptInspection) -> str:
         snapshot = self.snapshots.latest()
@@ -431,6 +563,106 @@ class MainWindow(QMainWindow):
         for widget in (self.prompt_status, self.prompt_edit):
             widget.style().unpolish(widget)
             widget.style().polish(widget)
+
+    # --- what heads and units do ------------------------------------------------------------
+
+    @Slot(int, int)
+    def _on_head_selected(self, layer: int, head: int) -> None:
+        self.head_table.select(layer, head)
+        self._show_lines()
+
+    def _show_lines(self) -> None:
+        """The selected head of the latest inspection, as BertViz-style lines."""
+        result = self.last_inspection
+        layer, head = self.attention_grid.selected_head
+        if result is None or result.empty or layer >= result.attention.shape[0]:
+            self.lines_view.clear()
+            return
+        if head >= result.attention.shape[1]:
+            self.lines_view.clear()
+            return
+        labels = self.head_labels
+        label = (
+            labels[layer][head]
+            if labels and layer < len(labels) and head < len(labels[layer])
+            else ""
+        )
+        self.lines_view.set_head(
+            result.attention[layer, head],
+            result.tokens,
+            f"Layer {layer + 1} · Head {head + 1}",
+            label,
+        )
+
+    @Slot()
+    def analyse_heads(self) -> None:
+        self.head_table.set_busy(True)
+        self.headsAnalysisRequested.emit()
+
+    @Slot(object)
+    def _on_heads_analysed(self, report: HeadReport) -> None:
+        self.head_table.set_busy(False)
+        self.head_labels = report.labels
+        self.head_table.set_stats(report.rows, report.description)
+        self.attention_grid.set_head_labels(report.labels)
+        self._show_lines()
+
+    @Slot(int, int)
+    def analyse_unit(self, layer: int, unit: int) -> None:
+        self.neuron_view.set_busy(True)
+        self.analysis_tabs.setCurrentWidget(self.neuron_view)
+        self.unitAnalysisRequested.emit(layer, unit)
+
+    @Slot(object)
+    def _on_unit_analysed(self, report: UnitReport) -> None:
+        self.neuron_view.set_busy(False)
+        self.neuron_view.set_unit(report.layer, report.unit, report.contexts, report.description)
+        self.neuron_view.set_dead_units(report.dead, report.hidden)
+
+    # --- the lecture's ladder ---------------------------------------------------------------
+
+    @Slot()
+    def run_ladder(self) -> None:
+        """Train every stage of the lecture's ladder in turn, each a run of this session."""
+        if self.corpus is None:
+            self.show_error("No corpus yet", "Wait for the corpus to load, or open a text file.")
+            return
+        self.session.stop(wait=True)
+        self._ladder = list(STAGES)
+        self.compare_view.set_ladder_running(True)
+        self.analysis_tabs.setCurrentWidget(self.compare_view)
+        self._next_ladder_stage()
+
+    def _next_ladder_stage(self) -> None:
+        if not self._ladder:
+            self._end_ladder("The ladder is done: compare the stages' val loss.")
+            return
+        stage = self._ladder.pop(0)
+        done = len(STAGES) - len(self._ladder)
+        self.compare_view.set_ladder_status(f"stage {done} of {len(STAGES)}: {stage.label}")
+        try:
+            self.session.start_new(
+                self.corpus,
+                stage.model_config(self.corpus.vocab_size),
+                ladder_train_config(LADDER_ITERS, eval_iters=50),
+                title=stage.label,
+            )
+        except (ConfigError, CorpusError, RunError) as exc:
+            self._end_ladder("")
+            self.show_error("Cannot run the ladder", str(exc))
+            return
+        self.analysis_tabs.setCurrentWidget(self.compare_view)
+
+    def _end_ladder(self, status: str) -> None:
+        self._ladder = []
+        self.compare_view.set_ladder_running(False)
+        self.compare_view.set_ladder_status(status)
+
+    @Slot(str)
+    def _on_compare_selected(self, run_id: str) -> None:
+        run = self.session.runs.get(run_id)
+        if run is not None:
+            self.statusBar().showMessage(f"{self.loss_plot.label(run_id)}: {run.path}", 8000)
 
     @Slot(float, int)
     def _on_sample_requested(self, temperature: float, n_chars: int) -> None:
@@ -480,6 +712,7 @@ class MainWindow(QMainWindow):
         if corpus is not None:  # the window now shows (and would continue) this run
             self.corpus = corpus
             self.setup.set_corpus(corpus)
+            self.corpusChanged.emit(corpus)
         self.setup.restore({**record.model_config.to_dict(), **record.train_config.to_dict()})
         steps = [r.step for r in record.metrics if r.loss is not None]
         losses = [r.loss for r in record.metrics if r.loss is not None]
@@ -513,16 +746,77 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Run copied to {destination}", 8000)
         return True
 
-    def choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export the current view", "headwatch.png", "PNG (*.png)"
-        )
-        if path:
-            self.export_view(path)
+    def _save_path(self, title: str, name: str, pattern: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self, title, name, pattern)
+        return path
 
-    def export_view(self, path: str | Path) -> bool:
-        if not self.views.grab().save(str(path), "PNG"):
+    def choose_export(self, kind: str, fmt: str) -> None:
+        name = f"headwatch-{kind}.{fmt}"
+        path = self._save_path(f"Export the {kind} view", name, f"{fmt.upper()} (*.{fmt})")
+        if path:
+            self.export_view(kind, path)
+
+    def choose_export_csv(self) -> None:
+        path = self._save_path("Export the loss history", "headwatch-loss.csv", "CSV (*.csv)")
+        if path:
+            self.export_loss_csv(path)
+
+    def choose_export_json(self) -> None:
+        name = "headwatch-inspection.json"
+        path = self._save_path("Export the prompt's inspection", name, "JSON (*.json)")
+        if path:
+            self.export_inspection_json(path)
+
+    def choose_export_compare(self) -> None:
+        path = self._save_path("Export the compare table", "headwatch-runs.csv", "CSV (*.csv)")
+        if path:
+            self._guarded_write(path, self.compare_view.export_csv)
+
+    def export_view(self, kind: str, path: str | Path) -> bool:
+        """kind: heatmaps, attention, ffn or loss; PNG or SVG by the file's suffix."""
+        widget = {
+            "heatmaps": self.views,
+            "attention": self.attention_grid,
+            "ffn": self.ffn_view,
+            "loss": self.loss_plot,
+        }[kind]
+        if Path(path).suffix.lower() == ".svg":
+            return self._guarded_write(path, lambda p: render_svg(widget, p))
+        if not widget.grab().save(str(path), "PNG"):
             self.show_error("Cannot export", f"{path}: the image could not be written")
+            return False
+        return True
+
+    def export_loss_csv(self, path: str | Path) -> bool:
+        """Every run of the session: its per-step losses and its evaluations, one row each."""
+
+        def write(target: str | Path) -> None:
+            with open(target, "w", newline="", encoding="utf-8") as fh:
+                out = csv.writer(fh)
+                out.writerow(["run", "label", "folder", "step", "elapsed", "loss", "train", "val"])
+                for run in self.session.runs.values():
+                    shown = run.run_id in self.loss_plot.run_ids()
+                    label = self.loss_plot.label(run.run_id) if shown else ""
+                    for row in read_metrics(Path(run.path)):
+                        values = ["" if v is None else v for v in (row.loss, row.train, row.val)]
+                        out.writerow([run.run_id, label, run.path, row.step, row.elapsed, *values])
+
+        return self._guarded_write(path, write)
+
+    def export_inspection_json(self, path: str | Path) -> bool:
+        """The prompt's inspection, in the schema of `headwatch inspect --json`."""
+        result = self.last_inspection
+        if result is None or result.empty:
+            self.show_error("Nothing to export", "Type a prompt first.")
+            return False
+        text = json.dumps(result.to_json())
+        return self._guarded_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+
+    def _guarded_write(self, path: str | Path, write) -> bool:
+        try:
+            write(path)
+        except OSError as exc:
+            self.show_error("Cannot export", f"{path}: {exc.strerror or exc}")
             return False
         return True
 

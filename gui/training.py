@@ -52,8 +52,16 @@ class TrainingSession(QObject):
 
     # --- starting ---------------------------------------------------------------------------
 
-    def start_new(self, corpus: Corpus, model_config: GPTConfig, train_config: TrainConfig) -> str:
-        """A fresh run with fresh weights. Raises ConfigError/CorpusError/RunError on bad input."""
+    def start_new(
+        self,
+        corpus: Corpus,
+        model_config: GPTConfig,
+        train_config: TrainConfig,
+        title: str | None = None,
+    ) -> str:
+        """A fresh run with fresh weights. Raises ConfigError/CorpusError/RunError on bad input.
+
+        A title (a ladder stage's name) names the run instead of what sets it apart."""
         self.stop(wait=True)
         trainer = Trainer(corpus, model_config, train_config, snapshots=self.snapshots)
         label = f"L{model_config.n_layer}H{model_config.n_head}C{model_config.n_embd}"
@@ -63,6 +71,8 @@ class TrainingSession(QObject):
         run_id = f"run{self._counter}"
         settings = flat_settings(model_config.to_dict(), train_config.to_dict(), corpus.name)
         self.current = self.runs[run_id] = RunHandle(run_id, str(path), settings, trainer)
+        if title:
+            self.current.extra["title"] = title
         self.runStarted.emit(run_id)
         self._launch(trainer, writer, steps=None)
         return run_id

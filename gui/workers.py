@@ -14,7 +14,8 @@ import traceback
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from core.control import SnapshotBox, TrainControl
-from core.inspection import Inspector
+from core.corpus import Corpus
+from core.inspection import Analyst, Inspector
 from core.runs import RunWriter
 from core.session import train_into_run
 from core.trainer import Trainer, TrainingDiverged
@@ -105,12 +106,16 @@ class InspectWorker(QObject):
 
     inspected = Signal(object)  # core.inspection.PromptInspection
     sampled = Signal(str, str)  # prompt as used, continuation
+    headsAnalysed = Signal(object)  # core.inspection.HeadReport
+    unitAnalysed = Signal(object)  # core.inspection.UnitReport
     failed = Signal(str)
 
     def __init__(self, snapshots: SnapshotBox) -> None:
         super().__init__()
         self.snapshots = snapshots
         self.inspector = Inspector()
+        self.analyst = Analyst(self.inspector)
+        self.corpus: Corpus | None = None
         self._prompt = ""
         self._pending = False
 
@@ -141,6 +146,32 @@ class InspectWorker(QObject):
         except Exception as exc:
             log.error("inspection failed:\n%s", traceback.format_exc())
             self.failed.emit(f"Could not inspect the prompt: {exc}")
+
+    @Slot(object)
+    def set_corpus(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+
+    @Slot()
+    def analyse_heads(self) -> None:
+        snapshot = self.snapshots.latest()
+        if snapshot is None or self.corpus is None:
+            return
+        try:
+            self.headsAnalysed.emit(self.analyst.heads(snapshot, self.corpus))
+        except Exception as exc:
+            log.error("head analysis failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"Could not analyse the heads: {exc}")
+
+    @Slot(int, int)
+    def analyse_unit(self, layer: int, unit: int) -> None:
+        snapshot = self.snapshots.latest()
+        if snapshot is None or self.corpus is None:
+            return
+        try:
+            self.unitAnalysed.emit(self.analyst.unit(snapshot, self.corpus, layer, unit))
+        except Exception as exc:
+            log.error("unit analysis failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"Could not analyse unit {unit} of layer {layer + 1}: {exc}")
 
     @Slot(str, float, int)
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:

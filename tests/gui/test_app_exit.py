@@ -53,3 +53,21 @@ def test_closing_mid_training_exits_cleanly(tmp_path):
         assert alarm not in result.stderr, result.stderr[-2000:]
     runs = list((tmp_path / "data" / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "checkpoint.pt").exists()
+
+
+def test_no_display_is_explained_not_aborted(monkeypatch):
+    from gui import app
+
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "DISPLAY is not set" in app.display_problem()
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(app, "missing_xcb_libraries", lambda: ["libxcb-cursor.so.0"])
+    assert "missing: libxcb-cursor.so.0" in app.display_problem()
+    assert "apt-get install libxcb-cursor0" in app.display_problem()
+    monkeypatch.setattr(app, "missing_xcb_libraries", lambda: [])
+    assert app.display_problem() is None
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app.display_problem() is None

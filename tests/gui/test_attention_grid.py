@@ -306,3 +306,21 @@ def test_prints_set_data_and_paint_time(qtbot, grid, n_layer, n_head, t, size):
         grid.grab()
         times.append(time.perf_counter() - start)
     print(f"\nset_data + paint {n_layer}x{n_head} heads, T={t}: {1000 * np.median(times):.1f} ms")
+
+
+def test_head_label_badges(qtbot):
+    grid = AttentionGrid()
+    qtbot.addWidget(grid)
+    rng = np.random.default_rng(5)
+    raw = np.tril(rng.random((2, 3, 6, 6), dtype=np.float32))
+    grid.set_data(raw / raw.sum(-1, keepdims=True), list("ROMEO:"))
+    labels = [["previous-token", "self", "broad"], ["mixed", "first-position", "broad"]]
+    grid.set_head_labels(labels)
+    assert grid.head_label(0, 0) == "prev" and grid.head_label(1, 1) == "first"
+    assert grid.head_label(1, 2) == "broad"
+    grid.set_head_labels([["self"]])  # for another shape: ignored, no badges
+    assert grid.head_label(0, 0) == ""
+    grid.set_head_labels(labels)
+    raw = np.tril(rng.random((2, 2, 6, 6), dtype=np.float32))
+    grid.set_data(raw / raw.sum(-1, keepdims=True), list("ROMEO:"))  # heads changed
+    assert grid.head_label(0, 0) == ""

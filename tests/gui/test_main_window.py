@@ -182,7 +182,7 @@ def test_export_and_save_run_as(qtbot, window, tmp_path):
     window.train()
     qtbot.waitUntil(lambda: window.session.current.trainer.step >= 2, timeout=30_000)
     window.session.stop(wait=True)
-    assert window.export_view(tmp_path / "view.png")
+    assert window.export_view("heatmaps", tmp_path / "view.png")
     assert (tmp_path / "view.png").stat().st_size > 1000
     assert window.save_run_as(tmp_path / "copy")
     assert (tmp_path / "copy" / "checkpoint.pt").exists()

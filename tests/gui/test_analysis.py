@@ -1,0 +1,90 @@
+"""What heads and units do, the lecture's ladder, and every export — through the window."""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from PySide6.QtGui import QImage
+from PySide6.QtSvg import QSvgRenderer
+
+import gui.main_window as main_window
+from core.diagnostics import LABELS
+from core.ladder import STAGES
+
+
+@pytest.fixture
+def trained(qtbot, window):
+    window.prompt_edit.setText("ROMEO:")
+    window.train()
+    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 25, timeout=60_000)
+    window.session.stop(wait=True)
+    window._request_inspection()
+    qtbot.waitUntil(lambda: window.last_inspection is not None
+                    and window.last_inspection.step >= 25, timeout=30_000)  # fmt: skip
+    return window
+
+
+def test_heads_are_analysed_labelled_and_shown_as_lines(qtbot, trained):
+    window = trained
+    qtbot.waitUntil(lambda: len(window.head_table.rows()) == 2 * 4, timeout=30_000)
+    rows = window.head_table.rows()
+    assert {r["label"] for r in rows} <= set(LABELS)
+    assert all(0 <= r["previous"] <= 1 and 0 <= r["self"] <= 1 for r in rows)
+    badge = window.attention_grid.head_label(1, 2)
+    assert badge in {"prev", "self", "first", "broad", "mixed"}
+    window.attention_grid.select_head(1, 2)
+    assert window.head_table.selected() == (1, 2)
+    lines = window.lines_view.visible_lines()
+    weights = window.last_inspection.attention[1, 2]
+    assert lines and all(j <= i and abs(w - weights[i, j]) < 1e-6 for i, j, w in lines)
+    window.head_table.headSelected.emit(0, 3)  # a click on the table selects on the grid
+    assert window.attention_grid.selected_head == (0, 3)
+
+
+def test_clicking_a_unit_shows_its_top_contexts(qtbot, trained):
+    window = trained
+    window.ffn_view.unitSelected.emit(1, 7)
+    qtbot.waitUntil(lambda: window.neuron_view.dead_units_text() != "", timeout=30_000)
+    assert window.analysis_tabs.currentWidget() is window.neuron_view
+    contexts = window.neuron_view.contexts()
+    assert len(contexts) <= 20
+    assert all(0 <= index < len(text) and act > 0 for text, index, act in contexts)
+    assert "L1" in window.neuron_view.dead_units_text()
+
+
+def test_the_ladder_runs_every_stage_as_a_run(qtbot, window, monkeypatch):
+    monkeypatch.setattr(main_window, "LADDER_ITERS", 10)
+    window.compare_view.findChild(object, "ladderButton").click()
+    qtbot.waitUntil(lambda: len(window.compare_view.rows()) == len(STAGES), timeout=120_000)
+    qtbot.waitUntil(lambda: not window._ladder and not window.session.is_training(),
+                    timeout=120_000)  # fmt: skip
+    labels = [r["label"] for r in window.compare_view.rows()]
+    assert labels == [stage.label for stage in STAGES]
+    assert all(r["best_val"] is not None for r in window.compare_view.rows())
+    assert [window.loss_plot.label(r) for r in window.loss_plot.run_ids()] == labels
+
+
+def test_every_export_opens_or_parses(qtbot, trained, tmp_path):
+    window = trained
+    for kind in ("heatmaps", "attention", "ffn", "loss"):
+        assert window.export_view(kind, tmp_path / f"{kind}.png")
+        assert not QImage(str(tmp_path / f"{kind}.png")).isNull()
+    for kind in ("attention", "ffn", "loss"):
+        assert window.export_view(kind, tmp_path / f"{kind}.svg")
+        ET.parse(tmp_path / f"{kind}.svg")  # well-formed XML
+        assert QSvgRenderer(str(tmp_path / f"{kind}.svg")).isValid()
+    assert window.export_loss_csv(tmp_path / "loss.csv")
+    with open(tmp_path / "loss.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) >= 25 and any(r["val"] for r in rows) and rows[0]["run"] == "run1"
+    assert window.export_inspection_json(tmp_path / "inspection.json")
+    data = json.loads((tmp_path / "inspection.json").read_text())
+    assert data["tokens"] == list("ROMEO:") and len(data["attention"][0][0]) == 6
+    window.compare_view.export_csv(tmp_path / "runs.csv")
+    with open(tmp_path / "runs.csv") as fh:
+        assert len(list(csv.reader(fh))) == 2
+    assert window.export_view("attention", tmp_path / "no" / "such" / "dir.svg") is False
+    assert window.last_error
