@@ -1,18 +1,21 @@
 """Training throughput: the core trainer against the lecture's naive per-head GPT.
 
-    .venv/bin/python bench/train_throughput.py [--quick] [--threads N]
+    .venv/bin/python bench/train_throughput.py [--quick] [--threads N] [--lecture-rounds N]
 
 Both sides start from the same weights (NaiveGPT.copy_from), draw the same batches (same seed,
-the trainer's own gathering) and use AdamW with the same settings (lr, betas, weight decay). The
-core side is core.trainer.Trainer itself (fused QKV + scaled_dot_product_attention, fused AdamW),
-in its default fp32 and in its opt-in bf16 precision. Rounds alternate between the variants and
-the medians are reported, since the machine is shared and noisy.
+the trainer's own gathering) and use AdamW with the same settings (lr, betas, eps, decay). The
+core side is core.trainer.Trainer itself (fused QKV + scaled_dot_product_attention, fused AdamW)
+in its default fp32 and in its opt-in bf16 precision; the naive side is the lecture's loop.
 
-Also: the machine's fp32 matmul peak (torch.mm, same thread count), the share of it reached
-(FLOPs per token as in nanoGPT's estimate_mfu: 6N + 12·L·T·C), where a baby step's time goes, and
-a correctness check: the loss after 500 steps from the same seed must match the naive reference
-within 0.05. Ends with a Markdown table for the README. Full run: about 4 minutes on 2 quiet
-cores; --quick (no lecture rows, 100-step loss check): under a minute.
+The machine may be shared: rounds alternate between the variants, /proc/stat tells how much CPU
+other processes took during each round, and medians are taken over the quiet rounds when there
+are enough of them (else over all, and the table says so).
+
+Also printed: the fp32 matmul peak (torch.mm, same thread count) and the share of it reached,
+with FLOPs per token as in nanoGPT's estimate_mfu (6N + 12·L·T·C); where a baby step's time goes;
+and a correctness check: the loss after 500 steps from the same seed must match the naive
+reference within 0.05 (exit status 1 if not). Full run: about 4 minutes on 2 quiet cores;
+--quick (baby only, 100-step loss check): under a minute.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,8 @@ from core.trainer import TrainConfig, Trainer  # noqa: E402
 SEED = 1337
 LOSS_TOLERANCE = 0.05
 EVAL_BATCHES = 20
+QUIET_BELOW = 0.2  # cores taken by other processes during a round, above which it is contended
+VARIANTS = ("core fp32", "core bf16", "naive")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,12 @@ class Setup:
     def tokens_per_step(self) -> int:
         return self.batch_size * self.block_size
 
+    def describe(self) -> str:
+        return (
+            f"L{self.n_layer} H{self.n_head} C{self.n_embd} T{self.block_size} "
+            f"B{self.batch_size}, lr {self.learning_rate:g}, dropout {self.dropout:g}"
+        )
+
 
 BABY = Setup("baby", 4, 4, 128, 64, 12, 1e-3, 0.0)
 LECTURE = Setup("lecture", 6, 6, 384, 256, 64, 3e-4, 0.2)
@@ -87,25 +97,35 @@ def core_trainer(corpus: Corpus, setup: Setup, precision: str = "fp32") -> Train
 
 
 @dataclass
-class Naive:
-    """The lecture's loop around NaiveGPT; a fresh fp32 Trainer supplies weights and batches."""
+class Side:
+    """One way of training: a model, its optimizer, its batches and its forward context."""
 
-    source: Trainer
-    model: NaiveGPT = field(init=False)
+    trainer: Trainer  # the core trainer, or (naive) the source of the same weights and batches
+    naive: bool = False
+    model: torch.nn.Module = field(init=False)
     optimizer: torch.optim.Optimizer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.model = NaiveGPT(self.source.model_config).copy_from(self.source.model)
-        # torch's default AdamW implementation, the lecture's; same lr, betas, eps, decay
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=self.source.config.learning_rate
-        )
+        if self.naive:
+            self.model = NaiveGPT(self.trainer.model_config).copy_from(self.trainer.model)
+            # torch's default AdamW implementation, as in the lecture
+            lr = self.trainer.config.learning_rate
+            self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr)
+        else:
+            self.model, self.optimizer = self.trainer.model, self.trainer.optimizer
 
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.source.get_batch("train")
-        return x, y.contiguous()  # NaiveGPT's loss uses .view
+    def batch(
+        self, split: str = "train", generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.trainer.get_batch(split, generator)
+        return x, y.contiguous() if self.naive else y  # NaiveGPT's loss uses .view
+
+    def context(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext() if self.naive else self.trainer.precision_context()
 
     def train_step(self) -> float:
+        if not self.naive:
+            return self.trainer.train_step()  # the real thing, not a copy of it
         self.model.train()
         x, y = self.batch()
         _, loss = self.model(x, y)
@@ -115,152 +135,174 @@ class Naive:
         return loss.item()
 
 
+def make_side(corpus: Corpus, setup: Setup, variant: str) -> Side:
+    if variant == "naive":
+        return Side(core_trainer(corpus, setup), naive=True)
+    return Side(core_trainer(corpus, setup, precision=variant.split()[1]))
+
+
 def check_same_start(corpus: Corpus, setup: Setup) -> float:
     """Max |logit difference| between a fresh core model and its naive copy (should be ~1e-6)."""
-    trainer = core_trainer(corpus, setup)
-    naive = NaiveGPT(trainer.model_config).copy_from(trainer.model)
-    x, _ = trainer.get_batch("val")
-    trainer.model.eval()
-    naive.eval()
+    core, naive = make_side(corpus, setup, "core fp32"), make_side(corpus, setup, "naive")
+    x, _ = core.batch("val")
+    core.model.eval()
+    naive.model.eval()
     with torch.no_grad():
-        return (trainer.model(x)[0] - naive(x)[0]).abs().max().item()
+        return (core.model(x)[0] - naive.model(x)[0]).abs().max().item()
 
 
 # --- measurements -----------------------------------------------------------------------------
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.5) -> float:
+class CpuWatch:
+    """Cores that other processes used since start (Linux /proc/stat; None elsewhere)."""
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float] | None:
+        try:
+            ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+        own = os.times()
+        return busy, own.user + own.system, time.perf_counter()
+
+    def others(self) -> float | None:
+        end = self._read()
+        if end is None or self._start is None:
+            return None
+        (busy0, own0, t0), (busy1, own1, t1) = self._start, end
+        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (t1 - t0))
+
+
+@dataclass
+class Series:
+    """tokens/s of one variant, round by round, with the other processes' CPU during each."""
+
+    values: list[float] = field(default_factory=list)
+    others: list[float | None] = field(default_factory=list)
+
+    def is_quiet(self, i: int) -> bool:
+        other = self.others[i]
+        return other is None or other < QUIET_BELOW
+
+    def median(self) -> tuple[float, bool]:
+        """(median, whether it is over quiet rounds only): quiet ones if at least 2."""
+        quiet = [v for i, v in enumerate(self.values) if self.is_quiet(i)]
+        if len(quiet) >= 2:
+            return statistics.median(quiet), True
+        return statistics.median(self.values), False
+
+    def describe(self) -> str:
+        parts = []
+        for i, v in enumerate(self.values):
+            note = "" if self.is_quiet(i) else f" [others {self.others[i]:.1f} cores]"
+            parts.append(f"{v:,.0f}{note}")
+        return ", ".join(parts)
+
+
+def alternate(
+    sides: dict[str, Side], tokens_per_step: int, rounds: int, steps_per_round: int, warmup: int
+) -> dict[str, Series]:
+    """tokens/s of each variant per round; the order rotates so none always runs first."""
+    for side in sides.values():
+        for _ in range(warmup):
+            side.train_step()
+    names = list(sides)
+    results = {name: Series() for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            watch = CpuWatch()
+            started = time.perf_counter()
+            for _ in range(steps_per_round):
+                sides[name].train_step()
+            took = time.perf_counter() - started
+            results[name].values.append(steps_per_round * tokens_per_step / took)
+            results[name].others.append(watch.others())
+    return results
+
+
+def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.0) -> float:
     """Best GFLOP/s of an n×n torch.mm over short trials (best-of: noise only slows it)."""
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    for _ in range(2):
-        a @ b
+    a @ b
     best, deadline = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        for _ in range(3):
-            a @ b
-        best = max(best, 3 * 2 * n**3 / (time.perf_counter() - started))
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - started))
     return best / 1e9
 
 
 def flops_per_token(model: GPT) -> float:
-    """nanoGPT's estimate_mfu: 6N for the matmul weights (embedding lookups excluded), plus
-    12·L·T·C for attention scores and mixing, forward and backward."""
+    """nanoGPT's estimate_mfu: 6N over the weights used in matmuls (embedding lookups left out),
+    plus 12·L·T·C for the attention scores and their mixing, forward and backward."""
     c = model.config
     n = model.num_parameters()
     n -= model.token_embedding.weight.numel() + model.position_embedding.weight.numel()
     return 6 * n + 12 * c.n_layer * c.block_size * c.n_embd
 
 
-def alternate(
-    steps: dict[str, Callable[[], float]],
-    tokens_per_step: int,
-    rounds: int,
-    steps_per_round: int,
-    warmup: int,
-) -> dict[str, list[float]]:
-    """tokens/s of each variant per round; the order rotates so none always runs first."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    names = list(steps)
-    results: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            started = time.perf_counter()
-            for _ in range(steps_per_round):
-                steps[name]()
-            results[name].append(
-                steps_per_round * tokens_per_step / (time.perf_counter() - started)
-            )
-    return results
-
-
-def breakdown(trainer: Trainer | None, naive: Naive | None, steps: int) -> dict[str, float]:
+def breakdown(side: Side, steps: int) -> dict[str, float]:
     """Milliseconds per step in batch gathering, forward, backward and the optimizer."""
     parts = dict.fromkeys(("batch", "forward", "backward", "optimizer"), 0.0)
-
-    def timed(name: str, fn: Callable[[], object]) -> object:
-        started = time.perf_counter()
-        out = fn()
-        parts[name] += time.perf_counter() - started
-        return out
-
+    side.model.train()
     for _ in range(steps):
-        if trainer is not None:
-            model, optimizer, context = trainer.model, trainer.optimizer, trainer.precision_context
-            x, y = timed("batch", lambda: trainer.get_batch("train"))
-        else:
-            assert naive is not None
-            model, optimizer, context = naive.model, naive.optimizer, contextlib.nullcontext
-            x, y = timed("batch", naive.batch)
-
-        def forward(model=model, context=context, x=x, y=y) -> torch.Tensor:
-            with context():
-                return model(x, y)[1]
-
-        loss = timed("forward", forward)
-        optimizer.zero_grad(set_to_none=True)
-        timed("backward", loss.backward)
-        timed("optimizer", optimizer.step)
+        t0 = time.perf_counter()
+        x, y = side.batch()
+        t1 = time.perf_counter()
+        with side.context():
+            _, loss = side.model(x, y)
+        t2 = time.perf_counter()
+        side.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t3 = time.perf_counter()
+        side.optimizer.step()
         loss.item()
+        t4 = time.perf_counter()
+        for name, took in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[name] += took
     return {name: 1000 * total / steps for name, total in parts.items()}
 
 
 @torch.no_grad()
-def val_loss(model: torch.nn.Module, source: Trainer) -> float:
-    """Mean fp32 loss over fixed validation batches: the same batches for every model."""
-    model.eval()
+def val_loss(side: Side) -> float:
+    """Mean fp32 loss over fixed validation batches: the same batches for every variant."""
+    side.model.eval()
     rng = torch.Generator().manual_seed(SEED)
-    losses = []
-    for _ in range(EVAL_BATCHES):
-        x, y = source.get_batch("val", rng)
-        losses.append(model(x, y.contiguous())[1].item())
-    model.train()
+    losses = [side.model(*side.batch("val", rng))[1].item() for _ in range(EVAL_BATCHES)]
+    side.model.train()
     return sum(losses) / len(losses)
 
 
-@dataclass
-class LossCheck:
-    steps: int
-    train: dict[str, float]  # loss of the last step's batch (the same batch for all)
-    val: dict[str, float]
-    seconds: dict[str, float]
-
-
-def loss_check(corpus: Corpus, setup: Setup, steps: int) -> LossCheck:
-    check = LossCheck(steps, {}, {}, {})
-    for name in ("core fp32", "core bf16", "naive"):
-        if name == "naive":
-            naive = Naive(core_trainer(corpus, setup))
-            step, model, source = naive.train_step, naive.model, naive.source
-        else:
-            trainer = core_trainer(corpus, setup, name.split()[1])
-            step, model, source = trainer.train_step, trainer.model, trainer
+def loss_check(corpus: Corpus, setup: Setup, steps: int) -> dict[str, float]:
+    """Val loss of each variant after `steps` steps from the same seed."""
+    val = {}
+    for name in VARIANTS:
+        side = make_side(corpus, setup, name)
         started = time.perf_counter()
         for _ in range(steps):
-            loss = step()
-        check.seconds[name] = time.perf_counter() - started
-        check.train[name] = loss
-        check.val[name] = val_loss(model, source)
+            loss = side.train_step()
+        val[name] = val_loss(side)
         print(
-            f"  {name:9s}: step {steps} train loss {loss:.4f}, val loss {check.val[name]:.4f} "
-            f"({check.seconds[name]:.0f} s)",
+            f"  {name:9s}: step {steps} train loss {loss:.4f} (the same batch for all), "
+            f"val loss {val[name]:.4f}  ({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-    return check
+    return val
 
 
 # --- report -----------------------------------------------------------------------------------
 
 
 def cpu_model() -> str:
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or "unknown"
 
 
@@ -271,54 +313,59 @@ def load_average() -> str:
         return "n/a"
 
 
-def fmt_rounds(values: list[float]) -> str:
-    return ", ".join(f"{v:,.0f}" for v in values)
-
-
 @dataclass
 class Row:
     config: str
     core: float
     naive: float
-    share: float  # of the fp32 peak
+    flops: float  # per second, by the core side
     loss: str
 
 
+class Peak:
+    """The best fp32 matmul rate seen so far: measured between phases, as noise only lowers it."""
+
+    def __init__(self) -> None:
+        self.gflops = 0.0
+
+    def measure(self, when: str) -> None:
+        now = matmul_peak()
+        self.gflops = max(self.gflops, now)
+        print(f"fp32 matmul peak ({when}): {now:.0f} GFLOP/s (best so far {self.gflops:.0f})")
+
+
 def measure_config(
-    corpus: Corpus,
-    setup: Setup,
-    rounds: int,
-    steps_per_round: int,
-    warmup: int,
-    peak: float,
-) -> tuple[dict[str, list[float]], float]:
-    fp32, bf16 = core_trainer(corpus, setup), core_trainer(corpus, setup, "bf16")
-    naive = Naive(core_trainer(corpus, setup))
-    steps = {"core fp32": fp32.train_step, "core bf16": bf16.train_step, "naive": naive.train_step}
-    fpt = flops_per_token(fp32.model)
+    corpus: Corpus, setup: Setup, rounds: int, steps_per_round: int, warmup: int
+) -> tuple[dict[str, Series], float]:
+    sides = {name: make_side(corpus, setup, name) for name in VARIANTS}
+    model = sides["core fp32"].model
+    assert isinstance(model, GPT)
+    fpt = flops_per_token(model)
     print(
-        f"\n## {setup.name}: L{setup.n_layer} H{setup.n_head} C{setup.n_embd} "
-        f"T{setup.block_size} B{setup.batch_size}, lr {setup.learning_rate:g}, dropout "
-        f"{setup.dropout:g}; {fp32.model.num_parameters() / 1e6:.2f} M parameters, "
-        f"{fpt / 1e6:.2f} MFLOP/token → fp32 limit {peak * 1e9 / fpt:,.0f} tokens/s",
+        f"\n## {setup.name}: {setup.describe()}; {model.num_parameters() / 1e6:.2f} M parameters,"
+        f" {fpt / 1e6:.2f} MFLOP/token",
         flush=True,
     )
-    print(
-        f"{warmup} warm-up step(s), then {rounds} rounds × {steps_per_round} step(s), alternating",
-        flush=True,
-    )
-    results = alternate(steps, setup.tokens_per_step, rounds, steps_per_round, warmup)
-    for name, values in results.items():
-        median = statistics.median(values)
-        print(f"  {name:9s}: median {median:8,.0f} tokens/s  ({fmt_rounds(values)})")
+    print(f"{warmup} warm-up step(s) each, then {rounds} rounds × {steps_per_round} step(s)")
+    results = alternate(sides, setup.tokens_per_step, rounds, steps_per_round, warmup)
+    for name, series in results.items():
+        median, quiet = series.median()
+        over = "quiet rounds" if quiet else "ALL rounds (too few quiet ones)"
+        print(f"  {name:9s}: median {median:8,.0f} tokens/s over {over}: {series.describe()}")
+    naive = results["naive"].median()[0]
     for name in ("core fp32", "core bf16"):
-        per_round = [c / n for c, n in zip(results[name], results["naive"], strict=True)]
-        ratio = statistics.median(results[name]) / statistics.median(results["naive"])
-        print(
-            f"  {name} / naive: {ratio:.2f}× "
-            f"(median of per-round ratios {statistics.median(per_round):.2f}×)"
-        )
+        print(f"  {name} / naive: {results[name].median()[0] / naive:.2f}×")
     return results, fpt
+
+
+def add_rows(
+    rows: list[Row], setup: Setup, results: dict[str, Series], fpt: float, loss: dict[str, str]
+) -> None:
+    naive, naive_quiet = results["naive"].median()
+    for name, label in (("core fp32", "fp32 (default)"), ("core bf16", "bf16 (opt-in)")):
+        core, core_quiet = results[name].median()
+        noisy = "" if core_quiet and naive_quiet else ", contended"
+        rows.append(Row(f"{setup.name}, {label}{noisy}", core, naive, core * fpt, loss[name]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,11 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="baby only, 100-step loss check")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--loss-steps", type=int, help="steps of the loss check (default 500)")
+    parser.add_argument("--lecture-rounds", type=int, default=3, help="1 step each (default 3)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    quick = args.quick
-    loss_steps = args.loss_steps or (100 if quick else 500)
+    loss_steps = args.loss_steps or (100 if args.quick else 500)
     began = time.perf_counter()
 
     print("# HeadWatch training throughput")
@@ -338,107 +385,71 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"machine: {os.cpu_count()} CPUs ({cpu_model()}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch threads, Python {platform.python_version()}, "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
         f"load average {load_average()}"
     )
     corpus = builtin_corpus()
     print(f"corpus: {corpus.summary()}")
-
-    peak = matmul_peak()
-    peak_bf16 = matmul_peak(torch.bfloat16)
-    print(
-        f"matmul peak (2048² torch.mm, best of trials): fp32 {peak:.0f} GFLOP/s, "
-        f"bf16 {peak_bf16:.0f} GFLOP/s"
-    )
+    peak = Peak()
+    peak.measure("start")
+    print(f"bf16 matmul peak: {matmul_peak(torch.bfloat16):.0f} GFLOP/s")
     print(f"same start: max |logit core - naive| = {check_same_start(corpus, BABY):.1e}")
 
-    rows: list[Row] = []
     baby, baby_fpt = measure_config(
         corpus,
         BABY,
-        rounds=3 if quick else 5,
-        steps_per_round=15 if quick else 30,
-        warmup=5 if quick else 10,
-        peak=peak,
+        rounds=5 if args.quick else 9,
+        steps_per_round=10 if args.quick else 15,
+        warmup=5,
     )
+    peak.measure("after the baby rounds")
 
-    print("\nwhere a baby step's time goes (ms/step, 20 steps after the rounds above):")
-    for name, parts in (
-        ("core fp32", breakdown(core_trainer(corpus, BABY), None, 20)),
-        ("core bf16", breakdown(core_trainer(corpus, BABY, "bf16"), None, 20)),
-        ("naive", breakdown(None, Naive(core_trainer(corpus, BABY)), 20)),
-    ):
+    print("\nwhere a baby step's time goes (ms/step over 20 steps):")
+    for name in VARIANTS:
+        parts = breakdown(make_side(corpus, BABY, name), 20)
         total = sum(parts.values())
         shares = ", ".join(f"{k} {v:.1f} ({100 * v / total:.0f} %)" for k, v in parts.items())
-        print(f"  {name:9s}: {total:.1f} ms = {shares}")
+        print(f"  {name:9s}: {total:5.1f} ms = {shares}")
 
     print(
-        f"\nloss check at baby: {loss_steps} steps from seed {SEED}, val loss on {EVAL_BATCHES} "
-        "fixed batches in fp32"
+        f"\nloss check at baby: {loss_steps} steps from seed {SEED}, val loss in fp32 on "
+        f"{EVAL_BATCHES} fixed batches"
     )
-    check = loss_check(corpus, BABY, loss_steps)
-    diff_fp32 = abs(check.val["core fp32"] - check.val["naive"])
-    diff_bf16 = abs(check.val["core bf16"] - check.val["naive"])
-    ok = diff_fp32 <= LOSS_TOLERANCE
+    val = loss_check(corpus, BABY, loss_steps)
+    diffs = {name: abs(val[name] - val["naive"]) for name in ("core fp32", "core bf16")}
+    ok = diffs["core fp32"] <= LOSS_TOLERANCE
     print(
-        f"  |core fp32 - naive| = {diff_fp32:.4f} → {'PASS' if ok else 'FAIL'} "
-        f"(tolerance {LOSS_TOLERANCE}); |core bf16 - naive| = {diff_bf16:.4f}"
+        f"  |core fp32 - naive| = {diffs['core fp32']:.4f} → {'PASS' if ok else 'FAIL'} "
+        f"(tolerance {LOSS_TOLERANCE}); bf16's loss impact: |core bf16 - naive| = "
+        f"{diffs['core bf16']:.4f}"
     )
 
-    def loss_cell(name: str) -> str:
-        return f"{check.val[name]:.3f} vs {check.val['naive']:.3f}"
-
-    naive_median = statistics.median(baby["naive"])
-    for name, label in (
-        ("core fp32", "baby, fp32 (default)"),
-        ("core bf16", "baby, bf16 (opt-in)"),
-    ):
-        core_median = statistics.median(baby[name])
-        rows.append(
-            Row(
-                label,
-                core_median,
-                naive_median,
-                core_median * baby_fpt / (peak * 1e9),
-                loss_cell(name),
-            )
-        )
-
-    if quick:
+    rows: list[Row] = []
+    cells = {name: f"{val[name]:.3f} vs {val['naive']:.3f}" for name in VARIANTS}
+    add_rows(rows, BABY, baby, baby_fpt, cells)
+    if args.quick:
         print("\n## lecture: skipped (--quick)")
     else:
         lecture, lecture_fpt = measure_config(
-            corpus, LECTURE, rounds=3, steps_per_round=1, warmup=1, peak=peak
+            corpus, LECTURE, rounds=args.lecture_rounds, steps_per_round=1, warmup=1
         )
-        naive_median = statistics.median(lecture["naive"])
-        for name, label in (
-            ("core fp32", "lecture, fp32 (default)"),
-            ("core bf16", "lecture, bf16 (opt-in)"),
-        ):
-            core_median = statistics.median(lecture[name])
-            rows.append(
-                Row(
-                    label,
-                    core_median,
-                    naive_median,
-                    core_median * lecture_fpt / (peak * 1e9),
-                    "not run (slow on CPU)",
-                )
-            )
+        add_rows(rows, LECTURE, lecture, lecture_fpt, dict.fromkeys(VARIANTS, "— (baby only)"))
+        peak.measure("end")
 
-    print(
-        f"\nload average at the end: {load_average()}; {time.perf_counter() - began:.0f} s in all"
-    )
+    print(f"\nload average at the end: {load_average()}; {time.perf_counter() - began:.0f} s")
     loss_column = f"loss@{loss_steps} core vs naive"
     print(f"\n| config | core tok/s | naive tok/s | ratio | % of fp32 peak | {loss_column} |")
     print("|---|---:|---:|---:|---:|---|")
     for row in rows:
         print(
             f"| {row.config} | {row.core:,.0f} | {row.naive:,.0f} | {row.core / row.naive:.2f}× "
-            f"| {100 * row.share:.0f} % | {row.loss} |"
+            f"| {100 * row.flops / (peak.gflops * 1e9):.0f} % | {row.loss} |"
         )
     print(
         f"\n{os.cpu_count()} CPUs ({cpu_model()}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; fp32 peak {peak:.0f} GFLOP/s (2048² torch.mm)."
+        f"{torch.get_num_threads()} threads, fp32 peak {peak.gflops:.0f} GFLOP/s "
+        f"(best 2048² torch.mm); {BABY.name} fp32 limit "
+        f"{peak.gflops * 1e9 / baby_fpt:,.0f} tokens/s."
     )
     return 0 if ok else 1
 

@@ -194,7 +194,9 @@ class Analyst:
         ]
         return HeadReport(rows, labels, self._describe(snapshot, windows))
 
-    def unit(self, snapshot: Snapshot, corpus: Corpus, layer: int, unit: int, k: int = 20) -> UnitReport:
+    def unit(
+        self, snapshot: Snapshot, corpus: Corpus, layer: int, unit: int, k: int = 20
+    ) -> UnitReport:
         model = self.inspector.load(snapshot)
         windows = self.windows(corpus, snapshot.config.block_size)
         contexts = unit_top_contexts(model, snapshot.tokenizer, windows, layer, unit, k)

@@ -256,9 +256,13 @@ class LossPlot(QWidget):
 
     def set_label(self, run_id: str, label: str) -> None:
         run = self._runs[run_id]
+        if run.label == label:
+            return
         run.label = label
-        self._legend.getLabel(run.smooth).setText(html.escape(label))
-        self._legend.updateSize()
+        # LabelItem.setText grows the legend's rows; rebuilding it keeps them tight and in order
+        self._legend.clear()
+        for each in self._runs.values():
+            self._legend.addItem(each.smooth, html.escape(each.label))
 
     def add_train_points(self, run_id: str, steps: Sequence[int], losses: Sequence[float]) -> None:
         """Append per-step train losses; batches for an unknown (removed) run are dropped."""

@@ -344,16 +344,24 @@ class MainWindow(QMainWindow):
         self.corpusChanged.emit(corpus)
         self._settings.setValue("corpus/path", corpus.path or "")
         self.statusBar().showMessage(corpus.summary(), 5000)
-        if not self.session.is_training():
-            self._publish_fresh_weights()
+        if not self.session.is_training() and not self._publish_fresh_weights():
+            # the weights on show belong to another vocabulary: show nothing rather than them
+            self.snapshots.clear()
+            self.last_inspection = None
+            for view in (self.attention_grid, self.ffn_view, self.prediction_view, self.lines_view):
+                view.clear()
+            self.sample_view.set_enabled(False)
+            self.prompt_status.setText("Fix the settings under Setup to see the model")
         return True
 
     @Slot()
     def _preview_settings(self) -> None:
-        if self.session.current is None and self.corpus is not None:
+        # before the first run, or when nothing is on show (e.g. after a corpus change)
+        nothing_shown = self.session.current is None or self.snapshots.latest() is None
+        if self.corpus is not None and not self.session.is_training() and nothing_shown:
             self._publish_fresh_weights()
 
-    def _publish_fresh_weights(self) -> None:
+    def _publish_fresh_weights(self) -> bool:
         """Untrained weights, so the views show something the moment a prompt is typed."""
         try:
             model_config = self.setup.model_config()
@@ -363,9 +371,10 @@ class MainWindow(QMainWindow):
             ).publish_snapshot(force=True)
         except (ConfigError, CorpusError) as exc:
             log.info("no preview weights: %s", exc)
-            return
+            return False
         self.sample_view.set_enabled(True)
         self._request_inspection()
+        return True
 
     # --- training controls ------------------------------------------------------------------
 

@@ -219,6 +219,7 @@ class SampleView(QWidget):
         """Enable sampling; without a model the controls are off and a hint says why."""
         self._enabled = enabled
         self._text.setPlaceholderText(_HINT_EMPTY if enabled else _HINT_NO_MODEL)
+        self._text.viewport().update()  # a placeholder change alone does not repaint
         self._sync_controls()
 
     def _sync_controls(self) -> None:

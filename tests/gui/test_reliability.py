@@ -73,13 +73,17 @@ def test_unreadable_and_oversized_corpus(window, tmp_path, monkeypatch):
     assert "permission denied" in window.last_error
 
 
-def test_corpus_shorter_than_a_block_cannot_be_trained(window, tmp_path):
+def test_corpus_shorter_than_a_block_cannot_be_trained(qtbot, window, tmp_path):
     path = tmp_path / "short.txt"
     path.write_text("to be or not to be, " * 5)
     assert window.set_corpus(str(path))  # it loads ...
     assert not window.setup.train_button.isEnabled()  # ... but cannot train at block 16
     assert any("too short for block size 16" in e for e in window.setup.errors())
     assert "too short" in window.setup.block_spin.toolTip()  # the reason is at the field
+    assert window.snapshots.latest() is None  # no weights of another vocabulary on show
+    window.setup.block_spin.setValue(4)  # fixing the setting shows fresh weights again
+    qtbot.waitUntil(lambda: window.snapshots.latest() is not None, timeout=5_000)
+    window.setup.block_spin.setValue(16)
     window.train()  # F5 regardless: refused with a message, nothing started
     assert "too short for block size" in window.last_error
     assert window.session.current is None
