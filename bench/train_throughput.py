@@ -155,27 +155,30 @@ def check_same_start(corpus: Corpus, setup: Setup) -> float:
 
 
 class CpuWatch:
-    """Cores that other processes used since start (Linux /proc/stat; None elsewhere)."""
+    """Over an interval: the cores other processes used (from /proc/stat; None off Linux) and the
+    share of our wall time spent in the kernel (page faults of big fresh allocations, mostly)."""
 
     def __init__(self) -> None:
         self._start = self._read()
 
     @staticmethod
-    def _read() -> tuple[float, float, float] | None:
+    def _read() -> tuple[float | None, float, float, float]:
         try:
-            ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        except (OSError, ValueError):
-            return None
-        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+            line = Path("/proc/stat").read_text().split("\n", 1)[0]
+            ticks = [int(v) for v in line.split()[1:9]]
+            busy: float | None = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            busy = None
         own = os.times()
-        return busy, own.user + own.system, time.perf_counter()
+        return busy, own.user + own.system, own.system, time.perf_counter()
 
-    def others(self) -> float | None:
-        end = self._read()
-        if end is None or self._start is None:
-            return None
-        (busy0, own0, t0), (busy1, own1, t1) = self._start, end
-        return max(0.0, ((busy1 - busy0) - (own1 - own0)) / (t1 - t0))
+    def stop(self) -> tuple[float | None, float]:
+        (busy0, own0, sys0, t0), (busy1, own1, sys1, t1) = self._start, self._read()
+        wall = t1 - t0
+        others = None
+        if busy0 is not None and busy1 is not None:
+            others = max(0.0, ((busy1 - busy0) - (own1 - own0)) / wall)
+        return others, (sys1 - sys0) / wall
 
 
 @dataclass
@@ -184,6 +187,7 @@ class Series:
 
     values: list[float] = field(default_factory=list)
     others: list[float | None] = field(default_factory=list)
+    kernel: list[float] = field(default_factory=list)  # share of wall time in our system calls
 
     def is_quiet(self, i: int) -> bool:
         other = self.others[i]
@@ -220,8 +224,10 @@ def alternate(
             for _ in range(steps_per_round):
                 sides[name].train_step()
             took = time.perf_counter() - started
+            others, kernel = watch.stop()
             results[name].values.append(steps_per_round * tokens_per_step / took)
-            results[name].others.append(watch.others())
+            results[name].others.append(others)
+            results[name].kernel.append(kernel)
     return results
 
 
@@ -351,7 +357,11 @@ def measure_config(
     for name, series in results.items():
         median, quiet = series.median()
         over = "quiet rounds" if quiet else "ALL rounds (too few quiet ones)"
-        print(f"  {name:9s}: median {median:8,.0f} tokens/s over {over}: {series.describe()}")
+        kernel = statistics.median(series.kernel)
+        print(
+            f"  {name:9s}: median {median:8,.0f} tokens/s over {over}, {100 * kernel:.0f} % "
+            f"in the kernel: {series.describe()}"
+        )
     naive = results["naive"].median()[0]
     for name in ("core fp32", "core bf16"):
         print(f"  {name} / naive: {results[name].median()[0] / naive:.2f}×")

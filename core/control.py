@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
+from core.config import GPTConfig
 from core.corpus import Tokenizer
-from core.model import GPTConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 class TrainControl:

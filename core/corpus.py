@@ -9,11 +9,14 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from core.paths import cache_dir
+
+if TYPE_CHECKING:
+    import torch
 from core.storage import atomic_write_text
 
 # Text bigger than this is refused: it is held in memory several times (str + token tensor).
@@ -109,6 +112,8 @@ class Corpus:
         vocab = np.array([ord(ch) for ch in self.tokenizer.chars], dtype=np.uint32)
         ids = np.searchsorted(vocab, codes)
         dtype = np.int16 if len(vocab) < 2**15 else np.int32
+        import torch  # here, not at import: the window shows before torch is loaded
+
         self.data = torch.from_numpy(ids.astype(dtype))
 
     @property

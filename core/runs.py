@@ -22,7 +22,7 @@ import torch
 from core.corpus import Corpus, Tokenizer
 from core.model import GPT, ConfigError, GPTConfig
 from core.paths import runs_dir
-from core.storage import atomic_write, atomic_write_text
+from core.storage import RunError, atomic_write, atomic_write_text
 from core.trainer import TrainConfig, Trainer
 
 CONFIG = "config.json"
@@ -30,10 +30,6 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "headwatch-run"
 FORMAT_VERSION = 1
-
-
-class RunError(ValueError):
-    """A run folder that cannot be used; the message names the folder and the problem."""
 
 
 @dataclass

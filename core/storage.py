@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import IO
 
 
+class RunError(ValueError):
+    """A run folder that cannot be used; the message names the folder and the problem.
+
+    (Here rather than in core.runs so the window can catch it without importing torch.)"""
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Either the old file or the complete new one exists at path, never a half-written one."""
     target = Path(path)

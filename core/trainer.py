@@ -13,60 +13,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
 from core.control import SnapshotBox, TrainControl
 from core.corpus import Corpus, Tokenizer
-from core.model import GPT, ConfigError, GPTConfig, resolve_device
-
-PRECISIONS = ("fp32", "bf16")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    learning_rate: float = 1e-3
-    batch_size: int = 12
-    max_iters: int = 2000
-    eval_interval: int = 200
-    eval_iters: int = 50
-    seed: int = 1337
-    device: str = "auto"
-    # "bf16": matmuls under bfloat16 autocast (weights and optimizer stay fp32). Opt-in: on an
-    # AVX512-BF16 CPU it trains faster but not bit-for-bit like fp32 (bench/train_throughput.py).
-    precision: str = "fp32"
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a whole number of at least 0, got {self.seed!r}")
-        lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
-            raise ConfigError(f"learning rate must be a number, got {lr!r}")
-        if not (0 < lr <= 10):
-            raise ConfigError(f"learning rate must be above 0 and at most 10, got {lr}")
-        if not isinstance(self.device, str):
-            raise ConfigError(f"device must be a name such as auto or cpu, got {self.device!r}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}")
-        return cls(**data)
+from core.model import GPT, resolve_device
 
 
 class TrainingDiverged(RuntimeError):

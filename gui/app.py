@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from core.cli import main as cli_main
 from core.paths import log_dir
 
-SUBCOMMANDS = {"train", "inspect", "sample", "-h", "--help"}
+SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "-h", "--help"}
 
 
 def setup_logging() -> None:
@@ -111,6 +110,8 @@ def run_app(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
+        from core.cli import main as cli_main  # the CLI never loads Qt; the app loads torch later
+
         return cli_main(args)
     return run_app([sys.argv[0], *args])
 

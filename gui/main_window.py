@@ -13,11 +13,11 @@ import logging
 import platform
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
 import PySide6
-import torch
 from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QPainter
 from PySide6.QtSvg import QSvgGenerator
@@ -37,15 +37,11 @@ from PySide6.QtWidgets import (
 )
 
 from core.compare import differing_labels, flat_settings
+from core.config import ConfigError
 from core.control import SnapshotBox
 from core.corpus import Corpus, CorpusError, builtin_corpus, load_corpus, load_text_file
-from core.inspection import HeadReport, PromptInspection, UnitReport
-from core.ladder import STAGES, Stage
-from core.ladder import train_config as ladder_train_config
-from core.model import ConfigError
 from core.paths import config_dir
-from core.runs import RunError, load_run, read_metrics
-from core.trainer import Trainer
+from core.storage import RunError
 from gui.attention_grid import AttentionGrid
 from gui.compare_view import CompareView
 from gui.ffn_view import FfnView
@@ -57,8 +53,13 @@ from gui.prediction_view import PredictionView, SampleView
 from gui.setup_panel import SetupPanel
 from gui.text_display import quoted_char
 from gui.threads import WorkerThread
-from gui.training import PAUSED, TrainingSession
-from gui.workers import InspectWorker
+
+if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast start
+    from core.inspection import HeadReport, PromptInspection, UnitReport
+    from core.ladder import Stage
+    from gui.training import TrainingSession
+
+PAUSED = "paused"  # gui.training's state names, without importing it (and torch) at start
 
 log = logging.getLogger("headwatch")
 
@@ -125,13 +126,25 @@ class MainWindow(QMainWindow):
         )
 
         self.snapshots = SnapshotBox()
-        self.session = TrainingSession(self.snapshots, self)
+        self.session: TrainingSession | None = None  # made once the window shows (torch loads)
+        self.inspect_thread: WorkerThread | None = None
         self._build_widgets()
         self._build_menus()
         self._connect()
-        self._start_inspector()
         self._restore_settings()
-        QTimer.singleShot(0, self._load_startup_corpus)
+        QTimer.singleShot(0, self._finish_startup)
+
+    def _finish_startup(self) -> None:
+        """The window is up: now load torch, start the worker threads, load the corpus."""
+        from gui.training import TrainingSession
+
+        self.session = TrainingSession(self.snapshots, self)
+        self._connect_session()
+        self._start_inspector()
+        self._load_startup_corpus()
+
+    def ready(self) -> bool:
+        return self.session is not None
 
     # --- construction -----------------------------------------------------------------------
 
@@ -268,8 +281,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.setup.trainRequested.connect(self.train)
-        self.setup.pauseRequested.connect(self.session.pause)
-        self.setup.resumeRequested.connect(self.session.resume)
+        self.setup.pauseRequested.connect(self.toggle_pause)
+        self.setup.resumeRequested.connect(self.toggle_pause)
         self.setup.stopRequested.connect(self.stop)
         self.setup.retrainRequested.connect(self.retrain)
         self.setup.openCorpusRequested.connect(self.choose_corpus)
@@ -279,14 +292,6 @@ class MainWindow(QMainWindow):
         self._preview_timer = QTimer(self, singleShot=True, interval=150)
         self._preview_timer.timeout.connect(self._preview_settings)
         self.setup.settingsChanged.connect(self._preview_timer.start)
-
-        self.session.runStarted.connect(self._on_run_started)
-        self.session.stepsReady.connect(self._on_steps)
-        self.session.evaluated.connect(self._on_eval)
-        self.session.snapshotReady.connect(self.refreshRequested)
-        self.session.stateChanged.connect(self.setup.set_state)
-        self.session.failed.connect(lambda message: self.show_error("Training stopped", message))
-        self.session.finished.connect(self._on_finished)
         self.sample_view.sampleRequested.connect(self._on_sample_requested)
         self.attention_grid.headSelected.connect(self._on_head_selected)
         self.head_table.headSelected.connect(self.attention_grid.select_head)
@@ -295,7 +300,18 @@ class MainWindow(QMainWindow):
         self.compare_view.ladderRequested.connect(self.run_ladder)
         self.compare_view.runSelected.connect(self._on_compare_selected)
 
+    def _connect_session(self) -> None:
+        self.session.runStarted.connect(self._on_run_started)
+        self.session.stepsReady.connect(self._on_steps)
+        self.session.evaluated.connect(self._on_eval)
+        self.session.snapshotReady.connect(self.refreshRequested)
+        self.session.stateChanged.connect(self.setup.set_state)
+        self.session.failed.connect(lambda message: self.show_error("Training stopped", message))
+        self.session.finished.connect(self._on_finished)
+
     def _start_inspector(self) -> None:
+        from gui.workers import InspectWorker
+
         worker = InspectWorker(self.snapshots)
         self.inspect_worker = worker
         self.inspectRequested.connect(worker.request)
@@ -357,12 +373,16 @@ class MainWindow(QMainWindow):
     @Slot()
     def _preview_settings(self) -> None:
         # before the first run, or when nothing is on show (e.g. after a corpus change)
+        if not self.ready():
+            return
         nothing_shown = self.session.current is None or self.snapshots.latest() is None
         if self.corpus is not None and not self.session.is_training() and nothing_shown:
             self._publish_fresh_weights()
 
     def _publish_fresh_weights(self) -> bool:
         """Untrained weights, so the views show something the moment a prompt is typed."""
+        from core.trainer import Trainer
+
         try:
             model_config = self.setup.model_config()
             train_config = self.setup.train_config()
@@ -391,6 +411,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def train(self) -> None:
         """F5: resume a pause, continue the current run if its settings match, else a new run."""
+        if not self.ready():
+            return
         if self.session.state == PAUSED:
             self.session.resume()
             return
@@ -410,6 +432,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def retrain(self) -> None:
         """Fresh weights with the current settings, as a new run."""
+        if not self.ready():
+            return
         if self.corpus is None:
             self.show_error("No corpus yet", "Wait for the corpus to load, or open a text file.")
             return
@@ -424,10 +448,13 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def stop(self) -> None:
-        self.session.stop()
+        if self.ready():
+            self.session.stop()
 
     @Slot()
     def toggle_pause(self) -> None:
+        if not self.ready():
+            return
         if self.session.state == PAUSED:
             self.session.resume()
         else:
@@ -633,6 +660,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def run_ladder(self) -> None:
         """Train every stage of the lecture's ladder in turn, each a run of this session."""
+        if not self.ready():
+            return
+        from core.ladder import STAGES
+
         if self.corpus is None:
             self.show_error("No corpus yet", "Wait for the corpus to load, or open a text file.")
             return
@@ -643,6 +674,9 @@ class MainWindow(QMainWindow):
         self._next_ladder_stage()
 
     def _next_ladder_stage(self) -> None:
+        from core.ladder import STAGES
+        from core.ladder import train_config as ladder_train_config
+
         if not self._ladder:
             self._end_ladder("The ladder is done: compare the stages' val loss.")
             return
@@ -699,6 +733,10 @@ class MainWindow(QMainWindow):
 
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run: its weights in the views, its curve on the plot."""
+        from core.runs import load_run
+
+        if not self.ready():
+            return False
         try:
             record = load_run(path)
             if record.checkpoint is None:
@@ -798,6 +836,7 @@ class MainWindow(QMainWindow):
 
     def export_loss_csv(self, path: str | Path) -> bool:
         """Every run of the session: its per-step losses and its evaluations, one row each."""
+        from core.runs import read_metrics
 
         def write(target: str | Path) -> None:
             with open(target, "w", newline="", encoding="utf-8") as fh:
@@ -843,6 +882,8 @@ class MainWindow(QMainWindow):
         box.open()
 
     def show_about(self) -> None:
+        import torch
+
         versions = (
             f"HeadWatch {APP_VERSION}<br>Python {platform.python_version()}"
             f" · torch {torch.__version__} · PySide6 {PySide6.__version__}"
@@ -885,8 +926,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop training (it saves the run), then join both threads."""
-        self.session.shutdown()
-        if self.inspect_thread.is_running():
+        if self.session is not None:
+            self.session.shutdown()
+        if self.inspect_thread is not None and self.inspect_thread.is_running():
             self.inspect_thread.stop()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override

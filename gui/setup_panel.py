@@ -35,9 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.config import ConfigError, GPTConfig, TrainConfig
 from core.corpus import Corpus, CorpusError
-from core.model import ConfigError, GPTConfig
-from core.trainer import TrainConfig
 
 # Values use GPTConfig/TrainConfig field names, so they also work as settings() keys.
 PRESETS: dict[str, dict[str, int | float]] = {
