@@ -134,7 +134,9 @@ class Inspector:
 
 # --- analyses over validation windows (heads, feed-forward units) ----------------------------
 
-ANALYSIS_WINDOWS = 200  # validation windows the head and unit analyses average over
+ANALYSIS_TOKENS = 200 * 64  # the analyses average over this many validation characters
+MIN_ANALYSIS_WINDOWS = 8
+ANALYSIS_BATCH = 32  # windows per forward pass: bounds the memory an analysis takes
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,8 @@ class Analyst:
     def windows(self, corpus: Corpus, block_size: int) -> torch.Tensor:
         key = (id(corpus), block_size)
         if key != self._windows_key:
-            self._windows = sample_windows(corpus, ANALYSIS_WINDOWS, block_size, seed=0)
+            n = max(MIN_ANALYSIS_WINDOWS, ANALYSIS_TOKENS // block_size)  # 200 windows at T=64
+            self._windows = sample_windows(corpus, n, block_size, seed=0)
             self._windows_key = key
         return self._windows
 
@@ -176,7 +179,7 @@ class Analyst:
     def heads(self, snapshot: Snapshot, corpus: Corpus) -> HeadReport:
         model = self.inspector.load(snapshot)
         windows = self.windows(corpus, snapshot.config.block_size)
-        stats = head_statistics(model, windows)
+        stats = head_statistics(model, windows, batch_size=ANALYSIS_BATCH)
         labels = label_heads(stats)
         rows = [
             {
@@ -199,12 +202,14 @@ class Analyst:
     ) -> UnitReport:
         model = self.inspector.load(snapshot)
         windows = self.windows(corpus, snapshot.config.block_size)
-        contexts = unit_top_contexts(model, snapshot.tokenizer, windows, layer, unit, k)
+        contexts = unit_top_contexts(
+            model, snapshot.tokenizer, windows, layer, unit, k, batch_size=ANALYSIS_BATCH
+        )
         return UnitReport(
             layer,
             unit,
             [(c.text, c.index, c.activation) for c in contexts],
-            dead_units(model, windows),
+            dead_units(model, windows, batch_size=ANALYSIS_BATCH),
             snapshot.config.ffn_size,
             self._describe(snapshot, windows),
         )

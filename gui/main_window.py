@@ -63,6 +63,8 @@ PAUSED = "paused"  # gui.training's state names, without importing it (and torch
 
 log = logging.getLogger("headwatch")
 
+STARTUP_DELAY_MS = 150
+AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request only (CPU cost)
 LADDER_ITERS = 2000  # per stage: the smallest budget at which the lecture's ordering held
 DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
 APP_VERSION = "0.1.0"
@@ -132,7 +134,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._restore_settings()
-        QTimer.singleShot(0, self._finish_startup)
+        # after the first paint, so the window is on screen while torch loads
+        QTimer.singleShot(STARTUP_DELAY_MS, self._finish_startup)
 
     def _finish_startup(self) -> None:
         """The window is up: now load torch, start the worker threads, load the corpus."""
@@ -326,7 +329,7 @@ class MainWindow(QMainWindow):
         worker.sampled.connect(self._on_sampled)
         worker.failed.connect(lambda message: self.show_error("Inspection", message))
         self.inspect_thread = WorkerThread(worker, "inspect")
-        self.inspect_thread.start()
+        self.inspect_thread.start(worker.start)
 
     # --- corpus -----------------------------------------------------------------------------
 
@@ -520,7 +523,13 @@ class MainWindow(QMainWindow):
     def _on_eval(self, run_id: str, step: int, train: float, val: float) -> None:
         self.loss_plot.add_val_point(run_id, step, train, val)
         self._update_compare(run_id, train=train, val=val)
-        if self.session.current is not None and run_id == self.session.current.run_id:
+        current = self.session.current
+        small = (
+            current is not None
+            and current.trainer is not None
+            and current.trainer.model.num_parameters() <= AUTO_ANALYSIS_MAX_PARAMS
+        )
+        if small and run_id == current.run_id:
             self.analyse_heads()  # the badges follow training, one analysis per evaluation
 
     @Slot(str, str)

@@ -24,7 +24,7 @@ class WorkerThread:
     def is_running(self) -> bool:
         return self.thread.isRunning()
 
-    def stop(self, timeout_ms: int = 30_000) -> bool:
+    def stop(self, timeout_ms: int = 300_000) -> bool:
         """Ask the thread's event loop to end and wait for it; True once it has ended."""
         self.thread.quit()
         return self.thread.wait(timeout_ms)

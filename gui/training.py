@@ -16,6 +16,9 @@ from gui.threads import WorkerThread
 from gui.workers import TrainWorker
 
 IDLE, TRAINING, PAUSED = "idle", "training", "paused"
+# new weights for the views at most this often: the task asks for twice a second; more only
+# takes CPU from training (each one is an inspection and a repaint)
+SNAPSHOT_SECONDS = 0.4
 
 
 @dataclass
@@ -63,7 +66,13 @@ class TrainingSession(QObject):
 
         A title (a ladder stage's name) names the run instead of what sets it apart."""
         self.stop(wait=True)
-        trainer = Trainer(corpus, model_config, train_config, snapshots=self.snapshots)
+        trainer = Trainer(
+            corpus,
+            model_config,
+            train_config,
+            snapshots=self.snapshots,
+            snapshot_every_s=SNAPSHOT_SECONDS,
+        )
         label = f"L{model_config.n_layer}H{model_config.n_head}C{model_config.n_embd}"
         path = new_run_dir(label)
         writer = RunWriter.create(path, corpus, model_config, train_config)
@@ -80,7 +89,9 @@ class TrainingSession(QObject):
     def adopt(self, record: RunRecord, corpus: Corpus | None) -> str:
         """Make a run loaded from disk the current one (trainable when its corpus is given)."""
         self.stop(wait=True)
-        trainer = trainer_for(record, corpus, snapshots=self.snapshots)
+        trainer = trainer_for(
+            record, corpus, snapshots=self.snapshots, snapshot_every_s=SNAPSHOT_SECONDS
+        )
         trainer.publish_snapshot(force=True)
         self._counter += 1
         run_id = f"run{self._counter}"

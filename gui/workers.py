@@ -11,6 +11,7 @@ import logging
 import time
 import traceback
 
+import torch
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from core.control import SnapshotBox, TrainControl
@@ -22,7 +23,10 @@ from core.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger("headwatch")
 
-BATCH_SECONDS = 0.05  # per-step points are sent in batches: at most ~20 signals a second
+BATCH_SECONDS = 0.2  # per-step points are sent in batches: about 5 signals a second
+# torch's default thread count, read before any worker changes it: a thread inherits the count
+# set last by any thread, so each worker sets its own (training all cores, viewing one)
+TRAIN_THREADS = torch.get_num_threads()
 
 
 class TrainWorker(QObject):
@@ -48,6 +52,7 @@ class TrainWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        torch.set_num_threads(TRAIN_THREADS)
         steps: list[int] = []
         losses: list[float] = []
         last_flush = time.monotonic()
@@ -118,6 +123,12 @@ class InspectWorker(QObject):
         self.corpus: Corpus | None = None
         self._prompt = ""
         self._pending = False
+
+    @Slot()
+    def start(self) -> None:
+        """In the worker's thread: one torch thread here, so viewing never starves training of
+        the cores (torch's thread count is per calling thread under OpenMP)."""
+        torch.set_num_threads(1)
 
     @Slot(str)
     def request(self, prompt: str) -> None:
