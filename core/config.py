@@ -85,11 +85,8 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> GPTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown model setting(s): {', '.join(unknown)}")
-        return cls(**data)  # missing keys take their defaults: older configs are full models
+        # missing keys take their defaults: older configs are full models
+        return cls(**_known_settings(cls, data, "model"))
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -132,8 +129,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**_known_settings(cls, data, "training"))
+
+
+def _known_settings(cls: type, data: dict, what: str) -> dict:
+    """data, refused with a clear message if it names a setting cls does not have."""
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown {what} setting(s): {', '.join(unknown)}")
+    return data

@@ -20,12 +20,18 @@ def small_settings(window: MainWindow, heads: int = 4) -> None:
     setup.seed_spin.setValue(3)
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
-    win = MainWindow(settings_path=tmp_path / "settings.ini")
+def open_window(qtbot, settings_path) -> MainWindow:
+    """A shown main window with the built-in corpus loaded and small settings."""
+    win = MainWindow(settings_path=settings_path)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.corpus is not None, timeout=60_000)
     small_settings(win)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = open_window(qtbot, tmp_path / "settings.ini")
     yield win
     win.shutdown()

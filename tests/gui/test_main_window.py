@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from gui.main_window import MainWindow, prompt_from_field
-from tests.gui.conftest import small_settings
+from tests.gui.conftest import open_window
 
 NAMES = [
     "promptEdit", "headsCombo", "layersSpin", "embdSpin", "trainButton", "pauseButton",
@@ -123,11 +123,7 @@ def test_pause_resume_stop(qtbot, window):
 
 
 def test_close_during_training_joins_the_thread_and_saves(qtbot, tmp_path):
-    window = MainWindow(settings_path=tmp_path / "s.ini")
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.corpus is not None, timeout=60_000)
-    small_settings(window)
+    window = open_window(qtbot, tmp_path / "s.ini")
     window.train()
     qtbot.waitUntil(lambda: window.session.current.trainer.step >= 3, timeout=30_000)
     thread = window.session._thread.thread
