@@ -124,9 +124,11 @@ def main() -> int:
             if event.type() == QEvent.Type.Paint and window.last_inspection is not None:
                 shown = "".join(window.last_inspection.tokens)
                 if shown in typed_at:
-                    latencies.append((time.perf_counter() - typed_at.pop(shown)) * 1000)
-                    for stale in [k for k in typed_at if typed_at[k] < time.perf_counter() - 5]:
-                        typed_at.pop(stale)
+                    # this paint serves its prompt and every one typed before it (those were
+                    # skipped for this newer one): each waited from its keystroke until now
+                    now, since = time.perf_counter(), typed_at[shown]
+                    for prompt in [k for k, t in typed_at.items() if t <= since]:
+                        latencies.append((now - typed_at.pop(prompt)) * 1000)
             return False
 
     watch = PaintWatch()

@@ -557,8 +557,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_inspected(self, result: PromptInspection) -> None:
-        if result.prompt.text != self._expected_prompt_text(result):
-            return  # an answer for a prompt the user has already changed; a newer one follows
+        # answers come in order; one for a prompt already changed is still shown (a newer one
+        # follows), or fast typing on a big model would show nothing until the typing stops
         self.last_inspection = result
         self._show_prompt_status(result)
         if result.empty:
@@ -577,13 +577,6 @@ class MainWindow(QMainWindow):
             self.ffn_view.clear()
         self.prediction_view.set_predictions(result.next_chars)
         self._show_lines()
-
-    def _expected_prompt_text(self, result: PromptInspection) -> str:
-        snapshot = self.snapshots.latest()
-        if snapshot is None:
-            return result.prompt.text
-        block = snapshot.config.block_size
-        return snapshot.tokenizer.encode_prompt(self.prompt(), max_len=block).text
 
     def _show_prompt_status(self, result: PromptInspection) -> None:
         notes, problem = [], False
