@@ -66,6 +66,7 @@ class TrainingSession(QObject):
 
         A title (a ladder stage's name) names the run instead of what sets it apart."""
         self.stop(wait=True)
+        self._release_current()
         trainer = Trainer(
             corpus,
             model_config,
@@ -89,6 +90,7 @@ class TrainingSession(QObject):
     def adopt(self, record: RunRecord, corpus: Corpus | None) -> str:
         """Make a run loaded from disk the current one (trainable when its corpus is given)."""
         self.stop(wait=True)
+        self._release_current()
         trainer = trainer_for(
             record, corpus, snapshots=self.snapshots, snapshot_every_s=SNAPSHOT_SECONDS
         )
@@ -105,6 +107,13 @@ class TrainingSession(QObject):
         self.current = self.runs[run_id] = handle
         self.runStarted.emit(run_id)
         return run_id
+
+    def _release_current(self) -> None:
+        """A run that stops being current can no longer be continued from the window: drop its
+        trainer (weights, optimizer state, data views), or every Retrain would keep one alive."""
+        if self.current is not None:
+            self.current.trainer = None
+            self.current.extra.pop("record", None)
 
     def can_continue(self) -> bool:
         run = self.current
@@ -157,6 +166,7 @@ class TrainingSession(QObject):
 
     def shutdown(self) -> None:
         self.stop(wait=True)
+        self._release_current()
 
     def is_training(self) -> bool:
         return self._thread is not None and self._thread.is_running()
