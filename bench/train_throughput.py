@@ -15,7 +15,9 @@ Also printed: the fp32 matmul peak (torch.mm, same thread count) and the share o
 with FLOPs per token as in nanoGPT's estimate_mfu (6N + 12·L·T·C); where a baby step's time goes;
 and a correctness check: the loss after 500 steps from the same seed must match the naive
 reference within 0.05 (exit status 1 if not). Full run: about 4 minutes on 2 quiet cores;
---quick (baby only, 100-step loss check): under a minute.
+--quick (baby only, 100-step loss check): under a minute. While other processes keep a core busy,
+torch's 2 OpenMP threads slow down 10-40x (they spin-wait on each other): the run then takes far
+longer, and --threads 1 (or OMP_WAIT_POLICY=PASSIVE in the environment) gives steadier figures.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from core.trainer import TrainConfig, Trainer  # noqa: E402
 SEED = 1337
 LOSS_TOLERANCE = 0.05
 EVAL_BATCHES = 20
-QUIET_BELOW = 0.2  # cores taken by other processes during a round, above which it is contended
+# A round is contended when other processes took more than the cores our threads leave free
+# plus this much (so 0.2 of a core with 2 threads on 2 cores).
+SPARE_CORES = 0.2
 VARIANTS = ("core fp32", "core bf16", "naive")
 
 
@@ -191,7 +195,8 @@ class Series:
 
     def is_quiet(self, i: int) -> bool:
         other = self.others[i]
-        return other is None or other < QUIET_BELOW
+        free = max(0, (os.cpu_count() or 1) - torch.get_num_threads())
+        return other is None or other < free + SPARE_CORES
 
     def median(self) -> tuple[float, bool]:
         """(median, whether it is over quiet rounds only): quiet ones if at least 2."""
@@ -457,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"\n{os.cpu_count()} CPUs ({cpu_model()}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, fp32 peak {peak.gflops:.0f} GFLOP/s "
+        f"{torch.get_num_threads()} torch threads, fp32 peak {peak.gflops:.0f} GFLOP/s "
         f"(best 2048² torch.mm); {BABY.name} fp32 limit "
         f"{peak.gflops * 1e9 / baby_fpt:,.0f} tokens/s."
     )
