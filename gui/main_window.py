@@ -432,13 +432,19 @@ class MainWindow(QMainWindow):
             return
         self.retrain()
 
+    def _can_start(self) -> bool:
+        """Training needs the worker threads up and a corpus; says so when there is none."""
+        if not self.ready():
+            return False
+        if self.corpus is None:
+            self.show_error("No corpus yet", "Wait for the corpus to load, or open a text file.")
+            return False
+        return True
+
     @Slot()
     def retrain(self) -> None:
         """Fresh weights with the current settings, as a new run."""
-        if not self.ready():
-            return
-        if self.corpus is None:
-            self.show_error("No corpus yet", "Wait for the corpus to load, or open a text file.")
+        if not self._can_start():
             return
         try:
             model_config = self.setup.model_config()
@@ -662,12 +668,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def run_ladder(self) -> None:
         """Train every stage of the lecture's ladder in turn, each a run of this session."""
-        if not self.ready():
-            return
         from core.ladder import STAGES
 
-        if self.corpus is None:
-            self.show_error("No corpus yet", "Wait for the corpus to load, or open a text file.")
+        if not self._can_start():
             return
         self.session.stop(wait=True)
         self._ladder = list(STAGES)
