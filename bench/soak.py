@@ -128,7 +128,8 @@ def soak(
     sampling.stop()
     window.close()
     app.processEvents()
-    if window.session.is_training() or window.inspect_thread.is_running():
+    viewers = (window.inspect_thread, window.analysis_thread)
+    if window.session.is_training() or any(t.is_running() for t in viewers):
         result.exceptions.append("a worker thread was still running after close")
     window.deleteLater()
     app.processEvents()

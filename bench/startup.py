@@ -85,10 +85,11 @@ timer = QTimer(interval=200)
 timer.timeout.connect(check)
 timer.start()
 loop.exec()
+done = window.session.current.trainer.step  # read before close() releases the trainer
 window.close()
 with open("/proc/self/status") as fh:
     status = dict(line.split(":", 1) for line in fh)
-print(int(status["VmHWM"].split()[0]) // 1024, window.session.current.trainer.step)
+print(int(status["VmHWM"].split()[0]) // 1024, done)
 """
 
 

@@ -5,7 +5,8 @@
 Both sides start from the same weights (NaiveGPT.copy_from), draw the same batches (same seed,
 the trainer's own gathering) and use AdamW with the same settings (lr, betas, eps, decay). The
 core side is core.trainer.Trainer itself (fused QKV + scaled_dot_product_attention, fused AdamW)
-in its default fp32 and in its opt-in bf16 precision; the naive side is the lecture's loop.
+in fp32 and in bf16 (its default "auto" precision takes bf16 on a CPU with bf16 in hardware, such
+as this one's AVX512-BF16, and fp32 elsewhere); the naive side is the lecture's loop in fp32.
 
 The machine may be shared: rounds alternate between the variants, /proc/stat tells how much CPU
 other processes took during each round, and medians are taken over the quiet rounds when there
@@ -39,7 +40,7 @@ import torch  # noqa: E402
 from core.corpus import Corpus, builtin_corpus  # noqa: E402
 from core.model import GPT, GPTConfig  # noqa: E402
 from core.reference import NaiveGPT  # noqa: E402
-from core.trainer import TrainConfig, Trainer  # noqa: E402
+from core.trainer import TrainConfig, Trainer, resolve_precision  # noqa: E402
 
 SEED = 1337
 LOSS_TOLERANCE = 0.05
@@ -377,7 +378,10 @@ def add_rows(
     rows: list[Row], setup: Setup, results: dict[str, Series], fpt: float, loss: dict[str, str]
 ) -> None:
     naive, naive_quiet = results["naive"].median()
-    for name, label in (("core fp32", "fp32 (default)"), ("core bf16", "bf16 (opt-in)")):
+    default = resolve_precision("auto", torch.device("cpu"))
+    for name in ("core fp32", "core bf16"):
+        precision = name.split()[1]
+        label = f"{precision} (the default here)" if precision == default else precision
         core, core_quiet = results[name].median()
         noisy = "" if core_quiet and naive_quiet else ", contended"
         rows.append(Row(f"{setup.name}, {label}{noisy}", core, naive, core * fpt, loss[name]))

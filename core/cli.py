@@ -26,7 +26,7 @@ from core.ladder import (
 from core.model import ConfigError, GPTConfig
 from core.runs import RunError, RunWriter, is_run_dir, load_run, trainer_for
 from core.session import train_into_run
-from core.trainer import TrainConfig, Trainer, TrainingDiverged
+from core.trainer import PRECISIONS, TrainConfig, Trainer, TrainingDiverged
 
 EXIT_BAD_INPUT = 2
 
@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, default=m.dropout)
     train.add_argument("--seed", type=int, default=t.seed)
     train.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps")
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=t.precision,
+        help="auto (default): bf16 where the hardware has it, else fp32",
+    )
     train.add_argument("--out", required=True, help="run folder to create")
     train.add_argument("--resume", action="store_true", help="continue the run already in --out")
 
@@ -141,9 +147,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             eval_iters=args.eval_iters,
             seed=args.seed,
             device=args.device,
+            precision=args.precision,
         )
         trainer = Trainer(corpus, model_config, train_config)
-        writer = RunWriter.create(args.out, corpus, model_config, train_config)
+        writer = RunWriter.create(args.out, corpus, model_config, trainer.config)
     if args.iters < 1:
         raise ConfigError(f"--iters must be at least 1, got {args.iters}")
     print(corpus.summary(), file=sys.stderr)

@@ -193,8 +193,9 @@ def unit_top_contexts(
     _check_unit(model, layer, unit)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    # clone: a view would keep each batch's whole (B, L, T, F) activations alive until the cat
     acts = torch.cat(
-        [b.ffn[:, layer, :, unit] for b in _inspected(model, windows, batch_size)]
+        [b.ffn[:, layer, :, unit].clone() for b in _inspected(model, windows, batch_size)]
     )  # (N, T)
     T = acts.shape[1]
     top = torch.topk(acts.flatten(), min(k, acts.numel()))

@@ -166,7 +166,7 @@ def _train_stage(
         on_stage(stage, None)
     started = time.perf_counter()
     trainer = Trainer(corpus, model_config, training)
-    writer = RunWriter.create(folder, corpus, model_config, training)
+    writer = RunWriter.create(folder, corpus, model_config, trainer.config)
     last = None
     for p in train_into_run(trainer, writer):
         if p.is_eval:

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
 from core.control import SnapshotBox, TrainControl
 from core.corpus import Corpus, Tokenizer
-from core.model import GPT, resolve_device
+from core.model import GPT, native_bf16_cpu, resolve_device
+
+DIVERGED_FACTOR = 10.0  # a loss 10x a uniform guess's (43 for 75 characters) has blown up
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,7 +61,6 @@ class Trainer:
         snapshot_every_s: float = 0.2,
     ) -> None:
         self.model_config = model_config
-        self.config = train_config
         self.device = resolve_device(train_config.device)
         if isinstance(corpus_or_tokenizer, Corpus):
             corpus_or_tokenizer.check_block_size(model_config.block_size)
@@ -75,10 +74,15 @@ class Trainer:
                 f"model vocabulary ({model_config.vocab_size}) differs from the corpus "
                 f"({self.tokenizer.vocab_size})"
             )
+        # the config kept (and saved with the run) says which precision really ran
+        train_config = replace(
+            train_config, precision=resolve_precision(train_config.precision, self.device)
+        )
         if train_config.precision == "bf16" and not _bf16_supported(self.device):
             raise ConfigError(
                 f"precision bf16 is not supported on {self.device.type} here; use fp32"
             )
+        self.config = train_config
         torch.manual_seed(train_config.seed)
         self.model = GPT(model_config).to(self.device)
         # One fused kernel for all of AdamW's element-wise maths instead of ~10 ops per
@@ -114,11 +118,15 @@ class Trainer:
         if self.config.precision == "fp32":
             yield
             return
-        # torch's CPU flash-attention backward is ~3x slower in bf16 than in fp32, which cancels
-        # the bf16 matmul gain; the math backend's bf16 matmuls are fast
-        attention = _math_attention() if self.device.type == "cpu" else contextlib.nullcontext()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16), attention:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
             yield
+
+    def _diverged(self, loss: float) -> bool:
+        """NaN or infinite, or DIVERGED_FACTOR times the loss of a uniform guess, ln(vocab): under
+        bf16 autocast a run whose learning rate is far too high can stay finite for good, with
+        losses in the thousands."""
+        uniform = math.log(max(2, self.model_config.vocab_size))
+        return not math.isfinite(loss) or loss > DIVERGED_FACTOR * uniform
 
     def train_step(self) -> float:
         self.model.train()
@@ -152,7 +160,8 @@ class Trainer:
     ) -> Iterator[Progress]:
         """Train until `steps` more steps (default: up to max_iters) are done or a stop is asked.
 
-        Evaluates every eval_interval steps and at the end. Raises TrainingDiverged on NaN/inf.
+        Evaluates every eval_interval steps and at the end. Raises TrainingDiverged when the loss
+        is NaN, infinite or absurdly high (see _diverged).
         """
         target = self.step + steps if steps is not None else self.config.max_iters
         tokens_per_step = self.config.batch_size * self.model_config.block_size
@@ -170,14 +179,14 @@ class Trainer:
             took = time.perf_counter() - started
             self.elapsed += took
             recent.append(took)
-            if not math.isfinite(loss):
+            if self._diverged(loss):
                 raise TrainingDiverged(self.step, self.config.learning_rate)
             tps = tokens_per_step * len(recent) / sum(recent)
             yield Progress(self.step, target, loss, tps, self.elapsed)
             self.publish_snapshot()
             if self.step % self.config.eval_interval == 0 or self.step == target:
                 estimate = self.estimate_loss()
-                if not all(math.isfinite(v) for v in estimate.values()):
+                if any(self._diverged(v) for v in estimate.values()):
                     raise TrainingDiverged(self.step, self.config.learning_rate)
                 self.publish_snapshot(force=True)
                 yield Progress(
@@ -224,36 +233,6 @@ class Trainer:
                         state["step"] = state["step"].to(param.device, torch.float32)
 
 
-class _MathAttention:
-    """sdpa_kernel(MATH), counted: its backend flags are process-wide, so with two bf16 trainers
-    in two threads the first in sets them and the last out restores them. Meanwhile any other
-    scaled_dot_product_attention call also takes the math path: same result, a little slower."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._flags: contextlib.AbstractContextManager | None = None
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._users == 0:
-                self._flags = sdpa_kernel(SDPBackend.MATH)
-                self._flags.__enter__()
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0 and self._flags is not None:
-                    self._flags.__exit__(None, None, None)
-                    self._flags = None
-
-
-_math_attention = _MathAttention()
-
-
 def _adamw(model: torch.nn.Module, lr: float) -> tuple[torch.optim.AdamW, bool]:
     """AdamW with the fused kernel where this torch has one for the device (CPU: torch >= 2.4)."""
     try:
@@ -266,3 +245,12 @@ def _bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device.type in ("cpu", "mps")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """ "auto" -> "bf16" where the device multiplies bf16 in hardware, else "fp32"."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if device.type == "cpu" and native_bf16_cpu() else "fp32"

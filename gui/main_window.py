@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.snapshots = SnapshotBox()
         self.session: TrainingSession | None = None  # made once the window shows (torch loads)
         self.inspect_thread: WorkerThread | None = None
+        self.analysis_thread: WorkerThread | None = None
         self._build_widgets()
         self._build_menus()
         self._connect()
@@ -140,7 +141,9 @@ class MainWindow(QMainWindow):
     def _finish_startup(self) -> None:
         """The window is up: now load torch, start the worker threads, load the corpus."""
         from gui.training import TrainingSession
+        from gui.workers import keep_gui_thread_serial
 
+        keep_gui_thread_serial()  # before this thread's first torch op: training keeps the cores
         self.session = TrainingSession(self.snapshots, self)
         self._connect_session()
         self._start_inspector()
@@ -313,23 +316,29 @@ class MainWindow(QMainWindow):
         self.session.finished.connect(self._on_finished)
 
     def _start_inspector(self) -> None:
-        from gui.workers import InspectWorker
+        from gui.workers import AnalysisWorker, InspectWorker
 
         worker = InspectWorker(self.snapshots)
         self.inspect_worker = worker
         self.inspectRequested.connect(worker.request)
         self.refreshRequested.connect(worker.refresh)
-        self.sampleRequested.connect(worker.sample)
-        self.corpusChanged.connect(worker.set_corpus)
-        self.headsAnalysisRequested.connect(worker.analyse_heads)
-        self.unitAnalysisRequested.connect(worker.analyse_unit)
-        worker.headsAnalysed.connect(self._on_heads_analysed)
-        worker.unitAnalysed.connect(self._on_unit_analysed)
         worker.inspected.connect(self._on_inspected)
-        worker.sampled.connect(self._on_sampled)
         worker.failed.connect(lambda message: self.show_error("Inspection", message))
         self.inspect_thread = WorkerThread(worker, "inspect")
         self.inspect_thread.start(worker.start)
+
+        analysis = AnalysisWorker(self.snapshots)
+        self.analysis_worker = analysis
+        self.sampleRequested.connect(analysis.sample)
+        self.corpusChanged.connect(analysis.set_corpus)
+        self.headsAnalysisRequested.connect(analysis.analyse_heads)
+        self.unitAnalysisRequested.connect(analysis.analyse_unit)
+        analysis.headsAnalysed.connect(self._on_heads_analysed)
+        analysis.unitAnalysed.connect(self._on_unit_analysed)
+        analysis.sampled.connect(self._on_sampled)
+        analysis.failed.connect(lambda message: self.show_error("Analysis", message))
+        self.analysis_thread = WorkerThread(analysis, "analyse")
+        self.analysis_thread.start(analysis.start)
 
     # --- corpus -----------------------------------------------------------------------------
 
@@ -930,11 +939,12 @@ class MainWindow(QMainWindow):
         self._settings.sync()
 
     def shutdown(self) -> None:
-        """Stop training (it saves the run), then join both threads."""
+        """Stop training (it saves the run), then join the viewing threads."""
         if self.session is not None:
             self.session.shutdown()
-        if self.inspect_thread is not None and self.inspect_thread.is_running():
-            self.inspect_thread.stop()
+        for thread in (self.inspect_thread, self.analysis_thread):
+            if thread is not None and thread.is_running():
+                thread.stop()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.save_settings()

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # let it write something, as a user would press Sample
     sampled = []
-    window.inspect_worker.sampled.connect(lambda *a: sampled.append(a))
+    window.analysis_worker.sampled.connect(lambda *a: sampled.append(a))
     window.sample_view.findChild(QWidget, "sampleButton").click()
     wait_until(lambda: bool(sampled), 60)
     app.processEvents()

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.config import ConfigError, GPTConfig, TrainConfig
+from core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig
 from core.corpus import Corpus, CorpusError
 
 # Values use GPTConfig/TrainConfig field names, so they also work as settings() keys.
@@ -275,6 +275,14 @@ class SetupPanel(QWidget):
             "evalItersSpin", 1, 10_000, "Batches averaged for each loss estimate"
         )
         self.eval_iters_spin.setValue(50)
+        self.precision_combo = QComboBox()
+        self.precision_combo.setObjectName("precisionCombo")
+        self.precision_combo.addItems(PRECISIONS)
+        self.precision_combo.setToolTip(
+            "auto: bf16 matmuls where the hardware has them (faster, same loss within ~0.01), "
+            "else fp32; fp32: bit-for-bit reproducible maths"
+        )
+        _narrow(self.precision_combo)
         self.advanced_button = QToolButton()
         self.advanced_button.setObjectName("advancedButton")
         self.advanced_button.setText("Advanced")
@@ -288,6 +296,7 @@ class SetupPanel(QWidget):
         advanced_form.setContentsMargins(0, 0, 0, 0)
         advanced_form.addRow("Eval every", self.eval_every_spin)
         advanced_form.addRow("Eval batches", self.eval_iters_spin)
+        advanced_form.addRow("Precision", self.precision_combo)
         self.advanced_group.setVisible(False)
         train_form.addRow(self.advanced_button)
         train_form.addRow(self.advanced_group)
@@ -389,6 +398,7 @@ class SetupPanel(QWidget):
         self.preset_combo.currentIndexChanged.connect(self._on_preset_chosen)
         self.heads_combo.currentIndexChanged.connect(self._on_heads_chosen)
         self.device_combo.currentIndexChanged.connect(self._changed)
+        self.precision_combo.currentIndexChanged.connect(self._changed)
         for spin in (*self._int_fields.values(), *self._float_fields.values()):
             spin.valueChanged.connect(self._changed)
 
@@ -441,6 +451,7 @@ class SetupPanel(QWidget):
             eval_iters=self.eval_iters_spin.value(),
             seed=self.seed_spin.value(),
             device=self.device_combo.currentText(),
+            precision=self.precision_combo.currentText(),
         )
 
     def errors(self) -> list[str]:
@@ -528,6 +539,7 @@ class SetupPanel(QWidget):
         values.update({key: spin.value() for key, spin in self._float_fields.items()})
         values["n_head"] = self.heads()
         values["device"] = self.device_combo.currentText()
+        values["precision"] = self.precision_combo.currentText()
         return values
 
     def restore(self, settings: object) -> None:
@@ -539,6 +551,9 @@ class SetupPanel(QWidget):
             device = settings.get("device")
             if isinstance(device, str) and self.device_combo.findText(device) >= 0:
                 self.device_combo.setCurrentText(device)
+            precision = settings.get("precision")
+            if isinstance(precision, str) and self.precision_combo.findText(precision) >= 0:
+                self.precision_combo.setCurrentText(precision)
 
     def set_devices(self, devices: Sequence[str]) -> None:
         """The devices on offer; the current one stays selected when it is still there."""

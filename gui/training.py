@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from core.compare import flat_settings
 from core.control import SnapshotBox, TrainControl
 from core.corpus import Corpus
+from core.memory import release_free_memory
 from core.model import GPTConfig
 from core.runs import RunRecord, RunWriter, new_run_dir, trainer_for
 from core.trainer import TrainConfig, Trainer
@@ -76,10 +77,10 @@ class TrainingSession(QObject):
         )
         label = f"L{model_config.n_layer}H{model_config.n_head}C{model_config.n_embd}"
         path = new_run_dir(label)
-        writer = RunWriter.create(path, corpus, model_config, train_config)
+        writer = RunWriter.create(path, corpus, model_config, trainer.config)
         self._counter += 1
         run_id = f"run{self._counter}"
-        settings = flat_settings(model_config.to_dict(), train_config.to_dict(), corpus.name)
+        settings = flat_settings(model_config.to_dict(), trainer.config.to_dict(), corpus.name)
         self.current = self.runs[run_id] = RunHandle(run_id, str(path), settings, trainer)
         if title:
             self.current.extra["title"] = title
@@ -114,6 +115,7 @@ class TrainingSession(QObject):
         if self.current is not None:
             self.current.trainer = None
             self.current.extra.pop("record", None)
+            release_free_memory()
 
     def can_continue(self) -> bool:
         run = self.current

@@ -1,13 +1,18 @@
 """QObject workers that run core code in their own QThreads and talk back only through signals.
 
 TrainWorker wraps core.session.train_into_run; InspectWorker turns the latest weight snapshot and
-the latest prompt into a PromptInspection. Neither touches a widget: every signal crosses to the
-GUI thread as a queued connection.
+the latest prompt into a PromptInspection; AnalysisWorker runs the longer jobs (head and unit
+analyses, samples) in a third thread, so that typing never waits behind them. None touches a
+widget: every signal crosses to the GUI thread as a queued connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+import threading
 import time
 import traceback
 
@@ -17,16 +22,51 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from core.control import SnapshotBox, TrainControl
 from core.corpus import Corpus
 from core.inspection import Analyst, Inspector
+from core.memory import release_free_memory
 from core.runs import RunWriter
 from core.session import train_into_run
 from core.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger("headwatch")
 
+TRAIN_NICENESS = 10  # of 19: training runs in the gaps the window leaves
+ANALYSIS_NICENESS = 5  # analyses and samples: after keystrokes, before training
 BATCH_SECONDS = 0.2  # per-step points are sent in batches: about 5 signals a second
 # torch's default thread count, read before any worker changes it: a thread inherits the count
 # set last by any thread, so each worker sets its own (training all cores, viewing one)
 TRAIN_THREADS = torch.get_num_threads()
+
+
+def lower_priority(niceness: int) -> None:
+    """Run the calling thread `niceness` below the main thread's priority, on Linux (elsewhere:
+    no-op; Qt's thread priorities do nothing there either).
+
+    Call it before the thread's first torch op: the OpenMP helpers it goes on to start inherit the
+    nice value. Nice values are per thread on Linux, so the rest of the process keeps its own.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            main = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's id is the pid
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), main + niceness)
+
+
+def give_way_to_the_window() -> None:
+    """For the training thread: the GUI and inspection threads then preempt training as soon as
+    a keystroke or a repaint wants a core, instead of queueing behind two spinning training
+    threads, and training still takes every cycle they leave."""
+    lower_priority(TRAIN_NICENESS)
+
+
+def keep_gui_thread_serial() -> None:
+    """One torch thread for the calling (GUI) thread; call it before that thread's first op.
+
+    libgomp keeps a pool of helper threads for every thread that has run a parallel op; once
+    there are more of those than cores, it stops spinning between ops, and each op of the
+    training thread then waits for its sleeping helper to wake. Measured here at baby: training
+    in its thread fell from ~33k to ~18k tokens/s after the GUI thread had run a few parallel ops
+    (the model building a trainer does, say), and stays at ~33k when the GUI thread runs serial.
+    """
+    torch.set_num_threads(1)
 
 
 class TrainWorker(QObject):
@@ -52,6 +92,7 @@ class TrainWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        give_way_to_the_window()
         torch.set_num_threads(TRAIN_THREADS)
         steps: list[int] = []
         losses: list[float] = []
@@ -107,20 +148,17 @@ class TrainWorker(QObject):
 
 
 class InspectWorker(QObject):
-    """Inspects the newest prompt on the newest snapshot; stale requests are skipped."""
+    """Inspects the newest prompt on the newest snapshot; stale requests are skipped.
+
+    Only this, so a keystroke never waits behind an analysis or a sample (AnalysisWorker)."""
 
     inspected = Signal(object)  # core.inspection.PromptInspection
-    sampled = Signal(str, str)  # prompt as used, continuation
-    headsAnalysed = Signal(object)  # core.inspection.HeadReport
-    unitAnalysed = Signal(object)  # core.inspection.UnitReport
     failed = Signal(str)
 
     def __init__(self, snapshots: SnapshotBox) -> None:
         super().__init__()
         self.snapshots = snapshots
         self.inspector = Inspector()
-        self.analyst = Analyst(self.inspector)
-        self.corpus: Corpus | None = None
         self._prompt = ""
         self._pending = False
 
@@ -158,6 +196,29 @@ class InspectWorker(QObject):
             log.error("inspection failed:\n%s", traceback.format_exc())
             self.failed.emit(f"Could not inspect the prompt: {exc}")
 
+
+class AnalysisWorker(QObject):
+    """The longer jobs on the newest snapshot: head and unit analyses, samples of text."""
+
+    sampled = Signal(str, str)  # prompt as used, continuation
+    headsAnalysed = Signal(object)  # core.inspection.HeadReport
+    unitAnalysed = Signal(object)  # core.inspection.UnitReport
+    failed = Signal(str)
+
+    def __init__(self, snapshots: SnapshotBox) -> None:
+        super().__init__()
+        self.snapshots = snapshots
+        self.inspector = Inspector()  # its own copy of the weights: no sharing across threads
+        self.analyst = Analyst(self.inspector)
+        self.corpus: Corpus | None = None
+
+    @Slot()
+    def start(self) -> None:
+        """One torch thread, and below the inspection thread's priority (above training's):
+        a keystroke's inspection takes the core from an analysis at once."""
+        torch.set_num_threads(1)
+        lower_priority(ANALYSIS_NICENESS)
+
     @Slot(object)
     def set_corpus(self, corpus: Corpus) -> None:
         self.corpus = corpus
@@ -172,6 +233,7 @@ class InspectWorker(QObject):
         except Exception as exc:
             log.error("head analysis failed:\n%s", traceback.format_exc())
             self.failed.emit(f"Could not analyse the heads: {exc}")
+        release_free_memory()  # an analysis's batches, freed in this thread's arena
 
     @Slot(int, int)
     def analyse_unit(self, layer: int, unit: int) -> None:
@@ -183,6 +245,7 @@ class InspectWorker(QObject):
         except Exception as exc:
             log.error("unit analysis failed:\n%s", traceback.format_exc())
             self.failed.emit(f"Could not analyse unit {unit} of layer {layer + 1}: {exc}")
+        release_free_memory()
 
     @Slot(str, float, int)
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:

@@ -31,7 +31,7 @@ def train_run(path, steps=20, **overrides):
         small_training(max_iters=steps, **overrides),
     )
     trainer = Trainer(corpus, model_config, train_config)
-    writer = RunWriter.create(path, corpus, model_config, train_config)
+    writer = RunWriter.create(path, corpus, model_config, trainer.config)
     reports = list(train_into_run(trainer, writer))
     return trainer, reports
 

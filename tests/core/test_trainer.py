@@ -11,7 +11,7 @@ import torch
 from core.control import SnapshotBox, TrainControl
 from core.inspection import Inspector
 from core.model import ConfigError
-from core.trainer import TrainConfig, Trainer, TrainingDiverged
+from core.trainer import DIVERGED_FACTOR, TrainConfig, Trainer, TrainingDiverged
 from tests.helpers import small_corpus, small_model, small_training
 
 
@@ -174,3 +174,21 @@ def test_nan_loss_ends_the_run_with_a_reason():
             if p.step == 3:
                 with torch.no_grad():
                     trainer.model.lm_head.weight.fill_(math.inf)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_far_too_high_learning_rate_ends_the_run_even_while_the_loss_stays_finite(precision):
+    # under bf16 autocast such a run can stay finite for good, with losses in the thousands
+    trainer = make_trainer(max_iters=200, learning_rate=10.0, precision=precision)
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        for _ in trainer.run(TrainControl()):
+            pass
+    assert trainer.step < 20
+
+
+def test_an_untrained_model_is_far_from_diverged():
+    trainer = make_trainer()
+    first = trainer.train_step()
+    assert not trainer._diverged(first)
+    assert trainer._diverged(DIVERGED_FACTOR * math.log(trainer.model_config.vocab_size) + 1)
+    assert trainer._diverged(math.nan) and trainer._diverged(math.inf)

@@ -1,4 +1,5 @@
-"""The trainer's speed options: fused AdamW (always, where available) and opt-in bf16 precision."""
+"""The trainer's speed options: fused AdamW (always, where available) and bf16 precision
+(the default where the CPU has bf16 in hardware)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import threading
 import pytest
 import torch
 
-from core.model import ConfigError
+from core import trainer as trainer_module
+from core.model import ConfigError, _causal_attention_bf16, has_bf16_flag
+from core.runs import RunWriter, load_run
 from core.trainer import TrainConfig, Trainer
 from tests.helpers import small_corpus, small_model, small_training
 
@@ -22,26 +25,45 @@ def step_losses(trainer: Trainer, steps: int) -> list[float]:
     return [trainer.train_step() for _ in range(steps)]
 
 
-def sdp_flags() -> tuple[bool, bool, bool]:
-    cuda = torch.backends.cuda
-    return cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled()
-
-
 # --- the setting ------------------------------------------------------------------------------
 
 
-def test_precision_defaults_to_fp32_and_old_configs_load():
-    assert TrainConfig().precision == "fp32"
+def test_precision_defaults_to_auto_and_old_configs_load_as_fp32():
+    assert TrainConfig().precision == "auto"
     old = TrainConfig().to_dict()
-    del old["precision"]  # a config.json written before the setting existed
+    del old["precision"]  # a config.json written before the setting existed trained in fp32
     assert TrainConfig.from_dict(old).precision == "fp32"
     bf16 = TrainConfig(precision="bf16")
     assert TrainConfig.from_dict(bf16.to_dict()) == bf16
 
 
+@pytest.mark.parametrize("hardware_bf16", [True, False])
+def test_auto_takes_bf16_only_where_the_cpu_has_it(monkeypatch, hardware_bf16):
+    monkeypatch.setattr(trainer_module, "native_bf16_cpu", lambda: hardware_bf16)
+    trainer = make_trainer(precision="auto")
+    # the trainer's config (saved with a run) says what really ran
+    assert trainer.config.precision == ("bf16" if hardware_bf16 else "fp32")
+    assert make_trainer(precision="fp32").config.precision == "fp32"
+    assert make_trainer(precision="bf16").config.precision == "bf16"
+
+
+def test_a_run_saves_the_precision_that_ran(tmp_path):
+    trainer = make_trainer(precision="auto")
+    RunWriter.create(tmp_path / "run", small_corpus(), trainer.model_config, trainer.config)
+    saved = load_run(tmp_path / "run").train_config.precision
+    assert saved == trainer.config.precision != "auto"
+
+
+def test_bf16_hardware_is_read_from_the_cpu_flags():
+    assert has_bf16_flag("flags\t: fpu avx512f avx512_bf16 avx512vl\n")
+    assert has_bf16_flag("flags : sse amx_bf16 amx_tile")
+    assert not has_bf16_flag("flags : fpu avx2 avx512f avx512bw")
+    assert not has_bf16_flag("")
+
+
 @pytest.mark.parametrize("value", ["fp16", "BF16", "", None, 16])
 def test_unknown_precision_is_refused(value):
-    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16"):
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
         TrainConfig(precision=value)
 
 
@@ -89,7 +111,7 @@ def test_an_older_unfused_optimizer_state_resumes_on_the_fused_kernel():
 
 
 def test_bf16_trains_close_to_fp32_and_keeps_fp32_weights():
-    fp32, bf16 = make_trainer(), make_trainer(precision="bf16")
+    fp32, bf16 = make_trainer(precision="fp32"), make_trainer(precision="bf16")
     fp32_losses, bf16_losses = step_losses(fp32, 15), step_losses(bf16, 15)
     assert all(torch.isfinite(torch.tensor(bf16_losses)))
     assert abs(bf16_losses[-1] - fp32_losses[-1]) < 0.1
@@ -106,26 +128,40 @@ def test_bf16_is_deterministic_for_a_seed():
     )
 
 
-def test_bf16_restores_the_attention_backend_flags():
-    before = sdp_flags()
+def test_bf16_attention_is_causal_softmax_attention():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 16, 8) for _ in range(3))
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    got = _causal_attention_bf16(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected, atol=3e-2, rtol=3e-2)
+    # causal: changing the last key and value moves no earlier position's output
+    k[..., -1, :], v[..., -1, :] = 5.0, 5.0
+    moved = _causal_attention_bf16(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert torch.equal(moved[..., :-1, :], got[..., :-1, :])
+
+
+def test_the_model_under_autocast_stays_close_to_fp32():
     trainer = make_trainer(precision="bf16")
-    with trainer.precision_context():
-        assert sdp_flags() == (False, False, True)  # math only, on CPU
-        with trainer.precision_context():  # nested or in another thread: counted
-            pass
-        assert sdp_flags() == (False, False, True)
-    assert sdp_flags() == before
-    step_losses(trainer, 2)
-    assert sdp_flags() == before
+    x, y = trainer.get_batch("val")
+    trainer.model.eval()
+    with torch.no_grad():
+        logits, loss = trainer.model(x, y)
+        with trainer.precision_context():
+            bf16_logits, bf16_loss = trainer.model(x, y)
+    assert bf16_logits.dtype == torch.bfloat16
+    assert abs(bf16_loss.item() - loss.item()) < 0.02
+    torch.testing.assert_close(bf16_logits.float(), logits, atol=5e-2, rtol=5e-2)
 
 
-def test_bf16_trainers_in_two_threads_leave_the_flags_as_found():
-    before = sdp_flags()
+def test_bf16_trainers_in_two_threads_train_as_they_would_alone():
+    alone = step_losses(make_trainer(precision="bf16"), 6)
+    results: list[list[float]] = []
     errors: list[BaseException] = []
 
     def train() -> None:
         try:
-            step_losses(make_trainer(precision="bf16"), 6)
+            results.append(step_losses(make_trainer(precision="bf16"), 6))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -135,4 +171,4 @@ def test_bf16_trainers_in_two_threads_leave_the_flags_as_found():
     for t in threads:
         t.join()
     assert not errors
-    assert sdp_flags() == before
+    assert results == [alone, alone]

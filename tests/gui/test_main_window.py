@@ -130,6 +130,7 @@ def test_close_during_training_joins_the_thread_and_saves(qtbot, tmp_path):
     window.close()
     assert not thread.isRunning()
     assert not window.inspect_thread.is_running()
+    assert not window.analysis_thread.is_running()
     from core.runs import load_run
 
     assert load_run(window.session.current.path).step >= 3
@@ -187,7 +188,7 @@ def test_export_and_save_run_as(qtbot, window, tmp_path):
 def test_sampling_writes_text(qtbot, window):
     window.prompt_edit.setText("ROMEO:")
     window.sample_view.findChild(object, "sampleLengthSpin").setValue(20)
-    with qtbot.waitSignal(window.inspect_worker.sampled, timeout=30_000):
+    with qtbot.waitSignal(window.analysis_worker.sampled, timeout=30_000):
         window.sample_view.findChild(object, "sampleButton").click()
     qtbot.waitUntil(lambda: window.sample_view.text().startswith("ROMEO:"), timeout=5_000)
     assert len(window.sample_view.text()) >= 26

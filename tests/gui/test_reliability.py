@@ -236,6 +236,7 @@ def test_rapid_retrain_heads_stop_train_with_typing(qtbot, window):
     thread = window.session._thread.thread
     window.close()
     assert not thread.isRunning() and not window.inspect_thread.is_running()
+    assert not window.analysis_thread.is_running()
 
 
 def test_short_soak(qtbot):

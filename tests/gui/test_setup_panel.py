@@ -181,12 +181,14 @@ def test_configs_carry_the_fields(ready, corpus):
     ready.eval_iters_spin.setValue(20)
     ready.set_devices(["auto", "cpu", "cuda"])
     ready.device_combo.setCurrentText("cpu")
+    assert ready.train_config().precision == "auto"  # the default: bf16 where the CPU has it
+    ready.precision_combo.setCurrentText("fp32")
     assert ready.model_config() == GPTConfig(
         vocab_size=corpus.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.1
     )
     assert ready.train_config() == TrainConfig(
         learning_rate=3e-3, batch_size=16, max_iters=1000, eval_interval=100, eval_iters=20,
-        seed=42, device="cpu",
+        seed=42, device="cpu", precision="fp32",
     )  # fmt: skip
 
 
@@ -257,7 +259,9 @@ def test_settings_round_trip_through_json(ready, qtbot):
     ready.eval_iters_spin.setValue(7)
     ready.set_devices(["auto", "cpu", "cuda"])
     ready.device_combo.setCurrentText("cuda")
+    ready.precision_combo.setCurrentText("bf16")
     saved = json.loads(json.dumps(ready.settings()))
+    assert saved["precision"] == "bf16"
     assert saved["preset"] == CUSTOM
 
     other = SetupPanel()
@@ -276,8 +280,9 @@ def test_restore_ignores_garbage(ready):
     after = ready.settings()
     assert after == {**before, "seed": 2**31 - 1}  # a too-large seed is clamped, not refused
     ready.restore("not a dict")  # type: ignore[arg-type]
-    ready.restore({"device": "tpu", "block_size": 1e9, "batch_size": 2.5})
+    ready.restore({"device": "tpu", "block_size": 1e9, "batch_size": 2.5, "precision": "fp8"})
     assert ready.device_combo.currentText() == "auto"
+    assert ready.precision_combo.currentText() == "auto"
     assert ready.block_spin.value() == 1024
     assert ready.batch_spin.value() == 12
 

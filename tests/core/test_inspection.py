@@ -1,0 +1,55 @@
+"""The Inspector the window uses: big models inspect under bf16 where the CPU has it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core import inspection
+from core.control import SnapshotBox
+from core.corpus import Tokenizer
+from core.inspection import FAST_INSPECTION_MIN_PARAMS, Inspector
+from core.model import GPT, GPTConfig
+
+TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
+
+
+def snapshot_of(n_embd: int, n_layer: int):
+    tokenizer = Tokenizer.from_text(TEXT)
+    torch.manual_seed(0)
+    config = GPTConfig(
+        vocab_size=tokenizer.vocab_size, block_size=64, n_layer=n_layer, n_head=4, n_embd=n_embd
+    )
+    model = GPT(config)
+    box = SnapshotBox()
+    box.publish(10, config, tokenizer, {k: v.clone() for k, v in model.state_dict().items()})
+    return box.latest(), model.num_parameters()
+
+
+@pytest.mark.parametrize("hardware_bf16", [True, False])
+def test_a_big_model_inspects_in_bf16_only_where_the_cpu_has_it(monkeypatch, hardware_bf16):
+    snapshot, params = snapshot_of(n_embd=192, n_layer=5)
+    assert params >= FAST_INSPECTION_MIN_PARAMS
+    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: False)
+    exact = Inspector().inspect(snapshot, TEXT)  # fp32, the reference
+    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: hardware_bf16)
+    fast = Inspector().inspect(snapshot, TEXT)
+    assert fast.attention.dtype == fast.ffn.dtype == np.float32
+    assert fast.attention.shape == exact.attention.shape
+    np.testing.assert_allclose(fast.attention.sum(-1), 1.0, atol=1e-2)
+    assert np.all(np.triu(fast.attention, 1) == 0)  # still causal
+    np.testing.assert_allclose(fast.attention, exact.attention, atol=2e-2)
+    if hardware_bf16:
+        assert not np.array_equal(fast.attention, exact.attention)  # it really ran in bf16
+    else:
+        np.testing.assert_array_equal(fast.attention, exact.attention)
+    assert [c for c, _ in fast.next_chars[:3]] == [c for c, _ in exact.next_chars[:3]]
+
+
+def test_a_small_model_always_inspects_in_fp32(monkeypatch):
+    snapshot, params = snapshot_of(n_embd=32, n_layer=2)
+    assert params < FAST_INSPECTION_MIN_PARAMS
+    exact = Inspector().inspect(snapshot, TEXT)
+    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: True)
+    np.testing.assert_array_equal(Inspector().inspect(snapshot, TEXT).attention, exact.attention)
