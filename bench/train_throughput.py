@@ -378,7 +378,7 @@ def add_rows(
     rows: list[Row], setup: Setup, results: dict[str, Series], fpt: float, loss: dict[str, str]
 ) -> None:
     naive, naive_quiet = results["naive"].median()
-    default = resolve_precision("auto", torch.device("cpu"))
+    default = resolve_precision("auto", torch.device("cpu"), fpt * setup.tokens_per_step)
     for name in ("core fp32", "core bf16"):
         precision = name.split()[1]
         label = f"{precision} (the default here)" if precision == default else precision

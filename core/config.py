@@ -102,8 +102,9 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"
     # "bf16": matmuls under bfloat16 autocast (weights and optimizer stay fp32); on a CPU with
-    # bf16 in hardware it trains ~1.3x faster than "fp32", to the same loss within ~0.01 but not
-    # bit-for-bit (bench/train_throughput.py). "auto": bf16 where the hardware has it, else fp32.
+    # bf16 in hardware the baby preset trains ~1.4x faster than "fp32", to the same loss within
+    # ~0.01 but not bit-for-bit (bench/train_throughput.py). "auto": bf16 where the hardware has
+    # it and a step is big enough for it to pay (core.trainer.resolve_precision), else fp32.
     precision: str = "auto"
 
     def __post_init__(self) -> None:

@@ -279,8 +279,8 @@ class SetupPanel(QWidget):
         self.precision_combo.setObjectName("precisionCombo")
         self.precision_combo.addItems(PRECISIONS)
         self.precision_combo.setToolTip(
-            "auto: bf16 matmuls where the hardware has them (faster, same loss within ~0.01), "
-            "else fp32; fp32: bit-for-bit reproducible maths"
+            "auto: bf16 matmuls where the CPU or GPU has them and the model is big enough for "
+            "them to pay (baby: ~1.4x faster, same loss within ~0.01), else fp32"
         )
         _narrow(self.precision_combo)
         self.advanced_button = QToolButton()

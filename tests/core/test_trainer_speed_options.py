@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core import trainer as trainer_module
-from core.model import ConfigError, _causal_attention_bf16, has_bf16_flag
+from core.model import ConfigError, GPTConfig, _causal_attention_bf16, has_bf16_flag
 from core.runs import RunWriter, load_run
 from core.trainer import TrainConfig, Trainer
 from tests.helpers import small_corpus, small_model, small_training
@@ -38,17 +38,21 @@ def test_precision_defaults_to_auto_and_old_configs_load_as_fp32():
 
 
 @pytest.mark.parametrize("hardware_bf16", [True, False])
-def test_auto_takes_bf16_only_where_the_cpu_has_it(monkeypatch, hardware_bf16):
+def test_auto_takes_bf16_only_where_the_cpu_has_it_and_it_pays(monkeypatch, hardware_bf16):
     monkeypatch.setattr(trainer_module, "native_bf16_cpu", lambda: hardware_bf16)
-    trainer = make_trainer(precision="auto")
+    corpus = small_corpus()
+    baby = GPTConfig(vocab_size=corpus.vocab_size, n_layer=4, n_head=4, n_embd=128, block_size=32)
+    big = Trainer(corpus, baby, small_training(precision="auto", batch_size=12))
     # the trainer's config (saved with a run) says what really ran
-    assert trainer.config.precision == ("bf16" if hardware_bf16 else "fp32")
+    assert big.config.precision == ("bf16" if hardware_bf16 else "fp32")
+    # a tiny model's steps are too small for bf16's casts to pay
+    assert make_trainer(precision="auto").config.precision == "fp32"
     assert make_trainer(precision="fp32").config.precision == "fp32"
     assert make_trainer(precision="bf16").config.precision == "bf16"
 
 
 def test_a_run_saves_the_precision_that_ran(tmp_path):
-    trainer = make_trainer(precision="auto")
+    trainer = make_trainer(precision="auto")  # never saved as "auto"
     RunWriter.create(tmp_path / "run", small_corpus(), trainer.model_config, trainer.config)
     saved = load_run(tmp_path / "run").train_config.precision
     assert saved == trainer.config.precision != "auto"
