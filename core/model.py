@@ -98,7 +98,7 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.up(x))  # (B, T, 4C)
+        return F.relu(self.up(x), inplace=True)  # (B, T, 4C); in place: up(x) is a fresh tensor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.down(self.hidden(x)))
