@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench-throughput bench-latency bench-startup bench-soak
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ lint: $(STAMP)
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# The performance figures in the README, one command each (ARGS="--quick", say, passes options).
+bench-throughput: $(STAMP)
+	$(BIN)/python bench/train_throughput.py $(ARGS)
+
+bench-latency: $(STAMP)
+	$(BIN)/python bench/ui_latency.py $(ARGS)
+
+bench-startup: $(STAMP)
+	$(BIN)/python bench/startup.py $(ARGS)
+
+bench-soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -42,11 +42,9 @@ def headless_tokens_per_s(corpus, model_config, train_config, seconds: float) ->
     rates: list[float] = []
 
     def run() -> None:
-        import torch
+        from gui.workers import TRAIN_THREADS, use_torch_threads
 
-        from gui.workers import TRAIN_THREADS
-
-        torch.set_num_threads(TRAIN_THREADS)  # as the app's training thread does
+        use_torch_threads(TRAIN_THREADS)  # as the app's training thread does
         started = time.perf_counter()
         for p in trainer.run(control):
             if not p.is_eval and time.perf_counter() - started > 2:  # after warm-up
@@ -114,7 +112,7 @@ def main() -> int:
     grid.close()
 
     # 2) headless trainer throughput, same config
-    headless = headless_tokens_per_s(corpus, model_config, train_config, min(args.seconds, 15))
+    headless = headless_tokens_per_s(corpus, model_config, train_config, args.seconds)
 
     # 3) the app: training + typing
     text = ("ROMEO:\nBut soft, what light through yonder window breaks? It is the east, and "
@@ -143,13 +141,13 @@ def main() -> int:
     window.prompt_edit.setText(text[:prompt_len].replace("\n", "\\n"))
     window.train()
 
-    # 3a) views refreshing as training moves the weights, nobody typing: at least 15 s (or
-    # --seconds) and 4 step reports (a lecture-size step takes seconds), at most 3 minutes
+    # 3a) views refreshing as training moves the weights, nobody typing: --seconds and at least
+    # 4 step reports (a lecture-size step takes seconds), at most 3 minutes
     idle, poll, began = QEventLoop(), QTimer(interval=100), time.perf_counter()
 
     def enough() -> None:
         waited = time.perf_counter() - began
-        if (waited >= min(args.seconds, 15) and len(rates) >= 4) or waited > 180:
+        if (waited >= args.seconds and len(rates) >= 4) or waited > 180:
             idle.quit()
 
     poll.timeout.connect(enough)

@@ -9,6 +9,7 @@ per-batch cost stays small while training shares the CPU with the GUI.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -137,6 +138,10 @@ class LossPlot(QWidget):
         self.setObjectName("lossPlot")
         self._runs: dict[str, _Run] = {}
         self._weight = DEFAULT_SMOOTHING
+        # The view follows the data in coarse steps (see _follow_data) until the user pans or
+        # zooms; pyqtgraph's "A" button hands it back.
+        self._following = True
+        self._shown_range: tuple | None = None
 
         self._slider = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
         self._slider.setRange(0, round(MAX_SMOOTHING * 100))
@@ -213,6 +218,7 @@ class LossPlot(QWidget):
             item.hide()
             plot.addItem(item, ignoreBounds=True)
         plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
 
     # --- runs -------------------------------------------------------------------------------
     def start_run(self, run_id: str, label: str) -> None:
@@ -249,7 +255,7 @@ class LossPlot(QWidget):
         run.smooth.setDownsampling(auto=True, method="mean")
         self._legend.addItem(run.smooth, html.escape(label))
         if not self._runs:
-            self._plot.enableAutoRange()  # the empty frame's fixed range turned it off
+            self._following = True
         self._runs[run_id] = run
         self._hint.hide()
         self._legend.show()
@@ -278,6 +284,7 @@ class LossPlot(QWidget):
         run.smoothed.extend(smoothed)
         run.raw.setData(run.steps.view, run.losses.view)
         run.smooth.setData(run.steps.view, run.smoothed.view)
+        self._follow_data()
 
     def add_val_point(self, run_id: str, step: int, train: float, val: float) -> None:
         """Plot an eval's val loss; its train estimate is kept for the hover text."""
@@ -288,6 +295,7 @@ class LossPlot(QWidget):
         run.val_losses.extend(np.array([val], dtype=float))
         run.val_train.extend(np.array([train], dtype=float))
         run.val.setData(run.val_steps.view, run.val_losses.view)
+        self._follow_data()
 
     def remove_run(self, run_id: str) -> None:
         run = self._runs.pop(run_id, None)
@@ -298,6 +306,7 @@ class LossPlot(QWidget):
         self._hide_hover()
         self._hint.setVisible(not self._runs)
         self._legend.setVisible(bool(self._runs))
+        self._follow_data()
 
     def clear(self) -> None:
         for run_id in list(self._runs):
@@ -327,6 +336,8 @@ class LossPlot(QWidget):
         self._log_check.setChecked(on)
         self._log_check.blockSignals(False)
         self._plot.setLogMode(y=on)
+        self._shown_range = None
+        self._follow_data()
         self._hide_hover()
 
     @property
@@ -441,12 +452,60 @@ class LossPlot(QWidget):
             self._hide_hover()
         return super().eventFilter(watched, event)
 
+    # --- view range -------------------------------------------------------------------------
+    def _stop_following(self, *_args) -> None:
+        self._following = False
+
+    def _follow_data(self) -> None:
+        """Show every point, with the range rounded outwards to round numbers, so it changes a
+        few times per run instead of at every batch: repainting the axes after a range change
+        was ~40 % of the GUI thread's time while training (pyqtgraph's autorange)."""
+        view = self._plot.getViewBox()
+        if any(view.autoRangeEnabled()):  # the "A" button: follow again, in coarse steps
+            self._following = True
+        if not self._following:
+            return
+        bounds = self._data_bounds()
+        if bounds is None:
+            return
+        x_max, y_min, y_max = bounds
+        x_range = (0.0, _round_up(x_max * 1.02))
+        if self._log_check.isChecked():
+            y_range = (math.floor(_log10(y_min) * 10) / 10, math.ceil(_log10(y_max) * 10) / 10)
+        else:  # in steps of half a nat: a falling loss crosses one every few hundred steps
+            y_range = (math.floor(y_min * 2) / 2, math.ceil(y_max * 2) / 2)
+        if not all(map(math.isfinite, (*x_range, *y_range))):
+            return
+        if (x_range, y_range) != self._shown_range or any(view.autoRangeEnabled()):
+            view.disableAutoRange()
+            self._plot.setRange(xRange=x_range, yRange=y_range, padding=0.02)
+            self._shown_range = (x_range, y_range)
+
+    def _data_bounds(self) -> tuple[float, float, float] | None:
+        """(last step, lowest loss, highest loss) over every run's finite points."""
+        steps, losses = [], []
+        for run in self._runs.values():
+            for xs, ys in ((run.steps, run.losses), (run.val_steps, run.val_losses)):
+                finite = np.isfinite(ys.view) & (ys.view > 0)
+                if finite.any():
+                    steps.append(xs.view[finite].max())
+                    losses.extend((ys.view[finite].min(), ys.view[finite].max()))
+        if not steps:
+            return None
+        return max(max(steps), 1.0), min(losses), max(losses)
+
     def _on_legend_clicked(self, item: pg.PlotDataItem) -> None:
         """The legend toggles the smoothed curve; raw and val follow it."""
         for run in self._runs.values():
             if run.smooth is item:
                 run.raw.setVisible(item.isVisible())
                 run.val.setVisible(item.isVisible())
+
+
+def _round_up(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above value (value > 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value)
 
 
 def _log10(value: float) -> float:

@@ -57,6 +57,18 @@ def give_way_to_the_window() -> None:
     lower_priority(TRAIN_NICENESS)
 
 
+def use_torch_threads(n: int) -> None:
+    """Fix the calling thread's torch thread count for good.
+
+    torch sets a thread's count lazily, at its first parallel op, from the process-wide count
+    last set by any thread; a count set before that is overwritten. Measured here: the viewing
+    threads came up with 2 threads once the training thread had set 2. Reading the count first
+    makes that lazy set-up happen now, so the count set after it stays.
+    """
+    torch.get_num_threads()
+    torch.set_num_threads(n)
+
+
 def keep_gui_thread_serial() -> None:
     """One torch thread for the calling (GUI) thread; call it before that thread's first op.
 
@@ -65,8 +77,9 @@ def keep_gui_thread_serial() -> None:
     training thread then waits for its sleeping helper to wake. Measured here at baby: training
     in its thread fell from ~33k to ~18k tokens/s after the GUI thread had run a few parallel ops
     (the model building a trainer does, say), and stays at ~33k when the GUI thread runs serial.
+    The viewing threads run serial for the same reason.
     """
-    torch.set_num_threads(1)
+    use_torch_threads(1)
 
 
 class TrainWorker(QObject):
@@ -93,7 +106,7 @@ class TrainWorker(QObject):
     @Slot()
     def run(self) -> None:
         give_way_to_the_window()
-        torch.set_num_threads(TRAIN_THREADS)
+        use_torch_threads(TRAIN_THREADS)
         steps: list[int] = []
         losses: list[float] = []
         last_flush = time.monotonic()
@@ -164,9 +177,8 @@ class InspectWorker(QObject):
 
     @Slot()
     def start(self) -> None:
-        """In the worker's thread: one torch thread here, so viewing never starves training of
-        the cores (torch's thread count is per calling thread under OpenMP)."""
-        torch.set_num_threads(1)
+        """In the worker's thread: one torch thread here (see keep_gui_thread_serial)."""
+        use_torch_threads(1)
 
     @Slot(str)
     def request(self, prompt: str) -> None:
@@ -216,7 +228,7 @@ class AnalysisWorker(QObject):
     def start(self) -> None:
         """One torch thread, and below the inspection thread's priority (above training's):
         a keystroke's inspection takes the core from an analysis at once."""
-        torch.set_num_threads(1)
+        use_torch_threads(1)
         lower_priority(ANALYSIS_NICENESS)
 
     @Slot(object)

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
 
-from gui.loss_plot import HINT, PALETTE, LossPlot
+from gui.loss_plot import HINT, PALETTE, LossPlot, _round_up
 
 
 def reference_ema(values, weight: float) -> np.ndarray:
@@ -227,3 +227,49 @@ def test_a_long_run_keeps_appending(plot):
     assert plot.train_count("long") == 20_000
     assert plot.val_count("long") == 100
     np.testing.assert_allclose(plot.smoothed("long"), reference_ema(losses, 0.6), rtol=1e-9)
+
+
+def test_the_view_follows_the_data_in_a_few_coarse_steps(plot):
+    plot.start_run("a", "heads=4")
+    view = plot.plot_item.getViewBox()
+    ranges = []
+    losses = noisy_loss(2000)
+    for start in range(0, 2000, 20):  # 100 batches, as training sends them
+        plot.add_train_points("a", list(range(start, start + 20)), losses[start : start + 20])
+        ranges.append(tuple(map(tuple, view.viewRange())))
+        (x0, x1), (y0, y1) = view.viewRange()
+        assert x0 <= 0 and x1 >= start + 19  # every point stays in view
+        assert y0 <= losses[: start + 20].min() and y1 >= losses[: start + 20].max()
+    changes = sum(a != b for a, b in zip(ranges, ranges[1:], strict=False))
+    assert changes <= 15  # not at every batch: each change repaints both axes
+    assert not any(view.autoRangeEnabled())
+
+
+def test_panning_stops_the_following_and_the_a_button_resumes_it(plot):
+    plot.start_run("a", "run")
+    feed(plot, "a", noisy_loss(300))
+    view = plot.plot_item.getViewBox()
+    view.setRange(xRange=(50, 60), yRange=(2, 3), padding=0)
+    view.sigRangeChangedManually.emit(view.state["mouseEnabled"])  # as a mouse drag does
+    plot.add_train_points("a", [300, 301], [2.0, 2.0])
+    assert view.viewRange()[0] == pytest.approx([50, 60])
+    view.enableAutoRange()  # pyqtgraph's "A" button
+    plot.add_train_points("a", [302], [2.0])
+    (x0, x1), _ = view.viewRange()
+    assert x0 <= 0 and x1 >= 302 and not any(view.autoRangeEnabled())
+
+
+def test_log_scale_follows_in_log_units(plot):
+    plot.start_run("a", "run")
+    feed(plot, "a", noisy_loss(500))
+    plot.set_log_scale(True)
+    _, (y0, y1) = plot.plot_item.getViewBox().viewRange()
+    assert y0 <= np.log10(noisy_loss(500).min()) and y1 >= np.log10(noisy_loss(500).max())
+    assert y1 < 1  # log10 units, not losses
+
+
+@pytest.mark.parametrize(
+    ("value", "rounded"), [(1, 1), (1.5, 2), (2.2, 2.5), (3, 5), (7, 10), (1020, 2000), (0.3, 0.5)]
+)
+def test_ranges_round_up_to_round_numbers(value, rounded):
+    assert _round_up(value) == pytest.approx(rounded)
