@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gui.workers import TRAIN_NICENESS, TRAIN_THREADS, give_way_to_the_window
+from gui.workers import TRAIN_NICENESS, TRAIN_THREADS, give_way_to_the_window, use_torch_threads
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"
@@ -62,3 +62,28 @@ def test_the_window_trains_below_its_own_priority_with_all_threads(qtbot, window
     assert {nice_of(tid) for tid in training} == {min(19, main_nice + TRAIN_NICENESS)}
     assert all(nice_of(tid) == main_nice for tid in threads_named("inspect"))
     assert TRAIN_THREADS >= 1
+
+
+def test_a_threads_torch_count_survives_another_thread_setting_its_own():
+    # torch sets a thread's count lazily from the last count any thread set: a viewing thread
+    # that set 1 before training set 2 would otherwise come up with 2 at its first op
+    seen: dict[str, int] = {}
+    ready, go = threading.Event(), threading.Event()
+
+    def viewer() -> None:
+        use_torch_threads(1)
+        ready.set()
+        go.wait()
+        torch.ones(1000).sum()  # its first op comes after the trainer set its count
+        seen["threads"] = torch.get_num_threads()
+
+    thread = threading.Thread(target=viewer)
+    thread.start()
+    ready.wait()
+    trainer = threading.Thread(target=use_torch_threads, args=(2,))
+    trainer.start()
+    trainer.join()
+    go.set()
+    thread.join()
+    assert seen["threads"] == 1
+
