@@ -7,6 +7,7 @@ so it can run in its own thread while training goes on in another.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,12 +111,14 @@ class Inspector:
         self._model: GPT | None = None
         self._config: GPTConfig | None = None
         self._version = -1
+        self._inspect_context = contextlib.nullcontext  # see _precision
         self.snapshot: Snapshot | None = None
 
     def load(self, snapshot: Snapshot) -> GPT:
         if self._model is None or self._config != snapshot.config:
             self._model = GPT.unfilled(snapshot.config)
             self._model.eval()
+            self._inspect_context = self._precision(self._model)
             self._config = snapshot.config
             self._version = -1
         if snapshot.version != self._version:
@@ -126,20 +129,21 @@ class Inspector:
 
     def inspect(self, snapshot: Snapshot, text: str, top_k: int = 10) -> PromptInspection:
         model = self.load(snapshot)
-        with self._precision(model):
+        with self._inspect_context():
             return inspect_prompt(model, snapshot.tokenizer, text, snapshot.step, top_k)
 
     @staticmethod
-    def _precision(model: GPT) -> contextlib.AbstractContextManager:
-        """bf16 autocast for big models on a CPU with bf16 in hardware: a lecture-size prompt
+    def _precision(model: GPT) -> Callable[[], contextlib.AbstractContextManager]:
+        """What inspections of this model run in, decided once per model (not per keystroke):
+        bf16 autocast for big models on a CPU with bf16 in hardware: a lecture-size prompt
         inspects in ~50 instead of ~85 ms on one core, which keeps typing on a big model live;
         attention weights move by ~1e-2, below what the colour scale shows. Small models stay
         fp32 (there the casts cost what the matmuls save)."""
         device = next(model.parameters()).device
         big = model.num_parameters() >= FAST_INSPECTION_MIN_PARAMS
         if big and device.type == "cpu" and native_bf16_cpu():
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+            return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext
 
     def sample(
         self, snapshot: Snapshot, prompt: str, max_new_tokens: int, temperature: float

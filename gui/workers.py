@@ -15,9 +15,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 
 import torch
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
 
 from core.control import SnapshotBox, TrainControl
 from core.corpus import Corpus
@@ -80,6 +81,20 @@ def keep_gui_thread_serial() -> None:
     The viewing threads run serial for the same reason.
     """
     use_torch_threads(1)
+
+
+def _deliver(
+    job: Callable[[], object], done: Callable[[object], None], failed: SignalInstance, what: str
+) -> None:
+    """done(job()); an exception is logged and told as "Could not <what>: <error>", so the
+    worker's thread never dies of one."""
+    try:
+        result = job()
+    except Exception as exc:
+        log.error("could not %s:\n%s", what, traceback.format_exc())
+        failed.emit(f"Could not {what}: {exc}")
+        return
+    done(result)
 
 
 class TrainWorker(QObject):
@@ -202,11 +217,12 @@ class InspectWorker(QObject):
         snapshot = self.snapshots.latest()
         if snapshot is None:
             return
-        try:
-            self.inspected.emit(self.inspector.inspect(snapshot, self._prompt))
-        except Exception as exc:
-            log.error("inspection failed:\n%s", traceback.format_exc())
-            self.failed.emit(f"Could not inspect the prompt: {exc}")
+        _deliver(
+            lambda: self.inspector.inspect(snapshot, self._prompt),
+            self.inspected.emit,
+            self.failed,
+            "inspect the prompt",
+        )
 
 
 class AnalysisWorker(QObject):
@@ -240,11 +256,13 @@ class AnalysisWorker(QObject):
         snapshot = self.snapshots.latest()
         if snapshot is None or self.corpus is None:
             return
-        try:
-            self.headsAnalysed.emit(self.analyst.heads(snapshot, self.corpus))
-        except Exception as exc:
-            log.error("head analysis failed:\n%s", traceback.format_exc())
-            self.failed.emit(f"Could not analyse the heads: {exc}")
+        corpus = self.corpus
+        _deliver(
+            lambda: self.analyst.heads(snapshot, corpus),
+            self.headsAnalysed.emit,
+            self.failed,
+            "analyse the heads",
+        )
         release_free_memory()  # an analysis's batches, freed in this thread's arena
 
     @Slot(int, int)
@@ -252,11 +270,13 @@ class AnalysisWorker(QObject):
         snapshot = self.snapshots.latest()
         if snapshot is None or self.corpus is None:
             return
-        try:
-            self.unitAnalysed.emit(self.analyst.unit(snapshot, self.corpus, layer, unit))
-        except Exception as exc:
-            log.error("unit analysis failed:\n%s", traceback.format_exc())
-            self.failed.emit(f"Could not analyse unit {unit} of layer {layer + 1}: {exc}")
+        corpus = self.corpus
+        _deliver(
+            lambda: self.analyst.unit(snapshot, corpus, layer, unit),
+            self.unitAnalysed.emit,
+            self.failed,
+            f"analyse unit {unit} of layer {layer + 1}",
+        )
         release_free_memory()
 
     @Slot(str, float, int)
@@ -265,8 +285,9 @@ class AnalysisWorker(QObject):
         if snapshot is None:
             self.failed.emit("There is no model to sample from yet: train one or open a run.")
             return
-        try:
-            self.sampled.emit(*self.inspector.sample(snapshot, prompt, n_chars, temperature))
-        except Exception as exc:
-            log.error("sampling failed:\n%s", traceback.format_exc())
-            self.failed.emit(f"Could not sample: {exc}")
+        _deliver(
+            lambda: self.inspector.sample(snapshot, prompt, n_chars, temperature),
+            lambda result: self.sampled.emit(*result),
+            self.failed,
+            "sample",
+        )
