@@ -6,9 +6,9 @@ Offscreen app, training running at the preset; one character typed every 100 ms 
 a sliding window of --prompt-len characters, so T stays fixed). Measures keystroke -> the grid's
 next paint showing that prompt (p50 / p95 / max), the largest gap seen by a 10 ms QTimer, the
 grid redraw alone (set_data + paint) at the preset's size, and the trainer's tokens/s inside
-the app against the same trainer headless: with the views refreshing as the weights move (nobody
-typing), alternated with headless rounds in the same process (the window's run paused), then
-while typing.
+the app against the same trainer headless (in another process), in alternated rounds: the window
+with its views refreshing as the weights move and nobody typing; headless, the window's run
+paused; the window while typing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PRESETS = {"baby": 64, "lecture": 256}
-ROUNDS = 5  # of window-training against headless training, alternated
+ROUNDS = 8  # of window watching / headless / window typing, alternated
+MIN_REPORTS = 3  # step reports in a round, at least (a lecture step takes seconds)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -36,44 +37,67 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def headless_tokens_per_s(model_config, train_config, seconds: float) -> float:
-    """The same trainer alone in a fresh process, in a thread like the app's, for `seconds`
-    after a 2 s warm-up. A fresh process: in this one the window's paused run keeps its OpenMP
-    helpers, and with more of those than cores libgomp stops spinning, which would slow the
-    headless side and flatter the window."""
-    job = {"model": model_config.to_dict(), "train": train_config.to_dict(), "seconds": seconds}
-    out = subprocess.run(
-        [sys.executable, __file__, "--headless", json.dumps(job)],
-        capture_output=True, text=True, check=True, timeout=600,
-    )  # fmt: skip
-    return float(out.stdout.split()[-1])
+class HeadlessTrainer:
+    """The same trainer alone in another process, trained in rounds on request.
+
+    One process for all rounds, warmed up once, so that each round is as short as the window's
+    and the rounds can alternate often: this machine's speed drifts by ±20 % within a minute, and
+    a fresh process per round paid its start-up (first steps' page faults) in every round. Another
+    process, not a thread here: the window's paused run keeps its OpenMP helpers in this one, and
+    with more of those than cores libgomp stops spinning, which would slow the headless side."""
+
+    def __init__(self, model_config, train_config) -> None:
+        job = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--headless", json.dumps(job)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.process.stdout.readline()  # "ready": built and warmed up
+
+    def tokens_per_s(self, seconds: float) -> float:
+        """Train for `seconds`; the median tokens/s of the round's steps (first fifth skipped)."""
+        self.process.stdin.write(f"{seconds}\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
 def run_headless(job_json: str) -> None:
-    """The --headless entry: prints the median tokens/s of one trainer with no window."""
+    """The --headless entry: one trainer, paused between rounds; for each line of stdin (a number
+    of seconds) it trains that long and prints the median tokens/s of the round's steps."""
     from core.control import SnapshotBox, TrainControl
     from core.corpus import builtin_corpus
     from core.trainer import GPTConfig, TrainConfig, Trainer
-    from gui.workers import TRAIN_THREADS, use_torch_threads
+    from gui.workers import TRAIN_THREADS, keep_gui_thread_serial, use_torch_threads
 
+    keep_gui_thread_serial()  # this thread builds the model, as the app's GUI thread does
     job = json.loads(job_json)
     model_config, train_config = GPTConfig(**job["model"]), TrainConfig(**job["train"])
     trainer = Trainer(builtin_corpus(), model_config, train_config, snapshots=SnapshotBox())
-    rates: list[float] = []
+    control, rates = TrainControl(), []
 
-    def run() -> None:
+    def train() -> None:
         use_torch_threads(TRAIN_THREADS)  # as the app's training thread does
-        started = time.perf_counter()
-        for p in trainer.run(TrainControl()):
-            if not p.is_eval and time.perf_counter() - started > 2:  # after warm-up
+        for p in trainer.run(control):
+            if not p.is_eval:
                 rates.append(p.tokens_per_s)
-            if time.perf_counter() - started > job["seconds"] + 2 and len(rates) >= 2:
-                break
 
-    worker = threading.Thread(target=run)
+    worker = threading.Thread(target=train)
     worker.start()
+    time.sleep(3)  # warm-up
+    control.pause()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        rates.clear()
+        control.resume()
+        time.sleep(float(line))
+        control.pause()
+        print(statistics.median(rates[len(rates) // 5 :]), flush=True)
+    control.stop()
     worker.join()
-    print(statistics.median(rates))
 
 
 def wait_until_parked(trainer, quiet_seconds: float) -> None:
@@ -190,31 +214,15 @@ def main() -> int:
     window.prompt_edit.setText(text[:prompt_len].replace("\n", "\\n"))
     window.train()
 
-    # 2) training in the window with its views refreshing as the weights move (nobody typing)
-    # against the same trainer headless, alternated ROUNDS times in this one process, so that
-    # the machine's drift hits both alike; the window's run is paused while the headless one
-    # trains (ROUNDS rounds of --seconds / ROUNDS each, at least 4 step reports in the window)
-    watching_rates, headless_rates = [], []
+    # 2) rounds, alternated so that the machine's drift hits all three alike: the window training
+    # with its views refreshing as the weights move (nobody typing); the same trainer headless
+    # (the window's run paused); the window training while one character is typed every 100 ms.
+    # --seconds of typing in all, in ROUNDS rounds; each round at least MIN_REPORTS step reports.
+    headless_trainer = HeadlessTrainer(model_config, train_config)
     share = args.seconds / ROUNDS
-    for _ in range(ROUNDS):
-        rates.clear()
-        run_events_for(max(share, 6), done=lambda: len(rates) >= 4)
-        watching_rates.append(statistics.median(rates[len(rates) // 5 :]))
-        window.session.pause()
-        step_seconds = train_config.batch_size * T / watching_rates[-1]
-        wait_until_parked(window.session.current.trainer, max(0.3, 1.5 * step_seconds))
-        headless_rates.append(
-            headless_tokens_per_s(model_config, train_config, max(share, 6))
-        )
-        window.session.resume()
-    watching, headless = statistics.median(watching_rates), statistics.median(headless_rates)
-    rates.clear()
-
-    # 3b) the same, typing
+    by_kind: dict[str, list[float]] = {"watching": [], "headless": [], "typing": []}
     position = prompt_len
     last_tick = time.perf_counter()
-    loop = QEventLoop()
-    started = time.perf_counter()
 
     def type_one() -> None:
         nonlocal position
@@ -222,26 +230,46 @@ def main() -> int:
         prompt = text[position - prompt_len : position]
         typed_at[prompt] = time.perf_counter()
         window.prompt_edit.setText(prompt.replace("\n", "\\n"))
-        if time.perf_counter() - started > args.seconds:
-            loop.quit()
 
     def tick() -> None:
         nonlocal last_tick
         now = time.perf_counter()
-        if now - started > 2:  # skip the start of training
-            gaps.append((now - last_tick) * 1000)
+        gaps.append((now - last_tick) * 1000)
         last_tick = now
 
     typing, ticking = QTimer(interval=100), QTimer(interval=10)
     typing.timeout.connect(type_one)
     ticking.timeout.connect(tick)
-    typing.start()
-    ticking.start()
-    loop.exec()
-    typing.stop()
-    ticking.stop()
+
+    def window_round(kind: str) -> None:
+        nonlocal last_tick
+        rates.clear()
+        if kind == "typing":
+            last_tick = time.perf_counter()
+            typing.start()
+            ticking.start()
+        run_events_for(share, done=lambda: len(rates) >= MIN_REPORTS)
+        typing.stop()
+        ticking.stop()
+        by_kind[kind].append(statistics.median(rates[len(rates) // 5 :]))
+
+    run_events_for(2)  # the window's training warms up
+    for _ in range(ROUNDS):
+        window_round("watching")
+        window.session.pause()
+        step_seconds = train_config.batch_size * T / by_kind["watching"][-1]
+        wait_until_parked(window.session.current.trainer, max(0.3, 1.5 * step_seconds))
+        by_kind["headless"].append(headless_trainer.tokens_per_s(share))
+        window.session.resume()
+        window_round("typing")
+    headless_trainer.close()
     window.close()
-    in_app = statistics.median(rates[len(rates) // 5 :]) if rates else float("nan")
+    headless = statistics.median(by_kind["headless"])
+    # each window round against the headless round beside it: the drift between rounds cancels
+    watching, typing_share = (
+        statistics.median(w / h for w, h in zip(by_kind[kind], by_kind["headless"], strict=True))
+        for kind in ("watching", "typing")
+    )
 
     print(f"\nkeystrokes measured: {len(latencies)} (prompt of {prompt_len} chars, T={T})")
     print(
@@ -253,25 +281,24 @@ def main() -> int:
         f"grid redraw alone ({L}x{H} heads of {T}x{T}, set_data + paint): "
         f"median {statistics.median(redraws):.1f} ms, max {max(redraws):.1f} ms"
     )
-    rounds = ", ".join(
-        f"{w:,.0f} vs {h:,.0f}" for w, h in zip(watching_rates, headless_rates, strict=True)
-    )
-    print(f"training, in the window with views refreshing vs headless, by round: {rounds}")
+    by_round = zip(*by_kind.values(), strict=True)
+    rounds = ", ".join(f"{w:,.0f}/{h:,.0f}/{t:,.0f}" for w, h, t in by_round)
+    print(f"training tok/s by round, window watching / headless / window typing: {rounds}")
     print(
-        f"training: {headless:,.0f} tok/s headless; in the app with views refreshing "
-        f"{watching:,.0f} ({watching / headless:.0%}), while typing {in_app:,.0f} "
-        f"({in_app / headless:.0%})"
+        f"training: {headless:,.0f} tok/s headless (median); in the app, as a median of each "
+        f"round's share of the headless round beside it: {watching:.0%} with the views "
+        f"refreshing, {typing_share:.0%} while typing"
     )
     print(
         "\n| preset | prompt | keystroke p50 / p95 / max | max stall | grid redraw "
-        "| in-app tok/s, watching | in-app tok/s, typing |"
+        "| in-app training, watching | in-app training, typing |"
     )
     print("|---|---|---|---|---|---|---|")
     print(
         f"| {args.preset} | {prompt_len} | {percentile(latencies, 0.5):.0f} / "
         f"{percentile(latencies, 0.95):.0f} / {max(latencies):.0f} ms | {max(gaps):.0f} ms | "
-        f"{statistics.median(redraws):.1f} ms | {watching:,.0f} ({watching / headless:.0%} of "
-        f"{headless:,.0f}) | {in_app:,.0f} ({in_app / headless:.0%}) |"
+        f"{statistics.median(redraws):.1f} ms | {watching:.0%} of {headless:,.0f} tok/s "
+        f"| {typing_share:.0%} |"
     )
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from core.model import GPT, native_bf16_cpu, resolve_device
 # L2 C64 T32 B16 (0.3 GFLOP) 0.86x, baby (3.6 GFLOP) 1.4x.
 BF16_MIN_STEP_FLOPS = 1e9
 DIVERGED_FACTOR = 10.0  # a loss 10x a uniform guess's (43 for 75 characters) has blown up
+# The weights are drawn from torch's global generator: two trainers built at once in two threads
+# would interleave their draws, and each get other weights than it gets alone.
+_SEEDED_INIT = threading.Lock()
 
 
 class TrainingDiverged(RuntimeError):
@@ -78,8 +82,9 @@ class Trainer:
                 f"model vocabulary ({model_config.vocab_size}) differs from the corpus "
                 f"({self.tokenizer.vocab_size})"
             )
-        torch.manual_seed(train_config.seed)
-        self.model = GPT(model_config).to(self.device)
+        with _SEEDED_INIT:
+            torch.manual_seed(train_config.seed)
+            self.model = GPT(model_config).to(self.device)
         # the config kept (and saved with the run) says which precision really ran
         step_flops = 6 * _matmul_weights(self.model) * train_config.batch_size
         step_flops *= model_config.block_size

@@ -8,7 +8,7 @@ a view has fewer screen pixels than cells, blocks of cells are max-pooled into o
 patterns (a previous-token diagonal) survive the downscale.
 
 The helpers before AttentionGrid (colour table, tiled image, character axis, empty-state hint)
-are shared with ``gui.ffn_view``.
+are shared with ``gui.ffn_view``; ``cache_drawing`` with ``gui.loss_plot`` too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsRectItem,
     QLabel,
@@ -191,6 +192,13 @@ def style_axis(axis: pg.AxisItem) -> None:
     axis.setPen(_AXIS_PEN)
     axis.setTextPen(FOREGROUND)
     axis.enableAutoSIPrefix(False)
+    cache_drawing(axis)
+
+
+def cache_drawing(item: QGraphicsItem) -> None:
+    """Keep the item's pixels between paints: repainting a view for a new image then copies an
+    axis instead of replaying its text (what the GUI thread spent most on while training ran)."""
+    item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 def new_plot(axis_items: dict[str, pg.AxisItem] | None = None) -> pg.PlotItem:
@@ -525,7 +533,9 @@ class AttentionGrid(QWidget):
     def _show_detail(self) -> None:
         layer, head = self._selected
         self._detail_tile.show(self._data[layer : layer + 1, head : head + 1])
-        self._detail.setTitle(f"Layer {layer + 1} · Head {head + 1}", color=FOREGROUND, size="11pt")
+        title = f"Layer {layer + 1} · Head {head + 1}"
+        if self._detail.titleLabel.text != title:  # setting it re-lays the plot out
+            self._detail.setTitle(title, color=FOREGROUND, size="11pt")
         t, pitch = self._shape[2], self._pitch
         self._highlight.setRect(QRectF(head * pitch, layer * pitch, t, t))
 

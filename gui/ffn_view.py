@@ -8,6 +8,8 @@ heatmap, one bar per token shows the share of that token's units that fire.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -34,6 +36,11 @@ from gui.text_display import quoted_char
 
 _LEVEL_PERCENTILE = 99.5  # colour scale top: robust to a few huge activations
 _LEVEL_SAMPLES = 1 << 16  # values inspected for it; an odd stride visits every unit column
+# The scale's top is a round number, kept while the activations need between KEEP_SCALE of it
+# and all of it: colours stay comparable from keystroke to keystroke, and the colour bar (whose
+# axis is one of the dearest things to repaint) is redrawn only when the scale really moves.
+_ROUND_TOPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+KEEP_SCALE = 0.6
 _BAR_BRUSH = "#6b8fb5"
 _BOTTOM_AXIS = 42  # equal on both plots so their view boxes line up row for row
 
@@ -46,6 +53,16 @@ def robust_high(values: np.ndarray) -> float:
     if high <= 0:
         high = float(flat.max())
     return high if high > 0 else 1.0
+
+
+def scale_top(high: float, current: float | None = None) -> float:
+    """The colour scale's top for activations that need `high`: `current` while high lies in
+    [KEEP_SCALE * current, current], else the smallest round number (1, 1.5, 2, 3, 4, 5, 6, 8
+    times a power of ten) at or above high."""
+    if current is not None and KEEP_SCALE * current <= high <= current:
+        return current
+    power = 10.0 ** math.floor(math.log10(high))
+    return next(top * power for top in _ROUND_TOPS if top * power >= high * (1 - 1e-9))
 
 
 class FfnView(QWidget):
@@ -65,7 +82,7 @@ class FfnView(QWidget):
         self._pitch = 1
         self._data = np.zeros((0, 1, 0, 0), dtype=np.float32)  # [L, 1, *padded]
         self._blank = np.zeros((0, 0), dtype=bool)  # padding cells of a band
-        self._high = 1.0  # top of the colour scale
+        self._high: float | None = None  # top of the colour scale (scale_top)
         self._token_share = np.zeros((0, 0))
         self._layer_share = np.zeros(0)
 
@@ -132,9 +149,11 @@ class FfnView(QWidget):
             self._chars_axis.set_chars(self._tokens, self._pitch, self.n_layers)
         _, t, hidden = ffn.shape
         np.copyto(self._data[:, 0, :t, :hidden], ffn)  # the caller may reuse its array
-        self._high = robust_high(ffn)
+        high = scale_top(robust_high(ffn), self._high)
+        if high != self._high:
+            self._high = high
+            self._bar.setLevels((0.0, high))
         self._bands.show(self._data, self._high)
-        self._bar.setLevels((0.0, self._high))
         self._show_shares(ffn)
         self._stack.setCurrentIndex(1)
 

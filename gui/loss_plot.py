@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.attention_grid import cache_drawing
+
 # Matplotlib's tab10 with its grey swapped for navy: grey would read as "disabled".
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -200,6 +202,8 @@ class LossPlot(QWidget):
             axis.setLabel(text, color=_FOREGROUND)
             axis.setPen(_FOREGROUND)
             axis.setTextPen(_FOREGROUND)
+        for side in ("bottom", "left"):
+            cache_drawing(plot.getAxis(side))  # with the grid lines, as the curves move each batch
         self._legend = plot.addLegend(
             offset=(-8, 8),
             brush=(255, 255, 255, 210),

@@ -610,12 +610,12 @@ class MainWindow(QMainWindow):
                 else "Type a prompt to see what every head attends to"
             )
         self.prompt_status.setText(" · ".join(notes))
-        self.prompt_status.setProperty("problem", problem)
-        self.prompt_edit.setProperty("problem", problem)
         self.prompt_edit.setToolTip(result.prompt.describe_unknown() if problem else "")
-        for widget in (self.prompt_status, self.prompt_edit):
-            widget.style().unpolish(widget)
-            widget.style().polish(widget)
+        if self.prompt_edit.property("problem") != problem:  # re-styling costs every keystroke
+            for widget in (self.prompt_status, self.prompt_edit):
+                widget.setProperty("problem", problem)
+                widget.style().unpolish(widget)
+                widget.style().polish(widget)
 
     # --- what heads and units do ------------------------------------------------------------
 

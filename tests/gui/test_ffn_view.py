@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtWidgets import QApplication, QLabel
 
 from gui.attention_grid import CharAxis
-from gui.ffn_view import FfnView, robust_high
+from gui.ffn_view import FfnView, robust_high, scale_top
 
 
 def activations(rng: np.random.Generator, n_layer: int, t: int, hidden: int) -> np.ndarray:
@@ -132,6 +132,28 @@ def test_colour_scale_is_robust_and_never_empty():
     values[...] = 1.0
     values[0, 0, :3] = 1000.0  # a few outliers do not squash the scale
     assert robust_high(values) == 1.0
+
+
+def test_colour_scale_top_is_round_and_stays_while_it_fits():
+    assert [scale_top(h) for h in (0.37, 3.0, 7.0, 9.2, 12.0)] == pytest.approx(
+        [0.4, 3.0, 8.0, 10.0, 15.0]
+    )
+    assert scale_top(3.5, 4.0) == 4.0  # still fits: kept
+    assert scale_top(2.5, 4.0) == 4.0
+    assert scale_top(2.0, 4.0) == 2.0  # under 60 % of it: the scale would waste its colours
+    assert scale_top(4.1, 4.0) == 5.0  # over it: the next round number
+
+
+def test_colour_bar_holds_while_activations_barely_move(ffn):
+    rng = np.random.default_rng(8)
+    data = activations(rng, 2, 12, 64)
+    ffn.set_data(data, list("abcdefghijkl"))
+    levels = ffn._bar.levels()
+    assert levels[0] == 0.0 and levels[1] >= robust_high(data)
+    ffn.set_data(data * 0.95, list("abcdefghijkl"))  # the next keystroke: much the same
+    assert ffn._bar.levels() == levels
+    ffn.set_data(data * 3, list("abcdefghijkl"))
+    assert ffn._bar.levels()[1] >= robust_high(data * 3) > levels[1]
 
 
 def test_newline_and_space_are_visible_in_tick_labels(ffn):

@@ -61,6 +61,10 @@ def test_unknown_characters_are_marked_and_left_out(qtbot, window):
     assert "'€'" in window.prompt_status.text()
     assert window.prompt_edit.property("problem") is True
     assert "'€' at 2" in window.prompt_edit.toolTip()
+    window.prompt_edit.setText("ROME")
+    qtbot.waitUntil(lambda: window.prompt_status.property("problem") is False, timeout=10_000)
+    assert window.prompt_edit.property("problem") is False
+    assert window.prompt_edit.toolTip() == ""
 
 
 def test_long_prompt_uses_the_last_block(qtbot, window):
