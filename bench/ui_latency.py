@@ -1,6 +1,6 @@
 """Responsiveness while training: keystroke -> attention grid repainted, and event-loop stalls.
 
-    python bench/ui_latency.py [--preset baby|lecture] [--seconds 20] [--prompt-len N]
+    python bench/ui_latency.py [--preset baby|lecture] [--seconds 20] [--rounds 8] [--prompt-len N]
 
 Offscreen app, training running at the preset; one character typed every 100 ms (the prompt is
 a sliding window of --prompt-len characters, so T stays fixed). Measures keystroke -> the grid's
@@ -28,13 +28,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PRESETS = {"baby": 64, "lecture": 256}
-ROUNDS = 8  # of window watching / headless / window typing, alternated
+ROUNDS = 8  # of window watching / headless / window typing, alternated (--rounds)
 MIN_REPORTS = 3  # step reports in a round, at least (a lecture step takes seconds)
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def round_rate(reports: list[tuple[int, float]], tokens_per_step: int) -> float:
+    """Tokens/s over a round's steps, from its first to its last (step, training seconds)
+    report: every step counted once, evaluations and the pauses between rounds left out."""
+    (first_step, first_s), (last_step, last_s) = reports[0], reports[-1]
+    return (last_step - first_step) * tokens_per_step / (last_s - first_s)
 
 
 class HeadlessTrainer:
@@ -55,7 +62,7 @@ class HeadlessTrainer:
         self.process.stdout.readline()  # "ready": built and warmed up
 
     def tokens_per_s(self, seconds: float) -> float:
-        """Train for `seconds`; the median tokens/s of the round's steps (first fifth skipped)."""
+        """Train for `seconds` (MIN_REPORTS steps at least); tokens/s over the round's steps."""
         self.process.stdin.write(f"{seconds}\n")
         self.process.stdin.flush()
         return float(self.process.stdout.readline())
@@ -67,7 +74,8 @@ class HeadlessTrainer:
 
 def run_headless(job_json: str) -> None:
     """The --headless entry: one trainer, paused between rounds; for each line of stdin (a number
-    of seconds) it trains that long and prints the median tokens/s of the round's steps."""
+    of seconds) it trains that long (and MIN_REPORTS steps at least), and prints the tokens/s
+    over the round's steps (round_rate)."""
     from core.control import SnapshotBox, TrainControl
     from core.corpus import builtin_corpus
     from core.trainer import GPTConfig, TrainConfig, Trainer
@@ -77,25 +85,30 @@ def run_headless(job_json: str) -> None:
     job = json.loads(job_json)
     model_config, train_config = GPTConfig(**job["model"]), TrainConfig(**job["train"])
     trainer = Trainer(builtin_corpus(), model_config, train_config, snapshots=SnapshotBox())
-    control, rates = TrainControl(), []
+    tokens_per_step = train_config.batch_size * model_config.block_size
+    control, reports = TrainControl(), []
 
     def train() -> None:
         use_torch_threads(TRAIN_THREADS)  # as the app's training thread does
         for p in trainer.run(control):
             if not p.is_eval:
-                rates.append(p.tokens_per_s)
+                reports.append((p.step, p.elapsed))
 
     worker = threading.Thread(target=train)
+    began = time.perf_counter()
     worker.start()
-    time.sleep(3)  # warm-up
+    while time.perf_counter() - began < 3 or len(reports) < 2:  # warm-up
+        time.sleep(0.05)
     control.pause()
     print("ready", flush=True)
     for line in sys.stdin:
-        rates.clear()
+        reports.clear()
+        started = time.perf_counter()
         control.resume()
-        time.sleep(float(line))
+        while time.perf_counter() - started < float(line) or len(reports) < MIN_REPORTS:
+            time.sleep(0.05)
         control.pause()
-        print(statistics.median(rates[len(rates) // 5 :]), flush=True)
+        print(round_rate(reports, tokens_per_step), flush=True)
     control.stop()
     worker.join()
 
@@ -136,6 +149,7 @@ def main() -> int:
     parser.add_argument("--preset", choices=PRESETS, default="baby")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--prompt-len", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--headless", metavar="JOB", help=argparse.SUPPRESS)  # see run_headless
     args = parser.parse_args()
     if args.headless:
@@ -154,7 +168,10 @@ def main() -> int:
     from gui.attention_grid import AttentionGrid
     from gui.main_window import MainWindow
 
-    print(f"$ python bench/ui_latency.py --preset {args.preset} --seconds {args.seconds:g}")
+    print(
+        f"$ python bench/ui_latency.py --preset {args.preset} --seconds {args.seconds:g} "
+        f"--rounds {args.rounds}"
+    )
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch threads, Qt offscreen"
@@ -193,7 +210,7 @@ def main() -> int:
     typed_at: dict[str, float] = {}
     latencies: list[float] = []
     gaps: list[float] = []
-    rates: list[float] = []
+    reports: list[tuple[int, float]] = []  # (step, training seconds) of each step report
     viewport = window.attention_grid._view.viewport()
 
     class PaintWatch(QObject):
@@ -210,16 +227,17 @@ def main() -> int:
 
     watch = PaintWatch()
     viewport.installEventFilter(watch)
-    window.session.stepsReady.connect(lambda *a: rates.append(a[5]))
+    window.session.stepsReady.connect(lambda *a: reports.append((a[3], a[6])))
     window.prompt_edit.setText(text[:prompt_len].replace("\n", "\\n"))
     window.train()
 
     # 2) rounds, alternated so that the machine's drift hits all three alike: the window training
     # with its views refreshing as the weights move (nobody typing); the same trainer headless
     # (the window's run paused); the window training while one character is typed every 100 ms.
-    # --seconds of typing in all, in ROUNDS rounds; each round at least MIN_REPORTS step reports.
+    # --seconds of typing in all, in --rounds rounds; each round MIN_REPORTS step reports at least.
     headless_trainer = HeadlessTrainer(model_config, train_config)
-    share = args.seconds / ROUNDS
+    tokens_per_step = train_config.batch_size * T
+    share = args.seconds / args.rounds
     by_kind: dict[str, list[float]] = {"watching": [], "headless": [], "typing": []}
     position = prompt_len
     last_tick = time.perf_counter()
@@ -243,21 +261,21 @@ def main() -> int:
 
     def window_round(kind: str) -> None:
         nonlocal last_tick
-        rates.clear()
+        reports.clear()
         if kind == "typing":
             last_tick = time.perf_counter()
             typing.start()
             ticking.start()
-        run_events_for(share, done=lambda: len(rates) >= MIN_REPORTS)
+        run_events_for(share, done=lambda: len(reports) >= MIN_REPORTS)
         typing.stop()
         ticking.stop()
-        by_kind[kind].append(statistics.median(rates[len(rates) // 5 :]))
+        by_kind[kind].append(round_rate(reports, tokens_per_step))
 
     run_events_for(2)  # the window's training warms up
-    for _ in range(ROUNDS):
+    for _ in range(args.rounds):
         window_round("watching")
         window.session.pause()
-        step_seconds = train_config.batch_size * T / by_kind["watching"][-1]
+        step_seconds = tokens_per_step / by_kind["watching"][-1]
         wait_until_parked(window.session.current.trainer, max(0.3, 1.5 * step_seconds))
         by_kind["headless"].append(headless_trainer.tokens_per_s(share))
         window.session.resume()
@@ -265,11 +283,14 @@ def main() -> int:
     headless_trainer.close()
     window.close()
     headless = statistics.median(by_kind["headless"])
-    # each window round against the headless round beside it: the drift between rounds cancels
-    watching, typing_share = (
-        statistics.median(w / h for w, h in zip(by_kind[kind], by_kind["headless"], strict=True))
+    shares = {  # each window round against the headless round beside it: drift cancels
+        kind: [w / h for w, h in zip(by_kind[kind], by_kind["headless"], strict=True)]
         for kind in ("watching", "typing")
-    )
+    }
+    summary = {
+        kind: f"{statistics.median(s):.0%} (mean {statistics.mean(s):.0%})"
+        for kind, s in shares.items()
+    }
 
     print(f"\nkeystrokes measured: {len(latencies)} (prompt of {prompt_len} chars, T={T})")
     print(
@@ -285,9 +306,9 @@ def main() -> int:
     rounds = ", ".join(f"{w:,.0f}/{h:,.0f}/{t:,.0f}" for w, h, t in by_round)
     print(f"training tok/s by round, window watching / headless / window typing: {rounds}")
     print(
-        f"training: {headless:,.0f} tok/s headless (median); in the app, as a median of each "
-        f"round's share of the headless round beside it: {watching:.0%} with the views "
-        f"refreshing, {typing_share:.0%} while typing"
+        f"training: {headless:,.0f} tok/s headless (median); in the app, the median of each "
+        f"round's share of the headless round beside it: {summary['watching']} with the views "
+        f"refreshing, {summary['typing']} while typing"
     )
     print(
         "\n| preset | prompt | keystroke p50 / p95 / max | max stall | grid redraw "
@@ -297,8 +318,8 @@ def main() -> int:
     print(
         f"| {args.preset} | {prompt_len} | {percentile(latencies, 0.5):.0f} / "
         f"{percentile(latencies, 0.95):.0f} / {max(latencies):.0f} ms | {max(gaps):.0f} ms | "
-        f"{statistics.median(redraws):.1f} ms | {watching:.0%} of {headless:,.0f} tok/s "
-        f"| {typing_share:.0%} |"
+        f"{statistics.median(redraws):.1f} ms | {summary['watching']} of {headless:,.0f} tok/s "
+        f"| {summary['typing']} |"
     )
     return 0
 

@@ -10,8 +10,10 @@ import contextlib
 import csv
 import json
 import logging
+import math
 import platform
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,6 +67,10 @@ log = logging.getLogger("headwatch")
 
 STARTUP_DELAY_MS = 150
 AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request only (CPU cost)
+# While training, heads are re-analysed at an evaluation at most this often, and once more when
+# the run pauses or ends. At baby an analysis costs ~0.15 s of a core; at every evaluation (~6 s)
+# it took ~9 % of training's speed in the window (bench/ui_latency.py rounds, with and without).
+AUTO_ANALYSIS_SECONDS = 15.0
 LADDER_ITERS = 2000  # per stage: the smallest budget at which the lecture's ordering held
 DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
 APP_VERSION = "0.1.0"
@@ -121,6 +127,8 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.last_inspection: PromptInspection | None = None
         self.head_labels: list[list[str]] | None = None
+        self._auto_analysis_at = -math.inf  # time.monotonic() of the last automatic analysis
+        self._auto_analysis_owed = False  # an evaluation came since then
         self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
         self._run_stats: dict[str, dict] = {}  # per run: best val, last train, tokens/s, seconds
         self._settings = QSettings(
@@ -312,6 +320,7 @@ class MainWindow(QMainWindow):
         self.session.evaluated.connect(self._on_eval)
         self.session.snapshotReady.connect(self.refreshRequested)
         self.session.stateChanged.connect(self.setup.set_state)
+        self.session.stateChanged.connect(self._on_state_changed)
         self.session.failed.connect(lambda message: self.show_error("Training stopped", message))
         self.session.finished.connect(self._on_finished)
 
@@ -483,6 +492,7 @@ class MainWindow(QMainWindow):
         self.loss_plot.start_run(run_id, run_id)
         self._relabel_runs()
         self.setup.reset_progress()
+        self._auto_analysis_at, self._auto_analysis_owed = -math.inf, False  # new heads: at once
         self.statusBar().showMessage(f"Training into {self.session.runs[run_id].path}", 5000)
 
     def _relabel_runs(self) -> None:
@@ -544,11 +554,25 @@ class MainWindow(QMainWindow):
             and current.trainer is not None
             and current.trainer.model.num_parameters() <= AUTO_ANALYSIS_MAX_PARAMS
         )
-        if small and run_id == current.run_id:
-            self.analyse_heads()  # the badges follow training, one analysis per evaluation
+        if small and run_id == current.run_id:  # the badges follow training
+            self._auto_analysis_owed = True
+            if time.monotonic() - self._auto_analysis_at >= AUTO_ANALYSIS_SECONDS:
+                self._analyse_heads_owed()
+
+    def _analyse_heads_owed(self) -> None:
+        if self._auto_analysis_owed:
+            self._auto_analysis_owed = False
+            self._auto_analysis_at = time.monotonic()
+            self.analyse_heads()
+
+    @Slot(str)
+    def _on_state_changed(self, state: str) -> None:
+        if state == PAUSED:  # someone stopped to look: the badges catch up
+            self._analyse_heads_owed()
 
     @Slot(str, str)
     def _on_finished(self, run_id: str, reason: str) -> None:
+        self._analyse_heads_owed()
         run = self.session.runs.get(run_id)
         where = run.path if run else ""
         word = "Finished" if reason == "done" else "Stopped"

@@ -44,6 +44,33 @@ def test_heads_are_analysed_labelled_and_shown_as_lines(qtbot, trained):
     assert window.attention_grid.selected_head == (0, 3)
 
 
+def test_heads_are_reanalysed_at_most_so_often_while_training_and_when_it_pauses(
+    qtbot, window, monkeypatch
+):
+    monkeypatch.setattr(main_window, "AUTO_ANALYSIS_SECONDS", 3600)
+    evaluations: list[int] = []
+    analysed_after: list[int] = []  # how many evaluations had come at each analysis
+    window.headsAnalysisRequested.connect(lambda: analysed_after.append(len(evaluations)))
+    window.session.evaluated.connect(lambda run_id, step, *losses: evaluations.append(step))
+    window.train()
+    qtbot.waitUntil(lambda: len(evaluations) >= 3, timeout=60_000)
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: len(analysed_after) == 2, timeout=10_000)
+    assert analysed_after[0] == 0  # at the first evaluation, then at none for an hour
+    assert analysed_after[1] >= 3  # the pause brings the badges up to date
+    window.toggle_pause()
+    with qtbot.waitSignal(window.session.finished, timeout=10_000):
+        window.session.stop(wait=True)
+    # the run's end analyses only if an evaluation came after the pause
+    owed = len(evaluations) > analysed_after[1]
+    assert len(analysed_after) == 2 + owed
+    before = len(evaluations)
+    window.retrain()  # new weights: their heads are analysed at their first evaluation
+    qtbot.waitUntil(lambda: len(analysed_after) == 3 + owed, timeout=60_000)
+    assert analysed_after[-1] == before
+    window.session.stop(wait=True)
+
+
 def test_clicking_a_unit_shows_its_top_contexts(qtbot, trained):
     window = trained
     window.ffn_view.unitSelected.emit(1, 7)
