@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.memory import keep_freed_memory  # noqa: E402
+
 TEXT = "ROMEO:\\nBut soft, what light through yonder window breaks? It is the east"
 
 
@@ -144,6 +146,7 @@ def main() -> int:
     parser.add_argument("--retrain-every", type=float, default=60)
     parser.add_argument("--type-every-ms", type=int, default=100)
     args = parser.parse_args()
+    keep_freed_memory()  # as gui.app.main does first (here, not in soak(): tests call that)
     import torch
 
     print(

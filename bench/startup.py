@@ -28,6 +28,8 @@ LAUNCH = r"""
 import json, sys, time
 launched = float(sys.argv[1])
 t0 = time.time()
+from core.memory import keep_freed_memory
+keep_freed_memory()  # as gui.app.main does first
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 t_qt = time.time()
@@ -62,6 +64,8 @@ print(json.dumps({
 # Trains with live views and reports the peak RSS.
 MEMORY = r"""
 import sys
+from core.memory import keep_freed_memory
+keep_freed_memory()  # as gui.app.main does first
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 from gui.main_window import MainWindow

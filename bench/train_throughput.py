@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a fresh clone, n
 import torch  # noqa: E402
 
 from core.corpus import Corpus, builtin_corpus  # noqa: E402
+from core.memory import keep_freed_memory  # noqa: E402
 from core.model import GPT, GPTConfig  # noqa: E402
 from core.reference import NaiveGPT  # noqa: E402
 from core.trainer import TrainConfig, Trainer, resolve_precision  # noqa: E402
@@ -394,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss-steps", type=int, help="steps of the loss check (default 500)")
     parser.add_argument("--lecture-rounds", type=int, default=3, help="1 step each (default 3)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as the app and the CLI do first, for both sides alike
     if args.threads:
         torch.set_num_threads(args.threads)
     loss_steps = args.loss_steps or (100 if args.quick else 500)

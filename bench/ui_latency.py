@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.memory import keep_freed_memory  # noqa: E402
+
 PRESETS = {"baby": 64, "lecture": 256}
 ROUNDS = 8  # of window watching / headless / window typing, alternated (--rounds)
 MIN_REPORTS = 3  # step reports in a round, at least (a lecture step takes seconds)
@@ -152,6 +154,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--headless", metavar="JOB", help=argparse.SUPPRESS)  # see run_headless
     args = parser.parse_args()
+    keep_freed_memory()  # as gui.app.main does first (the headless trainer too)
     if args.headless:
         run_headless(args.headless)
         return 0

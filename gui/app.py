@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from core.memory import keep_freed_memory
 from core.paths import log_dir
 
 SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "-h", "--help"}
@@ -108,6 +109,7 @@ def run_app(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_freed_memory()  # before any other thread has allocated: see core/memory.py
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
         from core.cli import main as cli_main  # the CLI never loads Qt; the app loads torch later

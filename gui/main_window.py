@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
+import gc
 import json
 import logging
 import math
@@ -67,6 +69,17 @@ log = logging.getLogger("headwatch")
 
 STARTUP_DELAY_MS = 150
 AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request only (CPU cost)
+
+
+@functools.cache  # once a process: a collection takes ~0.15 s, and tests build many windows
+def settle_startup_objects() -> None:
+    """Exempt everything built at start-up (torch, Qt, the widgets) from Python's full garbage
+    collections: each one walked them all, holding the GIL for 120-240 ms (every thread stopped;
+    at the lecture preset a keystroke waited ~270 ms). Collected first, so no garbage is kept."""
+    gc.collect()
+    gc.freeze()
+
+
 # While training, heads are re-analysed at an evaluation at most this often, and once more when
 # the run pauses or ends. At baby an analysis costs ~0.15 s of a core; at every evaluation (~6 s)
 # it took ~9 % of training's speed in the window (bench/ui_latency.py rounds, with and without).
@@ -156,6 +169,7 @@ class MainWindow(QMainWindow):
         self._connect_session()
         self._start_inspector()
         self._load_startup_corpus()
+        settle_startup_objects()
 
     def ready(self) -> bool:
         return self.session is not None

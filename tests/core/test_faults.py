@@ -46,7 +46,10 @@ def test_killed_while_saving_leaves_a_loadable_run(tmp_path):
         run = tmp_path / f"run{attempt}"
         child = subprocess.Popen(
             [sys.executable, "-c", SAVE_LOOP, str(run)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         # let a few saves complete, then kill at a random moment, likely mid-write
         first = child.stdout.readline()

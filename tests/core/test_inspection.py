@@ -8,8 +8,8 @@ import torch
 
 from core import inspection
 from core.control import SnapshotBox
-from core.corpus import Tokenizer
-from core.inspection import FAST_INSPECTION_MIN_PARAMS, Inspector
+from core.corpus import Corpus, Tokenizer
+from core.inspection import FAST_INSPECTION_MIN_PARAMS, Analyst, Inspector
 from core.model import GPT, GPTConfig
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
@@ -53,3 +53,26 @@ def test_a_small_model_always_inspects_in_fp32(monkeypatch):
     exact = Inspector().inspect(snapshot, TEXT)
     monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: True)
     np.testing.assert_array_equal(Inspector().inspect(snapshot, TEXT).attention, exact.attention)
+
+
+def test_a_big_model_viewed_in_bf16_serves_samples_and_analyses_too(monkeypatch):
+    snapshot, _ = snapshot_of(n_embd=192, n_layer=5)
+    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: True)
+    inspector = Inspector()
+    model = inspector.load(snapshot)
+    # Linear layers hold the weights autocast would cast to at every use; norms stay fp32
+    assert model.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert model.lm_head.bias.dtype == torch.bfloat16
+    assert model.blocks[0].ln1.weight.dtype == torch.float32
+    assert model.token_embedding.weight.dtype == torch.float32
+    exact = snapshot.state["blocks.0.ffn.up.weight"]
+    torch.testing.assert_close(model.blocks[0].ffn.up.weight.float(), exact, rtol=1e-2, atol=0)
+
+    prompt, continuation = inspector.sample(snapshot, "ROMEO", 12, 1.0)
+    assert prompt == "ROMEO" and len(continuation) == 12
+    corpus = Corpus("t", TEXT * 40)
+    report = Analyst(inspector).heads(snapshot, corpus)
+    assert len(report.rows) == 5 * 4
+    assert all(0.0 <= row["previous"] <= 1.0 for row in report.rows)
+    unit = Analyst(inspector).unit(snapshot, corpus, layer=1, unit=3, k=5)
+    assert len(unit.contexts) == 5 and len(unit.dead) == 5

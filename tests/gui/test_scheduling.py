@@ -3,6 +3,7 @@ training thread (with the OpenMP helpers it starts) runs at a lower priority tha
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -87,3 +88,9 @@ def test_a_threads_torch_count_survives_another_thread_setting_its_own():
     thread.join()
     assert seen["threads"] == 1
 
+
+def test_what_the_window_built_at_start_is_exempt_from_full_garbage_collections(window):
+    # torch, Qt and the widgets frozen: a full collection no longer walks them (they made each
+    # one hold the GIL for 120-240 ms, every thread stopped, a keystroke waiting)
+    assert window.ready()
+    assert gc.get_freeze_count() > 50_000  # torch alone brings ~200k objects
