@@ -23,7 +23,6 @@ from core.ladder import (
     format_table,
     run_ladder,
 )
-from core.memory import keep_freed_memory
 from core.model import ConfigError, GPTConfig
 from core.runs import RunError, RunWriter, is_run_dir, load_run, trainer_for
 from core.session import train_into_run
@@ -106,7 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        keep_freed_memory()  # before torch allocates: see core/memory.py
         commands = {
             "train": cmd_train,
             "inspect": cmd_inspect,

@@ -26,10 +26,9 @@ def _glibc():  # noqa: ANN202 - a ctypes library, or None
         return None
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim, libc.mallopt  # noqa: B018 - both or neither: musl has no malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, say)
+    except OSError:
         return None
-    return libc
+    return libc if hasattr(libc, "malloc_trim") else None  # musl has none: not glibc
 
 
 def keep_freed_memory() -> bool:
