@@ -69,6 +69,13 @@ log = logging.getLogger("headwatch")
 
 STARTUP_DELAY_MS = 150
 AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request only (CPU cost)
+# While training, heads are re-analysed at an evaluation at most this often, and once more when
+# the run pauses or ends. At baby an analysis costs ~0.15 s of a core; at every evaluation (~6 s)
+# it took ~9 % of training's speed in the window (bench/ui_latency.py rounds, with and without).
+AUTO_ANALYSIS_SECONDS = 15.0
+LADDER_ITERS = 2000  # per stage: the smallest budget at which the lecture's ordering held
+DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
+APP_VERSION = "0.1.0"
 
 
 @functools.cache  # once a process: a collection takes ~0.15 s, and tests build many windows
@@ -78,15 +85,6 @@ def settle_startup_objects() -> None:
     at the lecture preset a keystroke waited ~270 ms). Collected first, so no garbage is kept."""
     gc.collect()
     gc.freeze()
-
-
-# While training, heads are re-analysed at an evaluation at most this often, and once more when
-# the run pauses or ends. At baby an analysis costs ~0.15 s of a core; at every evaluation (~6 s)
-# it took ~9 % of training's speed in the window (bench/ui_latency.py rounds, with and without).
-AUTO_ANALYSIS_SECONDS = 15.0
-LADDER_ITERS = 2000  # per stage: the smallest budget at which the lecture's ordering held
-DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
-APP_VERSION = "0.1.0"
 
 
 def prompt_from_field(text: str) -> str:
