@@ -263,7 +263,7 @@ class AnalysisWorker(QObject):
             self.failed,
             "analyse the heads",
         )
-        release_free_memory()  # an analysis's batches, freed in this thread's arena
+        release_free_memory()  # an analysis's batches: kept for reuse otherwise (core/memory.py)
 
     @Slot(int, int)
     def analyse_unit(self, layer: int, unit: int) -> None:
