@@ -84,11 +84,27 @@ def run_headless(job_json: str) -> None:
     from gui.workers import TRAIN_THREADS, keep_gui_thread_serial, use_torch_threads
 
     keep_gui_thread_serial()  # this thread builds the model, as the app's GUI thread does
+
+    class ParkingControl(TrainControl):
+        """Tells when a pause has taken hold: the step in flight is done, the trainer waits."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.parked = threading.Event()
+
+        def resume(self) -> None:
+            self.parked.clear()
+            super().resume()
+
+        def wait_while_paused(self) -> None:
+            self.parked.set()
+            super().wait_while_paused()
+
     job = json.loads(job_json)
     model_config, train_config = GPTConfig(**job["model"]), TrainConfig(**job["train"])
     trainer = Trainer(builtin_corpus(), model_config, train_config, snapshots=SnapshotBox())
     tokens_per_step = train_config.batch_size * model_config.block_size
-    control, reports = TrainControl(), []
+    control, reports = ParkingControl(), []
 
     def train() -> None:
         use_torch_threads(TRAIN_THREADS)  # as the app's training thread does
@@ -102,6 +118,7 @@ def run_headless(job_json: str) -> None:
     while time.perf_counter() - began < 3 or len(reports) < 2:  # warm-up
         time.sleep(0.05)
     control.pause()
+    control.parked.wait()
     print("ready", flush=True)
     for line in sys.stdin:
         reports.clear()
@@ -110,6 +127,9 @@ def run_headless(job_json: str) -> None:
         while time.perf_counter() - started < float(line) or len(reports) < MIN_REPORTS:
             time.sleep(0.05)
         control.pause()
+        # the step in flight goes on after the pause (seconds at the lecture preset): answer
+        # only once it is done, or the window's next round would share the cores with it
+        control.parked.wait()
         print(round_rate(reports, tokens_per_step), flush=True)
     control.stop()
     worker.join()
@@ -208,8 +228,17 @@ def main() -> int:
     grid.close()
 
     # 3) the app: training + typing
-    text = ("ROMEO:\nBut soft, what light through yonder window breaks? It is the east, and "
-            "Juliet is the sun. Arise, fair sun, and kill the envious moon. ") * 10  # fmt: skip
+    verse = ("ROMEO:\nBut soft, what light through yonder window breaks? It is the east, and "
+             "Juliet is the sun. Arise, fair sun, and kill the envious moon. ")  # fmt: skip
+    # typed round and round: a lecture run types ~1,400 characters, and a prompt cut short by
+    # the end of the text would change T (and the grid's geometry) at every keystroke
+    text = verse * (2 + prompt_len // len(verse))
+
+    def prompt_at(position: int) -> str:
+        """The prompt_len characters typed before `position` (counted from the start)."""
+        start = (position - prompt_len) % len(verse)
+        return text[start : start + prompt_len]
+
     typed_at: dict[str, float] = {}
     latencies: list[float] = []
     gaps: list[float] = []
@@ -231,7 +260,7 @@ def main() -> int:
     watch = PaintWatch()
     viewport.installEventFilter(watch)
     window.session.stepsReady.connect(lambda *a: reports.append((a[3], a[6])))
-    window.prompt_edit.setText(text[:prompt_len].replace("\n", "\\n"))
+    window.prompt_edit.setText(prompt_at(prompt_len).replace("\n", "\\n"))
     window.train()
 
     # 2) rounds, alternated so that the machine's drift hits all three alike: the window training
@@ -248,7 +277,7 @@ def main() -> int:
     def type_one() -> None:
         nonlocal position
         position += 1
-        prompt = text[position - prompt_len : position]
+        prompt = prompt_at(position)
         typed_at[prompt] = time.perf_counter()
         window.prompt_edit.setText(prompt.replace("\n", "\\n"))
 

@@ -18,7 +18,7 @@ stacks without residuals or LayerNorm barely train from N(0, 0.02)).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -65,27 +65,36 @@ class MultiHeadAttention(nn.Module):
         """The same maths with the attention weights materialised: (out (B,T,C), wei (B,H,T,T))."""
         B, T, C = x.shape
         q, k, v = self._heads(x)
-        wei = (q @ k.transpose(-2, -1)) * self.head_size**-0.5  # (B, H, T, T)
-        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
-        wei = wei.masked_fill(future, float("-inf")).softmax(dim=-1)
+        wei = causal_weights(q, k)  # (B, H, T, T)
         out = self.attn_dropout(wei) @ v  # (B, H, T, D)
         out = out.transpose(1, 2).reshape(B, T, C)
         return self.resid_dropout(self.proj(out)), wei
 
 
-def _causal_attention_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(D) + causal mask) v for bf16 (B, H, T, D) on a CPU, where torch's
-    flash attention is ~4x slower in bf16 than in fp32 and its math path checks every row for
-    being fully masked: one batched matmul adds the mask as it scales, softmax, one more matmul."""
+@lru_cache(maxsize=8)  # a few lengths: the training block, the prompts being typed
+def _causal_mask(T: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(T, T): 0 on and below the diagonal, -inf above it (the future), added to the scores.
+    Built once per length: the training step and every keystroke's inspection reuse it."""
+    return torch.full((T, T), float("-inf"), dtype=dtype, device=device).triu(1)
+
+
+def causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D) + causal mask) for (B, H, T, D) queries and keys: (B, H, T, T).
+    One batched matmul adds the mask as it scales (no separate scaling and masking passes)."""
     B, H, T, D = q.shape
-    mask = torch.full((T, T), float("-inf"), dtype=q.dtype, device=q.device).triu(1)
     scores = torch.baddbmm(
-        mask.expand(B * H, T, T),
+        _causal_mask(T, q.dtype, q.device).expand(B * H, T, T),
         q.reshape(B * H, T, D),
         k.reshape(B * H, T, D).transpose(1, 2),
         alpha=D**-0.5,
     )  # (B*H, T, T)
-    return (scores.softmax(dim=-1) @ v.reshape(B * H, T, D)).view(B, H, T, D)
+    return scores.softmax(dim=-1).view(B, H, T, T)
+
+
+def _causal_attention_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """causal_weights(q, k) v for bf16 (B, H, T, D) on a CPU, where torch's flash attention is
+    ~4x slower in bf16 than in fp32 and its math path checks every row for being fully masked."""
+    return causal_weights(q, k) @ v
 
 
 class FeedForward(nn.Module):
@@ -239,26 +248,20 @@ class GPT(nn.Module):
         B, T = idx.shape
         was_training = self.training
         self.eval()
+        L, H, F = self.config.n_layer, self.config.n_head, self.config.ffn_size
+        # each layer's results go straight into these: one pass, no stacking and converting
+        attention = torch.empty(B, L, H, T, T)
+        ffn = torch.empty(B, L, T, F)
         try:
             x = self._embed(idx)
-            weights, hidden = [], []
-            for block in self.blocks:
-                x, wei, h = block.forward_inspect(x)
-                weights.append(wei)  # (B, H, T, T)
-                hidden.append(h)  # (B, T, F)
+            for layer, block in enumerate(self.blocks):
+                x, wei, hidden = block.forward_inspect(x)
+                attention[:, layer] = wei  # (B, H, T, T)
+                ffn[:, layer] = hidden  # (B, T, F)
             probs = self.lm_head(self.ln_f(x)).softmax(dim=-1)  # (B, T, vocab)
         finally:
             self.train(was_training)
-        if not self.blocks:  # the bigram model: empty layer dimensions keep the shapes valid
-            H, F = self.config.n_head, self.config.ffn_size
-            return BatchInspection(
-                torch.zeros(B, 0, H, T, T), torch.zeros(B, 0, T, F), probs.float().cpu()
-            )
-        return BatchInspection(
-            attention=torch.stack(weights, dim=1).float().cpu(),  # (B, L, H, T, T)
-            ffn=torch.stack(hidden, dim=1).float().cpu(),  # (B, L, T, F)
-            probs=probs.float().cpu(),
-        )
+        return BatchInspection(attention, ffn, probs.float().cpu())
 
     @torch.no_grad()
     def inspect(self, idx: torch.Tensor) -> Inspection:
