@@ -248,10 +248,10 @@ class GPT(nn.Module):
         B, T = idx.shape
         was_training = self.training
         self.eval()
-        L, H, F = self.config.n_layer, self.config.n_head, self.config.ffn_size
+        c = self.config
         # each layer's results go straight into these: one pass, no stacking and converting
-        attention = torch.empty(B, L, H, T, T)
-        ffn = torch.empty(B, L, T, F)
+        attention = torch.empty(B, c.n_layer, c.n_head, T, T)
+        ffn = torch.empty(B, c.n_layer, T, c.ffn_size)
         try:
             x = self._embed(idx)
             for layer, block in enumerate(self.blocks):
