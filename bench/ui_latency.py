@@ -230,7 +230,7 @@ def main() -> int:
     # 3) the app: training + typing
     verse = ("ROMEO:\nBut soft, what light through yonder window breaks? It is the east, and "
              "Juliet is the sun. Arise, fair sun, and kill the envious moon. ")  # fmt: skip
-    # typed round and round: a lecture run types ~1,400 characters, and a prompt cut short by
+    # typed round and round: a lecture run types 1,000-1,400 characters, and a prompt cut short by
     # the end of the text would change T (and the grid's geometry) at every keystroke
     text = verse * (2 + prompt_len // len(verse))
 
