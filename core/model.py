@@ -65,7 +65,7 @@ class MultiHeadAttention(nn.Module):
         """The same maths with the attention weights materialised: (out (B,T,C), wei (B,H,T,T))."""
         B, T, C = x.shape
         q, k, v = self._heads(x)
-        wei = causal_weights(q, k)  # (B, H, T, T)
+        wei = _causal_weights(q, k)  # (B, H, T, T)
         out = self.attn_dropout(wei) @ v  # (B, H, T, D)
         out = out.transpose(1, 2).reshape(B, T, C)
         return self.resid_dropout(self.proj(out)), wei
@@ -78,7 +78,7 @@ def _causal_mask(T: int, dtype: torch.dtype, device: torch.device) -> torch.Tens
     return torch.full((T, T), float("-inf"), dtype=dtype, device=device).triu(1)
 
 
-def causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def _causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """softmax(q k^T / sqrt(D) + causal mask) for (B, H, T, D) queries and keys: (B, H, T, T).
     One batched matmul adds the mask as it scales (no separate scaling and masking passes)."""
     B, H, T, D = q.shape
@@ -92,9 +92,9 @@ def causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 
 def _causal_attention_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """causal_weights(q, k) v for bf16 (B, H, T, D) on a CPU, where torch's flash attention is
+    """_causal_weights(q, k) v for bf16 (B, H, T, D) on a CPU, where torch's flash attention is
     ~4x slower in bf16 than in fp32 and its math path checks every row for being fully masked."""
-    return causal_weights(q, k) @ v
+    return _causal_weights(q, k) @ v
 
 
 class FeedForward(nn.Module):
