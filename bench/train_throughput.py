@@ -5,8 +5,9 @@
 Both sides start from the same weights (NaiveGPT.copy_from), draw the same batches (same seed,
 the trainer's own gathering) and use AdamW with the same settings (lr, betas, eps, decay). The
 core side is core.trainer.Trainer itself (fused QKV + scaled_dot_product_attention, fused AdamW)
-in fp32 and in bf16 (its default "auto" precision takes bf16 on a CPU with bf16 in hardware, such
-as this one's AVX512-BF16, and fp32 elsewhere); the naive side is the lecture's loop in fp32.
+in fp32 and in bf16 (autocast over bf16 Linear weights with fp32 masters; its default "auto"
+precision takes bf16 on a CPU with bf16 in hardware, such as this one's AVX512-BF16, and fp32
+elsewhere); the naive side is the lecture's loop in fp32. Loss checks evaluate the fp32 weights.
 
 The machine may be shared: rounds alternate between the variants, /proc/stat tells how much CPU
 other processes took during each round, and medians are taken over the quiet rounds when there
@@ -104,7 +105,8 @@ def core_trainer(corpus: Corpus, setup: Setup, precision: str = "fp32") -> Train
 
 @dataclass
 class Side:
-    """One way of training: a model, its optimizer, its batches and its forward context."""
+    """One way of training: a model, its batches and its step in three parts (forward + loss,
+    backward, optimizer update), timed apart by `breakdown`."""
 
     trainer: Trainer  # the core trainer, or (naive) the source of the same weights and batches
     naive: bool = False
@@ -126,19 +128,39 @@ class Side:
         x, y = self.trainer.get_batch(split, generator)
         return x, y.contiguous() if self.naive else y  # NaiveGPT's loss uses .view
 
-    def context(self) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext() if self.naive else self.trainer.precision_context()
+    def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.model(x, y)[1] if self.naive else self.trainer.forward_loss(x, y)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        if self.naive:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        else:
+            self.trainer.backward(loss)
+
+    def update(self) -> None:
+        if self.naive:
+            self.optimizer.step()
+        else:
+            self.trainer.update()
 
     def train_step(self) -> float:
         if not self.naive:
             return self.trainer.train_step()  # the real thing, not a copy of it
         self.model.train()
-        x, y = self.batch()
-        _, loss = self.model(x, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        loss = self.forward_loss(*self.batch())
+        self.backward(loss)
+        self.update()
         return loss.item()
+
+    def fp32_model(self) -> torch.nn.Module:
+        """The weights as trained, in fp32 (under bf16 the core side's Linear layers hold their
+        bf16 rounding; the trainer's state has the fp32 masters)."""
+        if self.naive:
+            return self.model
+        model = GPT.unfilled(self.trainer.model_config)
+        model.load_state_dict(self.trainer.cpu_state())
+        return model
 
 
 def make_side(corpus: Corpus, setup: Setup, variant: str) -> Side:
@@ -267,13 +289,11 @@ def breakdown(side: Side, steps: int) -> dict[str, float]:
         t0 = time.perf_counter()
         x, y = side.batch()
         t1 = time.perf_counter()
-        with side.context():
-            _, loss = side.model(x, y)
+        loss = side.forward_loss(x, y)
         t2 = time.perf_counter()
-        side.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        side.backward(loss)
         t3 = time.perf_counter()
-        side.optimizer.step()
+        side.update()
         loss.item()
         t4 = time.perf_counter()
         for name, took in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
@@ -284,10 +304,10 @@ def breakdown(side: Side, steps: int) -> dict[str, float]:
 @torch.no_grad()
 def val_loss(side: Side) -> float:
     """Mean fp32 loss over fixed validation batches: the same batches for every variant."""
-    side.model.eval()
+    model = side.fp32_model().eval()
     rng = torch.Generator().manual_seed(SEED)
-    losses = [side.model(*side.batch("val", rng))[1].item() for _ in range(EVAL_BATCHES)]
-    side.model.train()
+    losses = [model(*side.batch("val", rng))[1].item() for _ in range(EVAL_BATCHES)]
+    model.train()
     return sum(losses) / len(losses)
 
 

@@ -20,12 +20,15 @@ import torch
 from core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
 from core.control import SnapshotBox, TrainControl
 from core.corpus import Corpus, Tokenizer
+from core.master_weights import MasterWeights
 from core.model import GPT, native_bf16_cpu, resolve_device
 
-# Below this much matmul work per step (6 x weights x tokens), bf16's casts cost more than its
-# matmuls save on a CPU: measured here, the tiny preset (0.08 GFLOP) trains 0.6x as fast in bf16,
-# L2 C64 T32 B16 (0.3 GFLOP) 0.86x, baby (3.6 GFLOP) 1.4x.
-BF16_MIN_STEP_FLOPS = 1e9
+# Below this much matmul work per step (6 x weights x tokens), bf16's casts of activations cost
+# what its matmuls save on a CPU. Measured here, bf16 against fp32 with the Linear weights held
+# in bf16: the tiny preset (0.08 GFLOP) 0.90-1.00x, L2 C48 T32 B16 (0.18 GFLOP) 0.99-1.10x,
+# L2 C64 T32 B16 (0.32 GFLOP) 1.02-1.20x, baby (3.7 GFLOP) 1.45x. (An earlier trainer, which
+# cast fp32 weights at every step, measured 0.6x and 0.86x: this was 1e9 then.)
+BF16_MIN_STEP_FLOPS = 3e8
 DIVERGED_FACTOR = 10.0  # a loss 10x a uniform guess's (43 for 75 characters) has blown up
 # The weights are drawn from torch's global generator: two trainers built at once in two threads
 # would interleave their draws, and each get other weights than it gets alone.
@@ -95,9 +98,12 @@ class Trainer:
                 f"precision bf16 is not supported on {self.device.type} here; use fp32"
             )
         self.config = train_config
+        # bf16: the Linear layers hold bf16 weights, the optimizer updates their fp32 masters
+        self.masters = MasterWeights(self.model) if precision == "bf16" else None
+        params = self.masters.optimized if self.masters else list(self.model.parameters())
         # One fused kernel for all of AdamW's element-wise maths instead of ~10 ops per
         # parameter tensor: same update, ~4x less optimizer time (2.8 -> 0.65 ms/step at baby).
-        self.optimizer, self._fused_adamw = _adamw(self.model, train_config.learning_rate)
+        self.optimizer, self._fused_adamw = _adamw(params, train_config.learning_rate)
         self._batch_rng = torch.Generator().manual_seed(train_config.seed)
         self.step = 0
         self.elapsed = 0.0
@@ -124,7 +130,8 @@ class Trainer:
 
     @contextlib.contextmanager
     def precision_context(self) -> Iterator[None]:
-        """Where forward passes run: plain fp32, or bf16 autocast (see TrainConfig.precision)."""
+        """Where forward passes run: plain fp32, or bf16 autocast (see TrainConfig.precision),
+        over the Linear layers' bf16 weights (see core/master_weights.py)."""
         if self.config.precision == "fp32":
             yield
             return
@@ -141,13 +148,28 @@ class Trainer:
     def train_step(self) -> float:
         self.model.train()
         x, y = self.get_batch("train")
-        with self.precision_context():
-            _, loss = self.model(x, y)
-        self.optimizer.zero_grad(set_to_none=True)  # None, not zeros: backward writes, not adds
-        loss.backward()
-        self.optimizer.step()
+        loss = self.forward_loss(x, y)
+        self.backward(loss)
+        self.update()
         self.step += 1
         return loss.item()
+
+    # the step's three parts, apart for bench/train_throughput.py to time each
+
+    def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with self.precision_context():
+            return self.model(x, y)[1]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.model.zero_grad(set_to_none=True)  # None, not zeros: backward writes, not adds
+        loss.backward()
+
+    def update(self) -> None:
+        if self.masters is not None:
+            self.masters.grads_to_masters()
+        self.optimizer.step()
+        if self.masters is not None:
+            self.masters.masters_to_model()
 
     @torch.no_grad()
     def estimate_loss(self) -> dict[str, float]:
@@ -206,7 +228,11 @@ class Trainer:
     # --- weights out --------------------------------------------------------------------
 
     def cpu_state(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        """The fp32 weights (under bf16, the masters rather than their rounding), on the CPU."""
+        state = self.model.state_dict()
+        if self.masters is not None:
+            state.update(self.masters.state())
+        return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
     def publish_snapshot(self, force: bool = False) -> None:
         """Between steps only, so a snapshot never holds a half-applied optimizer update."""
@@ -222,6 +248,8 @@ class Trainer:
         self, model_state: dict, optimizer_state: dict | None, step: int, elapsed: float
     ) -> None:
         self.model.load_state_dict(model_state)
+        if self.masters is not None:
+            self.masters.load(model_state)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
             self._keep_optimizer_kernel()
@@ -243,12 +271,12 @@ class Trainer:
                         state["step"] = state["step"].to(param.device, torch.float32)
 
 
-def _adamw(model: torch.nn.Module, lr: float) -> tuple[torch.optim.AdamW, bool]:
+def _adamw(params: list[torch.Tensor], lr: float) -> tuple[torch.optim.AdamW, bool]:
     """AdamW with the fused kernel where this torch has one for the device (CPU: torch >= 2.4)."""
     try:
-        return torch.optim.AdamW(model.parameters(), lr=lr, fused=True), True
+        return torch.optim.AdamW(params, lr=lr, fused=True), True
     except (RuntimeError, ValueError):
-        return torch.optim.AdamW(model.parameters(), lr=lr), False
+        return torch.optim.AdamW(params, lr=lr), False
 
 
 def _bf16_supported(device: torch.device) -> bool:

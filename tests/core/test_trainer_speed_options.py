@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core import trainer as trainer_module
-from core.model import ConfigError, GPTConfig, _causal_attention_bf16, has_bf16_flag
+from core.model import GPT, ConfigError, GPTConfig, _causal_attention_bf16, has_bf16_flag
 from core.runs import RunWriter, load_run
 from core.trainer import TrainConfig, Trainer
 from tests.helpers import small_corpus, small_model, small_training
@@ -120,10 +120,60 @@ def test_bf16_trains_close_to_fp32_and_keeps_fp32_weights():
     assert all(torch.isfinite(torch.tensor(bf16_losses)))
     assert abs(bf16_losses[-1] - fp32_losses[-1]) < 0.1
     assert bf16_losses != fp32_losses  # it really ran in bf16
-    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())
+    # what is saved and shown: the fp32 masters, not the bf16 weights the Linear layers hold
+    state = bf16.cpu_state()
+    assert all(t.dtype == torch.float32 for t in state.values())
+    assert set(state) == set(fp32.cpu_state())
+    linear = {
+        f"{module_name}.{name}"
+        for module_name, module in bf16.model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+        for name, _ in module.named_parameters()
+    }
+    assert "lm_head.weight" in linear and "blocks.0.ffn.up.bias" in linear
+    for name, param in bf16.model.named_parameters():
+        assert param.dtype == (torch.bfloat16 if name in linear else torch.float32), name
+        assert torch.equal(param.detach(), state[name].to(param.dtype)), name
     estimate = bf16.estimate_loss()
     assert set(estimate) == {"train", "val"}
     assert all(torch.isfinite(torch.tensor(list(estimate.values()))))
+
+
+def test_bf16_master_weights_train_exactly_as_autocast_over_fp32_weights():
+    """Holding the Linear weights in bf16 saves casts, not precision: step for step the same
+    losses and the same fp32 weights as autocast over fp32 weights with the same AdamW."""
+    trainer = make_trainer(precision="bf16")
+    reference = make_trainer(precision="fp32")  # the same seed: the same initial weights
+    model = reference.model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=trainer.config.learning_rate, fused=True)
+    batches = torch.Generator().manual_seed(5)
+    for _ in range(6):
+        x, y = trainer.get_batch("train", batches)
+        ours = trainer.forward_loss(x, y)
+        trainer.backward(ours)
+        trainer.update()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            theirs = model(x, y)[1]
+        optimizer.zero_grad(set_to_none=True)
+        theirs.backward()
+        optimizer.step()
+        assert ours.item() == theirs.item()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(trainer.cpu_state()[name], tensor), name
+
+
+def test_a_bf16_run_resumes_where_it_stopped():
+    uninterrupted = make_trainer(precision="bf16")
+    step_losses(uninterrupted, 3)
+    # a copy, as from a checkpoint file: a live state_dict shares the optimizer's tensors
+    state = uninterrupted.cpu_state()
+    optimizer_state = copy.deepcopy(uninterrupted.optimizer.state_dict())
+    uninterrupted._batch_rng.manual_seed(uninterrupted.config.seed + 3)  # as a resume reseeds
+    resumed = make_trainer(precision="bf16")
+    resumed.load_state(state, optimizer_state, step=3, elapsed=1.0)
+    assert resumed.cpu_state().keys() == state.keys()
+    assert all(torch.equal(resumed.cpu_state()[k], v) for k, v in state.items())
+    assert step_losses(resumed, 3) == step_losses(uninterrupted, 3)
 
 
 def test_bf16_is_deterministic_for_a_seed():
@@ -148,9 +198,12 @@ def test_bf16_attention_is_causal_softmax_attention():
 def test_the_model_under_autocast_stays_close_to_fp32():
     trainer = make_trainer(precision="bf16")
     x, y = trainer.get_batch("val")
+    fp32 = GPT(trainer.model_config)
+    fp32.load_state_dict(trainer.cpu_state())
+    fp32.eval()
     trainer.model.eval()
     with torch.no_grad():
-        logits, loss = trainer.model(x, y)
+        logits, loss = fp32(x, y)
         with trainer.precision_context():
             bf16_logits, bf16_loss = trainer.model(x, y)
     assert bf16_logits.dtype == torch.bfloat16
