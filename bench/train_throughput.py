@@ -11,7 +11,8 @@ elsewhere); the naive side is the lecture's loop in fp32. Loss checks evaluate t
 
 The machine may be shared: rounds alternate between the variants, /proc/stat tells how much CPU
 other processes took during each round, and medians are taken over the quiet rounds when there
-are enough of them (else over all, and the table says so).
+are enough of them (else over all, and the table says so). Beside the ratio of the medians, each
+round's own core / naive ratio (min–max, median): the machine's drift over a run cancels in it.
 
 Also printed: the fp32 matmul peak (torch.mm, same thread count) and the share of it reached,
 with FLOPs per token as in nanoGPT's estimate_mfu (6N + 12·L·T·C); where a baby step's time goes;
@@ -391,7 +392,14 @@ def measure_config(
         )
     naive = results["naive"].median()[0]
     for name in ("core fp32", "core bf16"):
-        print(f"  {name} / naive: {results[name].median()[0] / naive:.2f}×")
+        # each round's own ratio too: the two sides ran seconds apart, so the machine's drift
+        # over the run (which the medians of each side can catch at different moments) cancels
+        pairs = zip(results[name].values, results["naive"].values, strict=True)
+        rounds = [c / n for c, n in pairs]
+        print(
+            f"  {name} / naive: {results[name].median()[0] / naive:.2f}× (medians); round by "
+            f"round {min(rounds):.2f}–{max(rounds):.2f}×, median {statistics.median(rounds):.2f}×"
+        )
     return results, fpt
 
 
