@@ -29,7 +29,9 @@ from core.config import INIT_SCHEMES, ConfigError, GPTConfig  # noqa: F401 - re-
 
 
 class MultiHeadAttention(nn.Module):
-    """n_head causal self-attention heads in parallel ("communication"), concatenated, projected."""
+    """n_head causal self-attention heads in parallel ("communication"), concatenated, projected.
+
+    Takes and gives rows (B*T, C): a Linear on rows is one matmul, with no views around it."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -42,33 +44,35 @@ class MultiHeadAttention(nn.Module):
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
-        shape = (B, T, self.n_head, self.head_size)
-        # (B, T, C) -> (B, H, T, D)
-        return (t.view(shape).transpose(1, 2) for t in (q, k, v))  # type: ignore[return-value]
+    def _heads(self, x: torch.Tensor, T: int) -> torch.Tensor:
+        """q, k, v stacked: (3, B, H, T, D), a view of the one projection's output."""
+        B = x.shape[0] // T
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_size)
+        return qkv.permute(2, 0, 3, 1, 4)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self._heads(x)
+    @staticmethod
+    def _concat(out: torch.Tensor) -> torch.Tensor:
+        """(B, H, T, D) -> rows (B*T, C): the heads concatenated over channels."""
+        B, H, T, D = out.shape
+        return out.transpose(1, 2).reshape(B * T, H * D)
+
+    def forward(self, x: torch.Tensor, T: int) -> torch.Tensor:
+        qkv = self._heads(x, T)
         dropout_p = self.dropout_p if self.training else 0.0
-        if dropout_p == 0.0 and q.device.type == "cpu" and q.dtype == torch.bfloat16:
-            out = _causal_attention_bf16(q, k, v)
-        else:  # with dropout torch takes its math path, where bf16 matmuls pay
+        if dropout_p == 0.0 and qkv.device.type == "cpu" and qkv.dtype == torch.bfloat16:
+            # batched matmuls want each head's rows together: one copy reorders all three
+            out = _causal_attention_bf16(*qkv.contiguous().unbind(0))
+        else:  # takes the views as they are; with dropout its math path, where bf16 pays
+            q, k, v = qkv.unbind(0)
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
-        # (B, H, T, D) -> (B, T, C): concatenate heads over channels
-        out = out.transpose(1, 2).reshape(B, T, C)
-        return self.resid_dropout(self.proj(out))
+        return self.resid_dropout(self.proj(self._concat(out)))
 
-    def forward_with_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same maths with the attention weights materialised: (out (B,T,C), wei (B,H,T,T))."""
-        B, T, C = x.shape
-        q, k, v = self._heads(x)
+    def forward_with_weights(self, x: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same maths with the attention weights materialised: (out (B*T,C), wei (B,H,T,T))."""
+        q, k, v = self._heads(x, T).contiguous().unbind(0)
         wei = _causal_weights(q, k)  # (B, H, T, T)
         out = self.attn_dropout(wei) @ v  # (B, H, T, D)
-        out = out.transpose(1, 2).reshape(B, T, C)
-        return self.resid_dropout(self.proj(out)), wei
+        return self.resid_dropout(self.proj(self._concat(out))), wei
 
 
 @lru_cache(maxsize=8)  # a few lengths: the training block, the prompts being typed
@@ -79,13 +83,14 @@ def _causal_mask(T: int, dtype: torch.dtype, device: torch.device) -> torch.Tens
 
 
 def _causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(D) + causal mask) for (B, H, T, D) queries and keys: (B, H, T, T).
-    One batched matmul adds the mask as it scales (no separate scaling and masking passes)."""
+    """softmax(q k^T / sqrt(D) + causal mask) for contiguous (B, H, T, D) queries and keys:
+    (B, H, T, T). One batched matmul adds the mask as it scales (no separate scaling and
+    masking passes)."""
     B, H, T, D = q.shape
     scores = torch.baddbmm(
-        _causal_mask(T, q.dtype, q.device).expand(B * H, T, T),
-        q.reshape(B * H, T, D),
-        k.reshape(B * H, T, D).transpose(1, 2),
+        _causal_mask(T, q.dtype, q.device),  # broadcast over the B*H matrices
+        q.view(B * H, T, D),
+        k.view(B * H, T, D).transpose(1, 2),
         alpha=D**-0.5,
     )  # (B*H, T, T)
     return scores.softmax(dim=-1).view(B, H, T, T)
@@ -94,11 +99,13 @@ def _causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 def _causal_attention_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """_causal_weights(q, k) v for bf16 (B, H, T, D) on a CPU, where torch's flash attention is
     ~4x slower in bf16 than in fp32 and its math path checks every row for being fully masked."""
-    return _causal_weights(q, k) @ v
+    B, H, T, D = q.shape
+    wei = _causal_weights(q, k).view(B * H, T, T)
+    return torch.bmm(wei, v.view(B * H, T, D)).view(B, H, T, D)
 
 
 class FeedForward(nn.Module):
-    """Position-wise MLP ("computation"): Linear -> ReLU -> Linear, 4x wide inside."""
+    """Position-wise MLP ("computation"): Linear -> ReLU -> Linear, 4x wide inside, on rows."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -107,12 +114,10 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, C) -> (B, T, 4C) after ReLU, applied in place to up's output. On the (B*T, C)
-        rows that output is a tensor of its own: on a (B, T, 4C) view of it, autograd would
-        rebuild the base in backward, zero-filling and copying the activations (~6 % of a baby
-        step)."""
-        B, T, C = x.shape
-        return F.relu(self.up(x.reshape(B * T, C)), inplace=True).view(B, T, -1)
+        """(B*T, C) -> (B*T, 4C) after ReLU, applied in place to up's output: a tensor of its
+        own (on a view of it, autograd would rebuild the base in backward, zero-filling and
+        copying the activations: ~6 % of a baby step)."""
+        return F.relu(self.up(x), inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.down(self.hidden(x)))
@@ -128,6 +133,7 @@ class Block(nn.Module):
 
     The switches take parts away: without ffn the block is attention only; without residual each
     sub-layer's output replaces x (the lecture's plain deep stack); without layernorm, no ln1/ln2.
+    x is rows (B*T, C) of sequences of length T.
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -142,18 +148,20 @@ class Block(nn.Module):
     def _join(self, x: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
         return x + update if self.residual else update
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._join(x, self.attn(self.ln1(x)))
+    def forward(self, x: torch.Tensor, T: int) -> torch.Tensor:
+        x = self._join(x, self.attn(self.ln1(x), T))
         if self.ffn is not None:
             x = self._join(x, self.ffn(self.ln2(x)))
         return x
 
-    def forward_inspect(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x, attention (B,H,T,T), ffn hidden after ReLU (B,T,4C), or (B,T,0) without FFN)."""
-        attn_out, wei = self.attn.forward_with_weights(self.ln1(x))
+    def forward_inspect(
+        self, x: torch.Tensor, T: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, attention (B,H,T,T), ffn hidden after ReLU (B*T,4C), or (B*T,0) without FFN)."""
+        attn_out, wei = self.attn.forward_with_weights(self.ln1(x), T)
         x = self._join(x, attn_out)
         if self.ffn is None:
-            return x, wei, x.new_zeros(*x.shape[:2], 0)
+            return x, wei, x.new_zeros(x.shape[0], 0)
         hidden = self.ffn.hidden(self.ln2(x))
         x = self._join(x, self.ffn.dropout(self.ffn.down(hidden)))
         return x, wei, hidden
@@ -215,7 +223,8 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
-        T = idx.shape[1]
+        """(B, T) token ids -> rows (B*T, C), the form the blocks work on."""
+        B, T = idx.shape
         if self.config.block_size < T:
             raise ValueError(
                 f"sequence of {T} tokens is longer than block_size {self.config.block_size}"
@@ -223,19 +232,18 @@ class GPT(nn.Module):
         x = self.token_embedding(idx)  # (B, T, C)
         if self.position_embedding is not None:
             x = x + self.position_embedding(torch.arange(T, device=idx.device))
-        return x
+        return x.view(B * T, -1)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self._embed(idx)
+        B, T = idx.shape
+        x = self._embed(idx)  # (B*T, C)
         for block in self.blocks:
-            x = block(x)
-        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
-        if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
-        return logits, loss
+            x = block(x, T)
+        logits = self.lm_head(self.ln_f(x))  # (B*T, vocab)
+        loss = None if targets is None else F.cross_entropy(logits, targets.reshape(-1))
+        return logits.view(B, T, -1), loss
 
     @torch.no_grad()
     def inspect_batch(self, idx: torch.Tensor) -> BatchInspection:
@@ -253,12 +261,12 @@ class GPT(nn.Module):
         attention = torch.empty(B, c.n_layer, c.n_head, T, T)
         ffn = torch.empty(B, c.n_layer, T, c.ffn_size)
         try:
-            x = self._embed(idx)
+            x = self._embed(idx)  # (B*T, C)
             for layer, block in enumerate(self.blocks):
-                x, wei, hidden = block.forward_inspect(x)
+                x, wei, hidden = block.forward_inspect(x, T)
                 attention[:, layer] = wei  # (B, H, T, T)
-                ffn[:, layer] = hidden  # (B, T, F)
-            probs = self.lm_head(self.ln_f(x)).softmax(dim=-1)  # (B, T, vocab)
+                ffn[:, layer] = hidden.view(B, T, -1)  # (B, T, F)
+            probs = self.lm_head(self.ln_f(x)).softmax(dim=-1).view(B, T, -1)  # (B, T, vocab)
         finally:
             self.train(was_training)
         return BatchInspection(attention, ffn, probs.float().cpu())

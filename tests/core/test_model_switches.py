@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 import torch
@@ -160,12 +161,15 @@ def test_ffn_off_equals_the_full_block_with_a_silent_ffn():
 def _manual_forward(gpt: GPT, idx: torch.Tensor, residual: bool, norm: bool) -> torch.Tensor:
     """The block maths written out: pre-norm sub-layers, added to x or replacing it."""
     ident = torch.nn.Identity()
-    x = gpt.token_embedding(idx) + gpt.position_embedding(torch.arange(idx.shape[1]))
+    B, T = idx.shape
+    x = gpt.token_embedding(idx) + gpt.position_embedding(torch.arange(T))
+    x = x.view(B * T, -1)  # the blocks work on rows
     for b in gpt.blocks:
-        for ln, sub in ((b.ln1 if norm else ident, b.attn), (b.ln2 if norm else ident, b.ffn)):
+        attn = partial(b.attn, T=T)
+        for ln, sub in ((b.ln1 if norm else ident, attn), (b.ln2 if norm else ident, b.ffn)):
             out = sub(ln(x))
             x = x + out if residual else out
-    return gpt.lm_head(gpt.ln_f(x) if norm else x)
+    return gpt.lm_head(gpt.ln_f(x) if norm else x).view(B, T, -1)
 
 
 @pytest.mark.parametrize(("residual", "layernorm"), [(True, True), (False, True), (True, False)])
