@@ -1,8 +1,10 @@
 """The lecture's character-level GPT: embeddings, blocks of multi-head attention + feed-forward.
 
 One concept per class; shapes in comments (B batch, T time, C n_embd, H heads, D head size,
-L n_layer, F ffn_size). All heads are computed together from one QKV projection, but the maths is
-exactly the lecture's list of single heads concatenated (tests/core/test_model.py holds it to that).
+L n_layer, F ffn_size). The blocks pass rows (B*T, C) along: a Linear on rows is one matmul with
+no views around it for autograd to record. All heads are computed together from one QKV
+projection, but the maths is exactly the lecture's list of single heads concatenated
+(tests/core/test_model.py holds it to that).
 
 Four switches walk the lecture's ladder back down (all on = the full model):
   attention  off = the bigram model: token embedding -> lm_head, no blocks (n_layer 0), no
@@ -30,8 +32,7 @@ from core.config import INIT_SCHEMES, ConfigError, GPTConfig  # noqa: F401 - re-
 
 class MultiHeadAttention(nn.Module):
     """n_head causal self-attention heads in parallel ("communication"), concatenated, projected.
-
-    Takes and gives rows (B*T, C): a Linear on rows is one matmul, with no views around it."""
+    Takes and gives rows (B*T, C) of sequences of length T."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -97,8 +98,9 @@ def _causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 
 def _causal_attention_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """_causal_weights(q, k) v for bf16 (B, H, T, D) on a CPU, where torch's flash attention is
-    ~4x slower in bf16 than in fp32 and its math path checks every row for being fully masked."""
+    """_causal_weights(q, k) v for contiguous bf16 (B, H, T, D) on a CPU, where torch's flash
+    attention is ~4x slower in bf16 than in fp32 and its math path checks every row for being
+    fully masked."""
     B, H, T, D = q.shape
     wei = _causal_weights(q, k).view(B * H, T, T)
     return torch.bmm(wei, v.view(B * H, T, D)).view(B, H, T, D)
