@@ -20,14 +20,14 @@ from torch import nn
 class MasterWeights:
     """The fp32 masters of a model's Linear parameters, which its optimizer updates."""
 
-    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.bfloat16) -> None:
+    def __init__(self, model: nn.Module) -> None:
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         held = {id(p) for m in linears for p in m.parameters()}
         masters = {
             name: p.detach().clone() for name, p in model.named_parameters() if id(p) in held
         }
         for module in linears:
-            module.to(dtype)
+            module.to(torch.bfloat16)
         params = dict(model.named_parameters())
         self.names = list(masters)
         self.low = [params[name] for name in self.names]  # the model's bf16 parameters
@@ -55,7 +55,7 @@ class MasterWeights:
 
     @torch.no_grad()
     def load(self, state: dict[str, torch.Tensor]) -> None:
-        """Masters (and, rounded, the model's weights) from a model state of fp32 weights."""
+        """Masters from a model state of fp32 weights (the model's load_state_dict rounds the
+        same state into its bf16 weights)."""
         for name, master in zip(self.names, self.masters, strict=True):
             master.copy_(state[name])
-        self.masters_to_model()
