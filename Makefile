@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-headwatch
 
 .PHONY: run test lint install clean bench-throughput bench-latency bench-startup bench-soak
 

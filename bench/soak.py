@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.memory import keep_freed_memory  # noqa: E402
+from headwatch.core.memory import keep_freed_memory  # noqa: E402
 
 TEXT = "ROMEO:\\nBut soft, what light through yonder window breaks? It is the east"
 
@@ -67,10 +67,9 @@ def soak(
 ) -> SoakResult:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-soak-"))
+    from headwatch.gui.main_window import MainWindow
     from PySide6.QtCore import QEventLoop, QTimer, QtMsgType, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
-
-    from gui.main_window import MainWindow
 
     result = SoakResult()
 

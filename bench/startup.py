@@ -28,13 +28,13 @@ LAUNCH = r"""
 import json, sys, time
 launched = float(sys.argv[1])
 t0 = time.time()
-from core.memory import keep_freed_memory
+from headwatch.core.memory import keep_freed_memory
 keep_freed_memory()  # as gui.app.main does first
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 t_qt = time.time()
-from gui.main_window import MainWindow
-from gui.app import stylesheet
+from headwatch.gui.main_window import MainWindow
+from headwatch.gui.app import stylesheet
 t_imports = time.time()
 app = QApplication(sys.argv[:1])
 app.setStyleSheet(stylesheet())
@@ -64,11 +64,11 @@ print(json.dumps({
 # Trains with live views and reports the peak RSS.
 MEMORY = r"""
 import sys
-from core.memory import keep_freed_memory
+from headwatch.core.memory import keep_freed_memory
 keep_freed_memory()  # as gui.app.main does first
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
-from gui.main_window import MainWindow
+from headwatch.gui.main_window import MainWindow
 preset, steps = sys.argv[1], int(sys.argv[2])
 app = QApplication(sys.argv[:1])
 window = MainWindow()

@@ -38,12 +38,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a fresh clone, no install needed
 
 import torch  # noqa: E402
+from headwatch.core.corpus import Corpus, builtin_corpus  # noqa: E402
+from headwatch.core.memory import keep_freed_memory  # noqa: E402
+from headwatch.core.model import GPT, GPTConfig  # noqa: E402
+from headwatch.core.trainer import TrainConfig, Trainer, resolve_precision  # noqa: E402
 
-from core.corpus import Corpus, builtin_corpus  # noqa: E402
-from core.memory import keep_freed_memory  # noqa: E402
-from core.model import GPT, GPTConfig  # noqa: E402
-from core.reference import NaiveGPT  # noqa: E402
-from core.trainer import TrainConfig, Trainer, resolve_precision  # noqa: E402
+from bench.reference import NaiveGPT  # noqa: E402
 
 SEED = 1337
 LOSS_TOLERANCE = 0.05

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.memory import keep_freed_memory  # noqa: E402
+from headwatch.core.memory import keep_freed_memory  # noqa: E402
 
 PRESETS = {"baby": 64, "lecture": 256}
 ROUNDS = 8  # of window watching / headless / window typing, alternated (--rounds)
@@ -78,10 +78,10 @@ def run_headless(job_json: str) -> None:
     """The --headless entry: one trainer, paused between rounds; for each line of stdin (a number
     of seconds) it trains that long (and MIN_REPORTS steps at least), and prints the tokens/s
     over the round's steps (round_rate)."""
-    from core.control import SnapshotBox, TrainControl
-    from core.corpus import builtin_corpus
-    from core.trainer import GPTConfig, TrainConfig, Trainer
-    from gui.workers import TRAIN_THREADS, keep_gui_thread_serial, use_torch_threads
+    from headwatch.core.control import SnapshotBox, TrainControl
+    from headwatch.core.corpus import builtin_corpus
+    from headwatch.core.trainer import GPTConfig, TrainConfig, Trainer
+    from headwatch.gui.workers import TRAIN_THREADS, keep_gui_thread_serial, use_torch_threads
 
     keep_gui_thread_serial()  # this thread builds the model, as the app's GUI thread does
 
@@ -184,12 +184,11 @@ def main() -> int:
 
     import numpy as np
     import torch
+    from headwatch.gui.app import stylesheet
+    from headwatch.gui.attention_grid import AttentionGrid
+    from headwatch.gui.main_window import MainWindow
     from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
     from PySide6.QtWidgets import QApplication
-
-    from gui.app import stylesheet
-    from gui.attention_grid import AttentionGrid
-    from gui.main_window import MainWindow
 
     print(
         f"$ python bench/ui_latency.py --preset {args.preset} --seconds {args.seconds:g} "

@@ -11,10 +11,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from core.control import TrainControl
-from core.corpus import CorpusError, load_corpus
-from core.inspection import inspect_prompt, sample_text
-from core.ladder import (
+from headwatch.core.control import TrainControl
+from headwatch.core.corpus import CorpusError, load_corpus
+from headwatch.core.inspection import inspect_prompt, sample_text
+from headwatch.core.ladder import (
     DEFAULT_EVAL_ITERS,
     DEFAULT_ITERS,
     STAGES,
@@ -23,10 +23,10 @@ from core.ladder import (
     format_table,
     run_ladder,
 )
-from core.model import ConfigError, GPTConfig
-from core.runs import RunError, RunWriter, is_run_dir, load_run, trainer_for
-from core.session import train_into_run
-from core.trainer import PRECISIONS, TrainConfig, Trainer, TrainingDiverged
+from headwatch.core.model import ConfigError, GPTConfig
+from headwatch.core.runs import RunError, RunWriter, is_run_dir, load_run, trainer_for
+from headwatch.core.session import train_into_run
+from headwatch.core.trainer import PRECISIONS, TrainConfig, Trainer, TrainingDiverged
 
 EXIT_BAD_INPUT = 2
 

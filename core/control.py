@@ -10,8 +10,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.config import GPTConfig
-from core.corpus import Tokenizer
+from headwatch.core.config import GPTConfig
+from headwatch.core.corpus import Tokenizer
 
 if TYPE_CHECKING:
     import torch

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from core.paths import cache_dir
+from headwatch.core.paths import cache_dir
 
 if TYPE_CHECKING:
     import torch
-from core.storage import atomic_write_text
+from headwatch.core.storage import atomic_write_text
 
 # Text bigger than this is refused: it is held in memory several times (str + token tensor).
 MAX_CORPUS_BYTES = 64 * 1024 * 1024

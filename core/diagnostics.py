@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-
-from core.corpus import Corpus, CorpusError, Tokenizer
-from core.model import GPT, BatchInspection
+from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
+from headwatch.core.model import GPT, BatchInspection
 
 # Statistics are averaged over query positions i >= FIRST_QUERY: there the first position (0),
 # the previous one (i-1) and the query itself (i) are three different keys. Row 0 can only attend

@@ -12,17 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from core.control import Snapshot
-from core.corpus import Corpus, EncodedPrompt, Tokenizer
-from core.diagnostics import (
+from headwatch.core.control import Snapshot
+from headwatch.core.corpus import Corpus, EncodedPrompt, Tokenizer
+from headwatch.core.diagnostics import (
     dead_units,
     head_statistics,
     label_heads,
     sample_windows,
     unit_top_contexts,
 )
-from core.model import GPT, GPTConfig, native_bf16_cpu
+from headwatch.core.model import GPT, GPTConfig, native_bf16_cpu
 
 # Models at least this big are inspected under bf16 where the CPU has it (Inspector._precision).
 FAST_INSPECTION_MIN_PARAMS = 2_000_000

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-from core.corpus import Corpus
-from core.model import ConfigError, GPTConfig, resolve_device
-from core.runs import RunError, RunWriter, is_run_dir
-from core.session import train_into_run
-from core.trainer import Progress, TrainConfig, Trainer
+from headwatch.core.corpus import Corpus
+from headwatch.core.model import ConfigError, GPTConfig, resolve_device
+from headwatch.core.runs import RunError, RunWriter, is_run_dir
+from headwatch.core.session import train_into_run
+from headwatch.core.trainer import Progress, TrainConfig, Trainer
 
 # the lecture's small setting, before it scaled up
 N_EMBD = 32

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from headwatch.core.config import INIT_SCHEMES, ConfigError, GPTConfig  # noqa: F401 - re-exported
 from torch.nn import functional as F
-
-from core.config import INIT_SCHEMES, ConfigError, GPTConfig  # noqa: F401 - re-exported
 
 
 class MultiHeadAttention(nn.Module):

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import IO
 
 import torch
-
-from core.corpus import Corpus, Tokenizer
-from core.model import GPT, ConfigError, GPTConfig
-from core.paths import runs_dir
-from core.storage import RunError, atomic_write, atomic_write_text
-from core.trainer import TrainConfig, Trainer
+from headwatch.core.corpus import Corpus, Tokenizer
+from headwatch.core.model import GPT, ConfigError, GPTConfig
+from headwatch.core.paths import runs_dir
+from headwatch.core.storage import RunError, atomic_write, atomic_write_text
+from headwatch.core.trainer import TrainConfig, Trainer
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"

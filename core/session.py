@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from core.control import TrainControl
-from core.runs import MetricRow, RunWriter
-from core.trainer import Progress, Trainer
+from headwatch.core.control import TrainControl
+from headwatch.core.runs import MetricRow, RunWriter
+from headwatch.core.trainer import Progress, Trainer
 
 
 def train_into_run(

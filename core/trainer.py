@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
-
-from core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
-from core.control import SnapshotBox, TrainControl
-from core.corpus import Corpus, Tokenizer
-from core.master_weights import MasterWeights
-from core.model import GPT, native_bf16_cpu, resolve_device
+from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
+from headwatch.core.control import SnapshotBox, TrainControl
+from headwatch.core.corpus import Corpus, Tokenizer
+from headwatch.core.master_weights import MasterWeights
+from headwatch.core.model import GPT, native_bf16_cpu, resolve_device
 
 # Below this much matmul work per step (6 x weights x tokens), bf16's casts of activations cost
 # what its matmuls save on a CPU. Measured here, bf16 against fp32 with the Linear weights held

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from core.memory import keep_freed_memory
-from core.paths import log_dir
+from headwatch.core.memory import keep_freed_memory
+from headwatch.core.paths import log_dir
 
 SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "-h", "--help"}
 
@@ -33,7 +33,7 @@ def setup_logging() -> None:
 
 
 def stylesheet() -> str:
-    return (resources.files("assets") / "style.qss").read_text(encoding="utf-8")
+    return (resources.files("headwatch.assets") / "style.qss").read_text(encoding="utf-8")
 
 
 def display_problem() -> str | None:
@@ -88,9 +88,8 @@ def run_app(argv: Sequence[str]) -> int:
     if problem:
         print(f"headwatch: cannot open the window: {problem}", file=sys.stderr)
         return 2
+    from headwatch.gui.main_window import MainWindow
     from PySide6.QtWidgets import QApplication
-
-    from gui.main_window import MainWindow
 
     setup_logging()
     app = QApplication.instance() or QApplication(list(argv))
@@ -112,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()  # before any other thread has allocated: see core/memory.py
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
-        from core.cli import main as cli_main  # the CLI never loads Qt; the app loads torch later
+        from headwatch.core.cli import (
+            main as cli_main,  # the CLI never loads Qt; the app loads torch later
+        )
 
         return cli_main(args)
     return run_app([sys.argv[0], *args])

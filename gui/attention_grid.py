@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from headwatch.gui.head_table import LABEL_COLOURS, LABEL_TEXT_COLOUR, NEUTRAL_LABEL_COLOUR
+from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import (
@@ -28,9 +30,6 @@ from PySide6.QtWidgets import (
     QToolTip,
     QWidget,
 )
-
-from gui.head_table import LABEL_COLOURS, LABEL_TEXT_COLOUR, NEUTRAL_LABEL_COLOUR
-from gui.text_display import quoted_char, visible_char
 
 _BADGE_TEXT = {"previous-token": "prev", "first-position": "first"}  # short, to fit small tiles
 

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
+from headwatch.gui.text_display import visible_char
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -41,9 +43,6 @@ from PySide6.QtGui import (
     QResizeEvent,
 )
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
-
-from gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
-from gui.text_display import visible_char
 
 LINE_COLOUR = "#4e79a7"  # the prediction bars' blue
 FOCUS_COLOUR = "#e8591a"  # the attention grid's selection orange

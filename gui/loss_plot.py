@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyqtgraph as pg
+from headwatch.gui.attention_grid import cache_drawing
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,8 +28,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from gui.attention_grid import cache_drawing
 
 # Matplotlib's tab10 with its grey swapped for navy: grey would read as "disabled".
 PALETTE = (

@@ -22,6 +22,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 import PySide6
+from headwatch.core import __version__ as headwatch_version
+from headwatch.core.compare import differing_labels, flat_settings
+from headwatch.core.config import ConfigError
+from headwatch.core.control import SnapshotBox
+from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_corpus, load_text_file
+from headwatch.core.paths import config_dir
+from headwatch.core.storage import RunError
+from headwatch.gui.attention_grid import AttentionGrid
+from headwatch.gui.compare_view import CompareView
+from headwatch.gui.ffn_view import FfnView
+from headwatch.gui.head_table import HeadTable
+from headwatch.gui.lines_view import AttentionLinesView
+from headwatch.gui.loss_plot import LossPlot
+from headwatch.gui.neuron_view import NeuronView
+from headwatch.gui.prediction_view import PredictionView, SampleView
+from headwatch.gui.setup_panel import SetupPanel
+from headwatch.gui.text_display import quoted_char
+from headwatch.gui.threads import WorkerThread
 from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QPainter
 from PySide6.QtSvg import QSvgGenerator
@@ -40,28 +58,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.compare import differing_labels, flat_settings
-from core.config import ConfigError
-from core.control import SnapshotBox
-from core.corpus import Corpus, CorpusError, builtin_corpus, load_corpus, load_text_file
-from core.paths import config_dir
-from core.storage import RunError
-from gui.attention_grid import AttentionGrid
-from gui.compare_view import CompareView
-from gui.ffn_view import FfnView
-from gui.head_table import HeadTable
-from gui.lines_view import AttentionLinesView
-from gui.loss_plot import LossPlot
-from gui.neuron_view import NeuronView
-from gui.prediction_view import PredictionView, SampleView
-from gui.setup_panel import SetupPanel
-from gui.text_display import quoted_char
-from gui.threads import WorkerThread
-
 if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast start
-    from core.inspection import HeadReport, PromptInspection, UnitReport
-    from core.ladder import Stage
-    from gui.training import TrainingSession
+    from headwatch.core.inspection import HeadReport, PromptInspection, UnitReport
+    from headwatch.core.ladder import Stage
+    from headwatch.gui.training import TrainingSession
 
 PAUSED = "paused"  # gui.training's state names, without importing it (and torch) at start
 
@@ -75,7 +75,6 @@ AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request o
 AUTO_ANALYSIS_SECONDS = 15.0
 LADDER_ITERS = 2000  # per stage: the smallest budget at which the lecture's ordering held
 DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
-APP_VERSION = "0.1.0"
 
 
 @functools.cache  # once a process: a collection takes ~0.15 s, and tests build many windows
@@ -159,8 +158,8 @@ class MainWindow(QMainWindow):
 
     def _finish_startup(self) -> None:
         """The window is up: now load torch, start the worker threads, load the corpus."""
-        from gui.training import TrainingSession
-        from gui.workers import keep_gui_thread_serial
+        from headwatch.gui.training import TrainingSession
+        from headwatch.gui.workers import keep_gui_thread_serial
 
         keep_gui_thread_serial()  # before this thread's first torch op: training keeps the cores
         self.session = TrainingSession(self.snapshots, self)
@@ -337,7 +336,7 @@ class MainWindow(QMainWindow):
         self.session.finished.connect(self._on_finished)
 
     def _start_inspector(self) -> None:
-        from gui.workers import AnalysisWorker, InspectWorker
+        from headwatch.gui.workers import AnalysisWorker, InspectWorker
 
         worker = InspectWorker(self.snapshots)
         self.inspect_worker = worker
@@ -414,7 +413,7 @@ class MainWindow(QMainWindow):
 
     def _publish_fresh_weights(self) -> bool:
         """Untrained weights, so the views show something the moment a prompt is typed."""
-        from core.trainer import Trainer
+        from headwatch.core.trainer import Trainer
 
         try:
             model_config = self.setup.model_config()
@@ -713,7 +712,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def run_ladder(self) -> None:
         """Train every stage of the lecture's ladder in turn, each a run of this session."""
-        from core.ladder import STAGES
+        from headwatch.core.ladder import STAGES
 
         if not self._can_start():
             return
@@ -724,8 +723,8 @@ class MainWindow(QMainWindow):
         self._next_ladder_stage()
 
     def _next_ladder_stage(self) -> None:
-        from core.ladder import STAGES
-        from core.ladder import train_config as ladder_train_config
+        from headwatch.core.ladder import STAGES
+        from headwatch.core.ladder import train_config as ladder_train_config
 
         if not self._ladder:
             self._end_ladder("The ladder is done: compare the stages' val loss.")
@@ -783,7 +782,7 @@ class MainWindow(QMainWindow):
 
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run: its weights in the views, its curve on the plot."""
-        from core.runs import load_run
+        from headwatch.core.runs import load_run
 
         if not self.ready():
             return False
@@ -886,7 +885,7 @@ class MainWindow(QMainWindow):
 
     def export_loss_csv(self, path: str | Path) -> bool:
         """Every run of the session: its per-step losses and its evaluations, one row each."""
-        from core.runs import read_metrics
+        from headwatch.core.runs import read_metrics
 
         def write(target: str | Path) -> None:
             with open(target, "w", newline="", encoding="utf-8") as fh:
@@ -935,7 +934,7 @@ class MainWindow(QMainWindow):
         import torch
 
         versions = (
-            f"HeadWatch {APP_VERSION}<br>Python {platform.python_version()}"
+            f"HeadWatch {headwatch_version}<br>Python {platform.python_version()}"
             f" · torch {torch.__version__} · PySide6 {PySide6.__version__}"
             f" · pyqtgraph {pg.__version__} · numpy {np.__version__}"
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from headwatch.gui.text_display import visible_char
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
@@ -21,8 +22,6 @@ from PySide6.QtGui import (
     QPalette,
 )
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
-
-from gui.text_display import visible_char
 
 HIGHLIGHT_COLOUR = "#e8591a"  # the attention grid's selection orange
 _BAR_COLOUR = "#4e79a7"  # the prediction bars' blue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from headwatch.gui.text_display import visible_char
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -32,8 +33,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from gui.text_display import visible_char
 
 BAR_COLOUR = "#4e79a7"
 _HINT_NO_MODEL = "Train a model first"

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig
+from headwatch.core.corpus import Corpus, CorpusError
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeySequence, QStandardItemModel, QValidator
 from PySide6.QtWidgets import (
@@ -34,9 +36,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig
-from core.corpus import Corpus, CorpusError
 
 # Values use GPTConfig/TrainConfig field names, so they also work as settings() keys.
 PRESETS: dict[str, dict[str, int | float]] = {

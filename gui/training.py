@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from headwatch.core.compare import flat_settings
+from headwatch.core.control import SnapshotBox, TrainControl
+from headwatch.core.corpus import Corpus
+from headwatch.core.memory import release_free_memory
+from headwatch.core.model import GPTConfig
+from headwatch.core.runs import RunRecord, RunWriter, new_run_dir, trainer_for
+from headwatch.core.trainer import TrainConfig, Trainer
+from headwatch.gui.threads import WorkerThread
+from headwatch.gui.workers import TrainWorker
 from PySide6.QtCore import QObject, Signal, Slot
-
-from core.compare import flat_settings
-from core.control import SnapshotBox, TrainControl
-from core.corpus import Corpus
-from core.memory import release_free_memory
-from core.model import GPTConfig
-from core.runs import RunRecord, RunWriter, new_run_dir, trainer_for
-from core.trainer import TrainConfig, Trainer
-from gui.threads import WorkerThread
-from gui.workers import TrainWorker
 
 IDLE, TRAINING, PAUSED = "idle", "training", "paused"
 # new weights for the views at most this often: the task asks for twice a second; more only

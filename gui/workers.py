@@ -18,15 +18,14 @@ import traceback
 from collections.abc import Callable
 
 import torch
+from headwatch.core.control import SnapshotBox, TrainControl
+from headwatch.core.corpus import Corpus
+from headwatch.core.inspection import Analyst, Inspector
+from headwatch.core.memory import release_free_memory
+from headwatch.core.runs import RunWriter
+from headwatch.core.session import train_into_run
+from headwatch.core.trainer import Trainer, TrainingDiverged
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
-
-from core.control import SnapshotBox, TrainControl
-from core.corpus import Corpus
-from core.inspection import Analyst, Inspector
-from core.memory import release_free_memory
-from core.runs import RunWriter
-from core.session import train_into_run
-from core.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger("headwatch")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.corpus import Corpus
-from core.model import GPTConfig
-from core.trainer import TrainConfig
+from headwatch.core.corpus import Corpus
+from headwatch.core.model import GPTConfig
+from headwatch.core.trainer import TrainConfig
 
 TEXT = (
     "ROMEO:\nBut soft, what light through yonder window breaks?\n"

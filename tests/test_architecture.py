@@ -19,8 +19,10 @@ def test_core_imports_no_qt():
 
 def test_core_loads_without_qt_in_a_fresh_interpreter():
     code = (
-        "import core.cli, core.trainer, core.runs, core.inspection, sys; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph','gui')))"
+        "import headwatch.core.cli, headwatch.core.trainer, headwatch.core.runs, "
+        "headwatch.core.inspection, sys; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6','pyqtgraph')"
+        " or m.startswith('headwatch.gui')))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from headwatch.core.cli import main
 
-from core.cli import main
 from tests.helpers import write_corpus
 
 SMALL = [
@@ -123,7 +123,7 @@ def test_inspect_prompt_of_only_unknown_characters(run_dir, capsys):
 
 def test_console_script_runs_without_a_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "train", "--heads", "3", "--out", str(tmp_path / "r")],
+        [sys.executable, "-m", "headwatch", "train", "--heads", "3", "--out", str(tmp_path / "r")],
         capture_output=True,
         text=True,
         timeout=120,

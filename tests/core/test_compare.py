@@ -1,4 +1,4 @@
-from core.compare import differing_labels
+from headwatch.core.compare import differing_labels
 
 
 def base(**kw):

@@ -6,12 +6,9 @@ import os
 import re
 from pathlib import Path
 
+import headwatch.core.corpus as corpus_mod
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-import core.corpus as corpus_mod
-from core.corpus import (
+from headwatch.core.corpus import (
     Corpus,
     CorpusError,
     Tokenizer,
@@ -20,6 +17,9 @@ from core.corpus import (
     load_text_file,
     plays_to_dialogue,
 )
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.helpers import TEXT, write_corpus
 
 PLAY = """# Hamlet

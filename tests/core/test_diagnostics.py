@@ -6,8 +6,7 @@ import math
 
 import pytest
 import torch
-
-from core.diagnostics import (
+from headwatch.core.diagnostics import (
     FIRST_QUERY,
     attention_statistics,
     dead_units,
@@ -18,8 +17,9 @@ from core.diagnostics import (
     uniform_entropy,
     unit_top_contexts,
 )
-from core.model import GPT, GPTConfig
-from core.trainer import Trainer
+from headwatch.core.model import GPT, GPTConfig
+from headwatch.core.trainer import Trainer
+
 from tests.helpers import small_corpus, small_model, small_training
 
 T = 8

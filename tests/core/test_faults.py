@@ -11,8 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from core.runs import METRICS, RunWriter, load_run, read_metrics, trainer_for
-from core.session import train_into_run
+from headwatch.core.runs import METRICS, RunWriter, load_run, read_metrics, trainer_for
+from headwatch.core.session import train_into_run
+
 from tests.helpers import small_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SAVE_LOOP = textwrap.dedent(
     """
     import sys
-    from core.runs import MetricRow, RunWriter
-    from core.trainer import Trainer
+    from headwatch.core.runs import MetricRow, RunWriter
+    from headwatch.core.trainer import Trainer
     from tests.helpers import small_corpus, small_model, small_training
 
     corpus = small_corpus()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from core import inspection
-from core.control import SnapshotBox
-from core.corpus import Corpus, Tokenizer
-from core.inspection import FAST_INSPECTION_MIN_PARAMS, Analyst, Inspector
-from core.model import GPT, GPTConfig
+from headwatch.core import inspection
+from headwatch.core.control import SnapshotBox
+from headwatch.core.corpus import Corpus, Tokenizer
+from headwatch.core.inspection import FAST_INSPECTION_MIN_PARAMS, Analyst, Inspector
+from headwatch.core.model import GPT, GPTConfig
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
 

@@ -6,9 +6,8 @@ import math
 
 import pytest
 import torch
-
-from core.cli import main
-from core.ladder import (
+from headwatch.core.cli import main
+from headwatch.core.ladder import (
     BATCH_SIZE,
     BLOCK_SIZE,
     LEARNING_RATE,
@@ -19,8 +18,9 @@ from core.ladder import (
     stage_dirs,
     train_config,
 )
-from core.model import GPT, ConfigError
-from core.runs import RunError, is_run_dir, load_run
+from headwatch.core.model import GPT, ConfigError
+from headwatch.core.runs import RunError, is_run_dir, load_run
+
 from tests.helpers import small_corpus, write_corpus
 
 VOCAB = 65

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from headwatch.core.model import GPT, ConfigError, GPTConfig, resolve_device
 
-from core.model import GPT, ConfigError, GPTConfig, resolve_device
-from core.reference import NaiveGPT
+from bench.reference import NaiveGPT
 
 
 @pytest.mark.parametrize(

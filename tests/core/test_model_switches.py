@@ -7,10 +7,10 @@ from functools import partial
 
 import pytest
 import torch
+from headwatch.core.model import GPT, ConfigError, GPTConfig
+from headwatch.core.runs import RunWriter, load_run
+from headwatch.core.trainer import Trainer
 
-from core.model import GPT, ConfigError, GPTConfig
-from core.runs import RunWriter, load_run
-from core.trainer import Trainer
 from tests.helpers import small_corpus, small_training
 
 V, T, C, L, H = 11, 8, 16, 2, 4

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 
+from headwatch.core.model import ConfigError, GPTConfig
+from headwatch.core.runs import MetricRow
+from headwatch.core.trainer import TrainConfig
 from hypothesis import given
 from hypothesis import strategies as st
-
-from core.model import ConfigError, GPTConfig
-from core.runs import MetricRow
-from core.trainer import TrainConfig
 
 anything = st.one_of(
     st.integers(-(2**40), 2**40),

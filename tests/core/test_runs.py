@@ -6,10 +6,9 @@ import json
 
 import pytest
 import torch
-
-from core.control import TrainControl
-from core.corpus import Corpus
-from core.runs import (
+from headwatch.core.control import TrainControl
+from headwatch.core.corpus import Corpus
+from headwatch.core.runs import (
     CHECKPOINT,
     CONFIG,
     METRICS,
@@ -19,8 +18,9 @@ from core.runs import (
     new_run_dir,
     trainer_for,
 )
-from core.session import train_into_run
-from core.trainer import Trainer, TrainingDiverged
+from headwatch.core.session import train_into_run
+from headwatch.core.trainer import Trainer, TrainingDiverged
+
 from tests.helpers import TEXT, small_corpus, small_model, small_training
 
 

@@ -8,11 +8,11 @@ import threading
 
 import pytest
 import torch
+from headwatch.core import trainer as trainer_module
+from headwatch.core.model import GPT, ConfigError, GPTConfig, _causal_attention_bf16, has_bf16_flag
+from headwatch.core.runs import RunWriter, load_run
+from headwatch.core.trainer import TrainConfig, Trainer
 
-from core import trainer as trainer_module
-from core.model import GPT, ConfigError, GPTConfig, _causal_attention_bf16, has_bf16_flag
-from core.runs import RunWriter, load_run
-from core.trainer import TrainConfig, Trainer
 from tests.helpers import small_corpus, small_model, small_training
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from gui.main_window import MainWindow
+from headwatch.gui.main_window import MainWindow
 
 
 def small_settings(window: MainWindow, heads: int = 4) -> None:

@@ -6,13 +6,12 @@ import csv
 import json
 import xml.etree.ElementTree as ET
 
+import headwatch.gui.main_window as main_window
 import pytest
+from headwatch.core.diagnostics import LABELS
+from headwatch.core.ladder import STAGES
 from PySide6.QtGui import QImage
 from PySide6.QtSvg import QSvgRenderer
-
-import gui.main_window as main_window
-from core.diagnostics import LABELS
-from core.ladder import STAGES
 
 
 @pytest.fixture

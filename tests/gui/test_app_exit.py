@@ -12,7 +12,7 @@ SCRIPT = textwrap.dedent(
     import sys
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from gui import app as headwatch
+    from headwatch.gui import app as headwatch
 
     qapp = QApplication(sys.argv[:1])
 
@@ -56,7 +56,7 @@ def test_closing_mid_training_exits_cleanly(tmp_path):
 
 
 def test_no_display_is_explained_not_aborted(monkeypatch):
-    from gui import app
+    from headwatch.gui import app
 
     monkeypatch.setattr(app.sys, "platform", "linux")
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)

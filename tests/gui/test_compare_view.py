@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QTableView
-
-from gui.compare_view import (
+from headwatch.gui.compare_view import (
     COLUMNS,
     CSV_HEADER,
     CompareView,
     format_duration,
     format_params,
 )
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton, QTableView
 
 BEST_VAL = [title for title, _, _ in COLUMNS].index("Best val")
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from headwatch.gui.head_table import COLUMNS, LABEL_COLOURS, HeadTable
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QPushButton, QTableView
-
-from gui.head_table import COLUMNS, LABEL_COLOURS, HeadTable
 
 LABELS = ("previous-token", "self", "first-position", "broad", "mixed")
 

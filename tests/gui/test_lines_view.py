@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from headwatch.gui.head_table import LABEL_COLOURS
+from headwatch.gui.lines_view import MIN_WEIGHT, AttentionLinesView
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QLabel
-
-from gui.head_table import LABEL_COLOURS
-from gui.lines_view import MIN_WEIGHT, AttentionLinesView
 
 PROMPT = "ROMEO:\nBut soft"
 

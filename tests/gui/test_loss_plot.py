@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from headwatch.gui.loss_plot import HINT, PALETTE, LossPlot, _round_up
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
-
-from gui.loss_plot import HINT, PALETTE, LossPlot, _round_up
 
 
 def reference_ema(values, weight: float) -> np.ndarray:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from headwatch.gui.main_window import MainWindow, prompt_from_field
 from PySide6.QtCore import Qt
 
-from gui.main_window import MainWindow, prompt_from_field
 from tests.gui.conftest import open_window
 
 NAMES = [
@@ -135,7 +135,7 @@ def test_close_during_training_joins_the_thread_and_saves(qtbot, tmp_path):
     assert not thread.isRunning()
     assert not window.inspect_thread.is_running()
     assert not window.analysis_thread.is_running()
-    from core.runs import load_run
+    from headwatch.core.runs import load_run
 
     assert load_run(window.session.current.path).step >= 3
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from headwatch.gui.prediction_view import PredictionView, SampleView
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QTextCursor
 from PySide6.QtWidgets import QDoubleSpinBox, QPlainTextEdit, QPushButton, QSpinBox
-
-from gui.prediction_view import PredictionView, SampleView
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import headwatch.core.corpus as corpus_mod
 import pytest
 import torch
-
-import core.corpus as corpus_mod
-from core.runs import CHECKPOINT, CONFIG, load_run
-from core.trainer import Trainer
-from gui.app import setup_logging
+from headwatch.core.runs import CHECKPOINT, CONFIG, load_run
+from headwatch.core.trainer import Trainer
+from headwatch.gui.app import setup_logging
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,10 +180,10 @@ def test_crashed_run_opens_and_resumes(qtbot, window, tmp_path):
     script = textwrap.dedent(
         """
         import sys
-        from core.corpus import builtin_corpus
-        from core.runs import RunWriter
-        from core.session import train_into_run
-        from core.trainer import Trainer
+        from headwatch.core.corpus import builtin_corpus
+        from headwatch.core.runs import RunWriter
+        from headwatch.core.session import train_into_run
+        from headwatch.core.trainer import Trainer
         from tests.helpers import small_model, small_training
 
         corpus = builtin_corpus()

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from gui.workers import TRAIN_NICENESS, TRAIN_THREADS, give_way_to_the_window, use_torch_threads
+from headwatch.gui.workers import (
+    TRAIN_NICENESS,
+    TRAIN_THREADS,
+    give_way_to_the_window,
+    use_torch_threads,
+)
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"

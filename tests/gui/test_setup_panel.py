@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from headwatch.core.corpus import Corpus
+from headwatch.core.model import ConfigError, GPTConfig
+from headwatch.core.trainer import TrainConfig
+from headwatch.gui.setup_panel import CUSTOM, NO_CORPUS, PRESETS, RETRAIN_HINT, SetupPanel
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-
-from core.corpus import Corpus
-from core.model import ConfigError, GPTConfig
-from core.trainer import TrainConfig
-from gui.setup_panel import CUSTOM, NO_CORPUS, PRESETS, RETRAIN_HINT, SetupPanel
 
 # ~4.4k characters: the validation tenth (~440) holds a window of the lecture's block size 256
 TEXT = (

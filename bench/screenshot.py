@@ -1,6 +1,6 @@
 """Render the app mid-training on the built-in corpus to a PNG (for the README and for review).
 
-    python -m gui.screenshot [OUT.png] [--steps N]
+    python -m bench.screenshot [OUT.png] [--steps N]
 
 Runs offscreen: trains the baby preset for N steps in the app's own training thread, with the
 default prompt typed, then grabs the whole window.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", default="assets/screenshot.png")
+    parser.add_argument("out", nargs="?", default="docs/screenshot.png")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--size", default="1600x1000")
     args = parser.parse_args(argv)
@@ -25,11 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     # a private home: the screenshot neither reads nor writes the user's runs and settings
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-shot-"))
 
+    from headwatch.gui.app import stylesheet
+    from headwatch.gui.main_window import MainWindow
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication, QWidget
-
-    from gui.app import stylesheet
-    from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setStyleSheet(stylesheet())
