@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from headwatch.core.charnames import quoted, visible_string
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
 from headwatch.core.inspection import inspect_prompt, sample_text
@@ -241,18 +242,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout)
         sys.stdout.write("\n")
         return 0
-    print(f"run {args.run} at step {record.step}; prompt {''.join(result.tokens)!r}")
+    print(f"run {args.run} at step {record.step}; prompt '{visible_string(''.join(result.tokens))}'")
     for layer in range(result.attention.shape[0]):
         for head in range(result.attention.shape[1]):
             row = result.attention[layer, head, -1]
             best = int(row.argmax())
             print(
                 f"layer {layer + 1} head {head + 1}: last char attends most to "
-                f"{result.tokens[best]!r} (pos {best}) {row[best]:.2f}"
+                f"{quoted(result.tokens[best])} (pos {best}) {row[best]:.2f}"
             )
         active = float((result.ffn[layer] > 0).mean())
         print(f"layer {layer + 1} feed-forward: {active:.0%} of units active")
-    print("next: " + "  ".join(f"{ch!r} {p:.2f}" for ch, p in result.next_chars))
+    print("next: " + "  ".join(f"{quoted(ch)} {p:.2f}" for ch, p in result.next_chars))
     return 0
 
 

@@ -17,10 +17,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from headwatch.core.charnames import quoted, visible
 from headwatch.gui.head_table import LABEL_COLOURS, LABEL_TEXT_COLOUR, NEUTRAL_LABEL_COLOUR
-from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QPainterPath, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen, QPicture
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
@@ -48,6 +48,7 @@ _BAR_HEIGHT = 56  # the horizontal colour bar with its ticks and label
 _GRID_SHARE = 0.62  # at most this much of the width goes to the grid, the rest to the detail
 _TITLE_HEIGHT = 30  # PlotItem's fixed title row
 _TOP_LEFT = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+_LABEL_GAP = 4  # px kept free between neighbouring axis labels
 
 
 def index_lut(name: str = COLORMAP) -> np.ndarray:
@@ -264,43 +265,142 @@ def cell_at(plot: pg.PlotItem, scene_pos: QPointF) -> tuple[int, int] | None:
     return int(point.y()), int(point.x())
 
 
-class CharAxis(pg.AxisItem):
-    """Labels cells with prompt characters (repeated for every tile), thinned to stay legible."""
+def text_size(texts: list[str], font: QFont | None = None) -> list[tuple[float, float]]:
+    """(width, height) in px of each text as AxisItem measures and draws tick labels (its
+    painter's bounding rectangle, 0.8 of its height)."""
+    picture = QPicture()
+    painter = QPainter(picture)
+    try:
+        if font is not None:
+            painter.setFont(font)
+        box = QRectF(0, 0, 100, 100)
+        rects = [painter.boundingRect(box, Qt.AlignmentFlag.AlignCenter, text) for text in texts]
+    finally:
+        painter.end()
+    return [(rect.width(), rect.height() * 0.8) for rect in rects]
+
+
+class LabelAxis(pg.AxisItem):
+    """Text labels at given positions, thinned so that no two ever overlap.
+
+    At the axis's current length (recomputed on every resize) it keeps every label whose key is
+    a multiple of the smallest stride (1, 2, 4, …) at which neighbours stay _LABEL_GAP px apart;
+    if even one label per key 0 is too many, it keeps labels greedily from the start. A left or
+    right axis widens to its widest label, so no label is dropped for lack of room across.
+    """
 
     def __init__(self, orientation: str) -> None:
         super().__init__(orientation)
         style_axis(self)
-        self._chars: list[str] = []
-        self._pitch = 1  # cells from one tile's start to the next
-        self._tiles = 0
-        # Labels at the very ends of the axis may overhang it a little instead of vanishing.
-        self.setStyle(hideOverlappingLabels=False)
-        # Stacked labels need a line each; side-by-side ones a wide character and a little air.
-        metrics = QFontMetrics(self.font())
-        vertical = orientation in ("left", "right")
-        self._min_spacing_px = metrics.height() if vertical else metrics.horizontalAdvance("M") + 3
+        self._positions = np.zeros(0)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._texts: list[str] = []
+        self._text_at: dict[float, str] = {}
+        self._extents = np.zeros(0)  # px each label takes along the axis
+        self._across = 0.0  # px the widest label takes across the axis
+        self._sizes: dict[str, tuple[float, float]] = {}  # measured once per text
+        self._min_width: int | None = None
 
-    def set_chars(self, chars: list[str], pitch: int, tiles: int) -> None:
-        self._chars = [visible_char(ch) for ch in chars]
-        self._pitch = pitch
-        self._tiles = tiles
+    def set_labels(
+        self, positions: np.ndarray, texts: list[str], keys: np.ndarray | None = None
+    ) -> bool:
+        """Labels texts[i] at positions[i] (view units); keys[i] (default i) decides which are
+        kept when they thin out. Returns whether a left or right axis changed its width."""
+        positions = np.asarray(positions, dtype=np.float64)
+        keys = np.arange(len(texts)) if keys is None else np.asarray(keys, dtype=np.int64)
+        order = np.argsort(positions, kind="stable")
+        self._positions, self._keys = positions[order], keys[order]
+        self._texts = [texts[i] for i in order]
+        self._text_at = dict(zip(self._positions.tolist(), self._texts, strict=True))
+        missing = [text for text in set(texts) if text not in self._sizes]
+        self._sizes.update(zip(missing, text_size(missing, self.style["tickFont"]), strict=True))
+        sizes = np.array([self._sizes[text] for text in self._texts]).reshape(-1, 2)
+        vertical = self.orientation in ("left", "right")
+        self._extents = sizes[:, 1] if vertical else sizes[:, 0]
+        self._across = float(sizes[:, 0].max(initial=0.0) if vertical else 0.0)
         self.picture = None  # AxisItem caches its drawing
         self.update()
+        return self._fit_width()
+
+    @property
+    def texts(self) -> list[str]:
+        """Every label, in position order, whether drawn at the current size or thinned out."""
+        return list(self._texts)
+
+    def setWidth(self, w: int | None = None) -> None:  # noqa: N802 - pyqtgraph override
+        """The width the axis keeps at least; it widens past it for wider labels."""
+        self._min_width = w
+        self._fit_width()
+
+    def _fit_width(self) -> bool:
+        if self._min_width is None or self.orientation not in ("left", "right"):
+            return False
+        needed = self._across + max(0, self.style["tickLength"]) + self.style["tickTextOffset"][0]
+        if self.label.isVisible():
+            needed += self.label.boundingRect().height() * 0.8
+        width = max(self._min_width, math.ceil(needed) + 2)
+        if width == self.fixedWidth:
+            return False
+        super().setWidth(width)
+        return True
+
+    def shown(self, low: float, high: float, length_px: float) -> np.ndarray:
+        """Which labels (in position order) are drawn over the range [low, high] shown on
+        length_px pixels: a boolean mask."""
+        inside = (self._positions >= low) & (self._positions <= high)
+        if length_px <= 0 or high <= low or not inside.any():
+            return np.zeros(len(self._texts), dtype=bool)
+        px = self._positions * (length_px / (high - low))
+        stride = 1
+        while True:
+            mask = inside & (self._keys % stride == 0)
+            if self._apart(px, mask):
+                return mask
+            if stride > self._keys.max():
+                break
+            stride *= 2
+        return self._greedy(px, mask)
+
+    def _apart(self, px: np.ndarray, mask: np.ndarray) -> bool:
+        centres, extents = px[mask], self._extents[mask]
+        needed = (extents[:-1] + extents[1:]) / 2 + _LABEL_GAP
+        return bool(np.all(np.diff(centres) >= needed))
+
+    def _greedy(self, px: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        kept = np.zeros_like(mask)
+        end = -math.inf
+        for i in np.flatnonzero(mask):
+            if px[i] - self._extents[i] / 2 >= end:
+                kept[i] = True
+                end = px[i] + self._extents[i] / 2 + _LABEL_GAP
+        return kept
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803
-        if not self._chars or size <= 0:
-            return []
         low, high = min(minVal, maxVal), max(minVal, maxVal)
-        cells_per_px = (high - low) / size
-        stride = max(1, math.ceil(self._min_spacing_px * cells_per_px))
-        offsets = np.arange(0, len(self._chars), stride)
-        starts = np.arange(self._tiles) * self._pitch
-        centres = (starts[:, None] + offsets[None, :]).ravel() + 0.5
-        centres = centres[(centres >= low) & (centres <= high)]
-        return [(float(stride), centres.tolist())]
+        mask = self.shown(low, high, size)
+        return [(1.0, self._positions[mask].tolist())] if mask.any() else []
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
-        return [self._chars[int(v) % self._pitch] for v in values]
+        return [self._text_at[v] for v in values]
+
+
+class CharAxis(LabelAxis):
+    """Labels cells with prompt characters (repeated for every tile), drawn visibly (a stand-in
+    for every invisible character) and thinned to every 2nd, 4th, … character of a tile."""
+
+    def __init__(self, orientation: str) -> None:
+        super().__init__(orientation)
+        # Labels at the very ends of the axis may overhang it a little instead of vanishing.
+        self.setStyle(hideOverlappingLabels=False)
+
+    def set_chars(self, chars: list[str], pitch: int, tiles: int) -> bool:
+        """chars label cells 0..T-1 of each of `tiles` tiles starting every `pitch` cells.
+        Returns whether the axis changed its width."""
+        offsets = np.arange(len(chars))
+        starts = np.arange(tiles) * pitch
+        centres = (starts[:, None] + offsets[None, :]).ravel() + 0.5
+        texts = [visible(ch) for ch in chars] * tiles
+        return self.set_labels(centres, texts, np.tile(offsets, tiles))
 
 
 class AttentionGrid(QWidget):
@@ -321,6 +421,7 @@ class AttentionGrid(QWidget):
         self._selected = (0, 0)
         self._labels: list[list[str]] | None = None  # what each head does, from the analysis
         self._badges: list[list[pg.TextItem]] = []
+        self._tile_px = 0.0  # a head's tile on screen, px per side
         # Geometry in cells: a head's tile is padded x padded (T x T data, then blank padding up
         # to a multiple of max_pool), tiles start every pitch cells (the rest is the gap).
         self._padded = self._pitch = self._max_pool = 1
@@ -347,7 +448,16 @@ class AttentionGrid(QWidget):
     def _build_grid(self) -> None:
         self._keys_axis = CharAxis("bottom")
         self._queries_axis = CharAxis("right")
-        self._grid = new_plot({"bottom": self._keys_axis, "right": self._queries_axis})
+        self._layers_axis = LabelAxis("left")
+        self._heads_axis = LabelAxis("top")
+        self._grid = new_plot(
+            {
+                "bottom": self._keys_axis,
+                "right": self._queries_axis,
+                "left": self._layers_axis,
+                "top": self._heads_axis,
+            }
+        )
         self._grid.setAspectLocked(True)
         self._grid.setMouseEnabled(x=False, y=False)
         self._grid.showAxes((True, True, False, False), showValues=(True, True, True, True))
@@ -454,6 +564,14 @@ class AttentionGrid(QWidget):
                 self._grid.addItem(badge, ignoreBounds=True)
                 items.append(badge)
             self._badges.append(items)
+        self._show_badges_that_fit()
+
+    def _show_badges_that_fit(self) -> None:
+        """A badge shows only inside its tile's masked corner; on smaller tiles the head table
+        and the cell tooltips still name the label."""
+        for badge in (item for row in self._badges for item in row):
+            size = badge.boundingRect()  # px: a TextItem ignores the view's scaling
+            badge.setVisible(size.width() <= self._tile_px and size.height() <= self._tile_px / 2)
 
     def clear(self) -> None:
         """Back to the empty-state hint (an empty prompt); the next set_data shows data again."""
@@ -480,7 +598,9 @@ class AttentionGrid(QWidget):
     def describe_cell(self, layer: int, head: int, row: int, col: int) -> str:
         """Tooltip text for a cell (0-based arguments, 1-based layer/head in the text)."""
         where = f"layer {layer + 1} · head {head + 1}"
-        query, key = quoted_char(self._tokens[row]), quoted_char(self._tokens[col])
+        if self._badges:  # labels for this shape: say it even where the badge does not fit
+            where += f" ({self._labels[layer][head]})"
+        query, key = quoted(self._tokens[row]), quoted(self._tokens[col])
         if col > row:
             return f"{where} · {query} cannot see {key} (future)"
         return f"{where} · {query} attends to {key}: {self._data[layer, head, row, col]:.2f}"
@@ -509,9 +629,9 @@ class AttentionGrid(QWidget):
                 path.addRect(QRectF(head * pitch, layer * pitch, t, t))
         self._outlines.setPath(path)
         self._place_badges()
-        centre = (np.arange(max(n_layer, n_head)) * pitch + t / 2).tolist()
-        self._grid.getAxis("left").setTicks([[(centre[i], f"L{i + 1}") for i in range(n_layer)]])
-        self._grid.getAxis("top").setTicks([[(centre[i], f"H{i + 1}") for i in range(n_head)]])
+        centre = np.arange(max(n_layer, n_head)) * pitch + t / 2
+        self._layers_axis.set_labels(centre[:n_layer], [f"L{i + 1}" for i in range(n_layer)])
+        self._heads_axis.set_labels(centre[:n_head], [f"H{i + 1}" for i in range(n_head)])
         small = t <= _CHAR_TICKS_MAX_T and n_head <= _CHAR_TICKS_MAX_HEADS
         self._grid.showAxis("bottom", small)
         self._grid.showAxis("right", small)
@@ -524,10 +644,14 @@ class AttentionGrid(QWidget):
     def _set_tokens(self, tokens: list[str]) -> None:
         self._tokens = tokens
         n_layer, n_head, t = self._shape
-        self._keys_axis.set_chars(tokens, self._pitch, n_head)
-        self._queries_axis.set_chars(tokens, self._pitch, n_layer)
-        self._detail_keys_axis.set_chars(tokens, t, 1)
-        self._detail_queries_axis.set_chars(tokens, t, 1)
+        widened = [
+            self._keys_axis.set_chars(tokens, self._pitch, n_head),
+            self._queries_axis.set_chars(tokens, self._pitch, n_layer),
+            self._detail_keys_axis.set_chars(tokens, t, 1),
+            self._detail_queries_axis.set_chars(tokens, t, 1),
+        ]
+        if any(widened):  # a wider character column (a badge such as ⟨NBSP⟩) moves the plots
+            self._fit_layout(self._view.size())
 
     def _show_detail(self) -> None:
         layer, head = self._selected
@@ -561,6 +685,8 @@ class AttentionGrid(QWidget):
         detail_avail_h = avail_h - _SPACING - _BAR_HEIGHT
         inner = max(0.0, min(avail_w - grid_w - detail_extra_w, detail_avail_h - detail_extra_h))
         _fix_size(self._grid, grid_w, grid_h)
+        self._tile_px = t * inner_w / width_cells
+        self._show_badges_that_fit()
         _fix_size(self._detail, inner + detail_extra_w, inner + detail_extra_h)
         _fix_size(self._bar, inner + detail_extra_w, _BAR_HEIGHT)
 

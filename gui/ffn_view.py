@@ -12,10 +12,12 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from headwatch.core.charnames import quoted
 from headwatch.gui.attention_grid import (
     BACKGROUND,
     FOREGROUND,
     CharAxis,
+    LabelAxis,
     TiledImage,
     cell_at,
     fix_axis_sizes,
@@ -29,7 +31,6 @@ from headwatch.gui.attention_grid import (
     show_tooltip,
     tile_gap,
 )
-from headwatch.gui.text_display import quoted_char
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
@@ -96,7 +97,8 @@ class FfnView(QWidget):
         self._stack = hint_stack(self, "Type a prompt to see feed-forward activations", self._view)
 
     def _build_heatmap(self) -> None:
-        self._plot = new_plot()
+        self._layers_axis = LabelAxis("left")
+        self._plot = new_plot({"left": self._layers_axis})
         self._plot.setMouseEnabled(x=False, y=False)
         self._plot.setLabel("bottom", "hidden unit", color=FOREGROUND)
         self._plot.getAxis("bottom").setStyle(hideOverlappingLabels=False)  # keep unit 0
@@ -218,15 +220,13 @@ class FfnView(QWidget):
         n_layer, t, _ = self._shape
         rows = (np.arange(n_layer)[:, None] * self._pitch + np.arange(t)[None, :] + 0.5).ravel()
         self._share_bars.setOpts(x0=0, y=rows, width=100 * self._token_share.ravel())
-        centres = np.arange(n_layer) * self._pitch + t / 2
-        labels = [
-            (float(centres[layer]), f"L{layer + 1}\n{self._layer_share[layer]:.0%} active")
-            for layer in range(n_layer)
-        ]
-        self._plot.getAxis("left").setTicks([labels])
+        self._layers_axis.set_labels(
+            np.arange(n_layer) * self._pitch + t / 2,
+            [f"L{layer + 1}\n{share:.0%} active" for layer, share in enumerate(self._layer_share)],
+        )
 
     def _describe_token(self, layer: int, row: int) -> str:
-        return f"layer {layer + 1} · token {quoted_char(self._tokens[row])} (pos {row})"
+        return f"layer {layer + 1} · pos {row} · token {quoted(self._tokens[row])}"
 
     # --- mouse -------------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from headwatch.core.charnames import visible
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
-from headwatch.gui.text_display import visible_char
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -91,10 +91,10 @@ class _LinesCanvas(QWidget):
         self._mono = _mono_font(self.font())
         self._small = QFont(self.font())
         self._small.setPointSizeF(max(self.font().pointSizeF() * 0.85, 6.0))
-        metrics = QFontMetricsF(self._mono)
-        self.min_row = math.ceil(metrics.height()) + 2  # px: one readable line of text
-        self._max_row = math.ceil(metrics.height() * 1.5)
-        self._char_w = metrics.horizontalAdvance("M") + 12
+        self._metrics = QFontMetricsF(self._mono)
+        self.min_row = math.ceil(self._metrics.height()) + 2  # px: one readable line of text
+        self._max_row = math.ceil(self._metrics.height() * 1.5)
+        self._char_w = self._box_width([])
         self._value_w = QFontMetricsF(self._small).horizontalAdvance("0.00") + 10
         self._labels: list[str] = []
         self._weights = np.zeros((0, 0), dtype=np.float32)
@@ -105,14 +105,23 @@ class _LinesCanvas(QWidget):
 
     # --- data ----------------------------------------------------------------------------------
 
+    def _box_width(self, labels: list[str]) -> float:
+        """A character box fits the widest label: a badge such as ⟨NBSP⟩ is wider than 'M'."""
+        return max(self._metrics.horizontalAdvance(text) for text in ("M", *labels)) + 12
+
     def set_data(self, weights: np.ndarray, labels: list[str]) -> None:
         self._weights = weights
         self._labels = labels
+        self._char_w = self._box_width(labels)
         ii, jj = np.nonzero(np.tril(weights >= MIN_WEIGHT))
         self._i, self._j, self._w = ii, jj, weights[ii, jj]
         self._bucket = np.clip(np.ceil(self._w * _LEVELS), 1, _LEVELS).astype(np.int64)
         self.updateGeometry()
         self.update()
+
+    @property
+    def labels(self) -> list[str]:
+        return self._labels
 
     def set_focus(self, focus: tuple[str, int] | None) -> None:
         self._focus = focus
@@ -378,7 +387,7 @@ class AttentionLinesView(QWidget):
         if self._focus is not None and self._focus[1] >= self._t:
             self._focus = None
         self._canvas.set_focus(self._focus)
-        self._canvas.set_data(weights.copy(), [visible_char(ch) for ch in tokens])
+        self._canvas.set_data(weights.copy(), [visible(ch) for ch in tokens])
         self._title.setText(title)
         self._set_badge(label)
         self._headings.show()
@@ -410,6 +419,10 @@ class AttentionLinesView(QWidget):
 
     def focused(self) -> tuple[str, int] | None:
         return self._focus
+
+    def labels(self) -> list[str]:
+        """The characters as drawn in each column, top to bottom ('↵' for a newline)."""
+        return list(self._canvas.labels)
 
     def visible_lines(self) -> list[tuple[int, int, float]]:
         """(query i, key j, weight) of every line drawn now, by i then j."""

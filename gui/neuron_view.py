@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from headwatch.gui.text_display import visible_char
+from headwatch.core.charnames import visible
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
@@ -55,7 +55,7 @@ def _text_on(fill: QColor) -> QColor:
 def _shown(ch: str, trigger: bool) -> str:
     """A context character as drawn: spaces stay blank for reading, except the trigger, whose
     highlighted box must show what it is."""
-    return visible_char(ch) if trigger or ch != " " else " "
+    return visible(ch) if trigger or ch != " " else " "
 
 
 class _ContextList(QWidget):
@@ -63,6 +63,7 @@ class _ContextList(QWidget):
 
     The value column stays at the right edge; when the text does not fit, characters far from
     the trigger are cut off (the nearest ones matter most), so there is never a sideways scroll.
+    A character takes one cell, or as many as its stand-in needs (a badge such as ⟨NBSP⟩).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -78,14 +79,24 @@ class _ContextList(QWidget):
         self._rank_w = self.fontMetrics().horizontalAdvance("20.") + 10
         self._value_w = self.fontMetrics().horizontalAdvance("00.00") + 8
         self._rows: list[tuple[list[str], int, float]] = []  # shown chars, trigger, activation
-        self._before = self._after = 0  # most characters before / after a trigger
+        self._spans: list[list[int]] = []  # cells each shown character takes, per row
+        self._before = self._after = 0  # most cells before / after a trigger
+        self._trigger = 1  # most cells a trigger takes
         self._hint = _HINT_EMPTY
 
     def set_rows(self, rows: list[tuple[list[str], int, float]], hint: str) -> None:
         self._rows = rows
         self._hint = hint
-        self._before = max((index for _, index, _ in rows), default=0)
-        self._after = min(max((len(c) - i - 1 for c, i, _ in rows), default=0), _AFTER_MAX)
+        bold = QFontMetricsF(self._bold)
+        self._spans = [
+            [max(1, math.ceil(bold.horizontalAdvance(ch) / self._cell_w - 0.05)) for ch in chars]
+            for chars, _, _ in rows
+        ]
+        triggers = [(spans, index) for spans, (_, index, _) in zip(self._spans, rows, strict=True)]
+        self._before = max((sum(spans[:i]) for spans, i in triggers), default=0)
+        after = max((sum(spans[i + 1 :]) for spans, i in triggers), default=0)
+        self._after = min(after, _AFTER_MAX)
+        self._trigger = max((spans[i] for spans, i in triggers), default=1)
         self.updateGeometry()
         self.update()
 
@@ -93,7 +104,7 @@ class _ContextList(QWidget):
         return math.ceil(self._rank_w + cells * self._cell_w + _GAP + _BAR_W + 4 + self._value_w)
 
     def sizeHint(self) -> QSize:
-        return QSize(self._width_for(self._before + 1 + self._after), self._height())
+        return QSize(self._width_for(self._before + self._trigger + self._after), self._height())
 
     def minimumSizeHint(self) -> QSize:
         return QSize(self._width_for(_MIN_CELLS), self._height())
@@ -117,13 +128,14 @@ class _ContextList(QWidget):
         bar_x = value_x - _BAR_W - 4
         cells = max(int((bar_x - _GAP - self._rank_w) // self._cell_w), 1)
         # The trigger column: all of the longest left context if it fits beside the right one.
-        column = max(min(self._before, cells - 1 - self._after), 0)
+        column = max(min(self._before, cells - self._trigger - self._after), 0)
         track = QColor(text)
         track.setAlpha(22)
         first = max(event.rect().top() // self._row_h, 0)
         last = min(event.rect().bottom() // self._row_h + 1, len(self._rows))
         for rank in range(first, last):
             chars, index, activation = self._rows[rank]
+            spans = self._spans[rank]
             top = rank * self._row_h + 2
             share = min(max(activation / top_activation, 0.0), 1.0)
             painter.setFont(self.font())
@@ -134,7 +146,7 @@ class _ContextList(QWidget):
                 f"{rank + 1}.",
             )
             trigger_x = self._rank_w + column * self._cell_w
-            box = QRectF(trigger_x - 2, top + 2, self._cell_w + 4, self._row_h - 4)
+            box = QRectF(trigger_x - 2, top + 2, spans[index] * self._cell_w + 4, self._row_h - 4)
             # Opaque, from the background's colour to full orange: the trigger's text colour
             # can then be chosen for the fill it actually sits on, in light and dark themes.
             fill = _blend(background, QColor(HIGHLIGHT_COLOUR), 0.2 + 0.8 * share)
@@ -143,15 +155,23 @@ class _ContextList(QWidget):
             painter.drawRoundedRect(box, 3, 3)
             painter.setFont(self._mono)
             painter.setPen(text)
-            for k in range(max(index - column, 0), index):
-                self._draw_cell(painter, trigger_x - (index - k) * self._cell_w, top, chars[k])
+            x = trigger_x
+            for k in range(index - 1, -1, -1):
+                x -= spans[k] * self._cell_w
+                if x < self._rank_w - 0.5:
+                    break
+                self._draw_cell(painter, x, top, chars[k], spans[k])
             painter.setFont(self._bold)
             painter.setPen(_text_on(fill))
-            self._draw_cell(painter, trigger_x, top, chars[index])
+            self._draw_cell(painter, trigger_x, top, chars[index], spans[index])
             painter.setFont(self._mono)
             painter.setPen(placeholder)  # the unit cannot see what follows its character
-            for k in range(index + 1, min(len(chars), index + cells - column)):
-                self._draw_cell(painter, trigger_x + (k - index) * self._cell_w, top, chars[k])
+            x = trigger_x + spans[index] * self._cell_w
+            for k in range(index + 1, len(chars)):
+                if x + spans[k] * self._cell_w > bar_x - _GAP + 0.5:
+                    break
+                self._draw_cell(painter, x, top, chars[k], spans[k])
+                x += spans[k] * self._cell_w
             bar_top = top + self._row_h / 2 - 3
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(track)
@@ -166,10 +186,10 @@ class _ContextList(QWidget):
                 f"{activation:.2f}",
             )
 
-    def _draw_cell(self, painter: QPainter, x: float, top: float, ch: str) -> None:
-        # One cell per character: '↵' and '␣' may be wider than the font's cell otherwise.
+    def _draw_cell(self, painter: QPainter, x: float, top: float, ch: str, span: int) -> None:
+        # Whole cells per character: '↵' and '␣' may be wider than the font's cell otherwise.
         painter.drawText(
-            QRectF(x, top, self._cell_w, self._row_h), Qt.AlignmentFlag.AlignCenter, ch
+            QRectF(x, top, span * self._cell_w, self._row_h), Qt.AlignmentFlag.AlignCenter, ch
         )
 
 

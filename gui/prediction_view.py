@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from headwatch.gui.text_display import visible_char
+from headwatch.core.charnames import readable_text, visible
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -63,6 +63,9 @@ class _BarChart(QWidget):
         self._items = items
         self.update()
 
+    def _labels(self) -> list[str]:
+        return [label for label, _ in self._items]
+
     def sizeHint(self) -> QSize:
         return QSize(260, self._rows * 22)
 
@@ -77,7 +80,9 @@ class _BarChart(QWidget):
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No prediction yet")
             return
-        char_w = QFontMetrics(self._mono).horizontalAdvance("MM") + 8
+        mono = QFontMetrics(self._mono)
+        # As wide as the widest label: a badge such as ⟨NBSP⟩ is wider than a character.
+        char_w = max(mono.horizontalAdvance(text) for text in ("MM", *self._labels())) + 8
         pct_w = self.fontMetrics().horizontalAdvance("100.0%") + 8
         track_w = max(self.width() - char_w - pct_w - 4, 1)
         row_h = min(self.height() / self._rows, 30.0)
@@ -128,14 +133,14 @@ class PredictionView(QWidget):
         """Show the ``top_k`` most likely characters, in any order given."""
         ranked = sorted(((str(ch), float(p)) for ch, p in items), key=lambda it: -it[1])
         self._items = ranked[: self._top_k]
-        self._chart.set_items([(visible_char(ch), p) for ch, p in self._items])
+        self._chart.set_items([(visible(ch), p) for ch, p in self._items])
 
     def predictions(self) -> list[tuple[str, float]]:
         return list(self._items)
 
     def labels(self) -> list[str]:
-        """The character labels as drawn, best first ('↵' for a newline)."""
-        return [visible_char(ch) for ch, _ in self._items]
+        """The character labels as drawn, best first ('↵' for a newline, '␌' for a form feed)."""
+        return [visible(ch) for ch, _ in self._items]
 
     def clear(self) -> None:
         self.set_predictions([])
@@ -200,8 +205,9 @@ class SampleView(QWidget):
         continuation_format.setFontWeight(QFont.Weight.Bold)
         self._text.clear()
         cursor = QTextCursor(self._text.document())
-        cursor.insertText(prompt, prompt_format)
-        cursor.insertText(continuation, continuation_format)
+        # Layout stays layout; a character that draws nothing gets its stand-in (⟨ZWSP⟩, ␌).
+        cursor.insertText(readable_text(prompt), prompt_format)
+        cursor.insertText(readable_text(continuation, after=prompt), continuation_format)
         self._text.moveCursor(QTextCursor.MoveOperation.Start)  # read from the beginning
         self._sync_controls()
 

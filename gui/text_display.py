@@ -1,15 +1,8 @@
-"""How prompt characters are shown on axes, tooltips and labels (invisible ones made visible)."""
+"""Where the window's main module still finds `quoted_char`; the stand-ins themselves live in
+``headwatch.core.charnames`` (one definition for every view and the CLI)."""
 
 from __future__ import annotations
 
-_VISIBLE = {"\n": "↵", " ": "␣", "\t": "⇥", "\r": "␍"}
+from headwatch.core.charnames import quoted as quoted_char
 
-
-def visible_char(ch: str) -> str:
-    """One character as it should appear on a tick label: newline and space drawn visibly."""
-    return _VISIBLE.get(ch, ch)
-
-
-def quoted_char(ch: str) -> str:
-    """A character for running text, e.g. in a tooltip: 'e', '↵'."""
-    return f"'{visible_char(ch)}'"
+__all__ = ["quoted_char"]

@@ -60,19 +60,19 @@ def test_shares_of_active_units(ffn):
     assert ffn.active_share(1) == pytest.approx(1 / 12)
     np.testing.assert_allclose(ffn.token_active_share(0), [0.5, 1.0, 0.0])
     np.testing.assert_allclose(ffn.token_active_share(1), [0.0, 0.0, 0.25])
-    # The heatmap's left axis carries the per-layer labels (fixed ticks: pyqtgraph keeps them in
-    # _tickLevels; pyqtgraph is pinned in constraints.txt).
+    # The heatmap's left axis carries the per-layer labels.
     [plot] = [item for item in scene_items(ffn, pg.PlotItem) if heatmap(ffn) in item.items]
-    labels = [label for _, label in plot.getAxis("left")._tickLevels[0]]
-    assert labels == ["L1\n50% active", "L2\n8% active"]
+    assert plot.getAxis("left").texts == ["L1\n50% active", "L2\n8% active"]
 
 
 def test_describe_cell(ffn):
     data = activations(np.random.default_rng(1), 2, 5, 128)
     data[0, 3, 117] = 0.83
     ffn.set_data(data, list("thee "))
-    assert ffn.describe_cell(0, 3, 117) == "layer 1 · token 'e' (pos 3) · unit 117: 0.83"
-    assert ffn.describe_cell(1, 4, 0).startswith("layer 2 · token '␣' (pos 4) · unit 0: ")
+    assert ffn.describe_cell(0, 3, 117) == "layer 1 · pos 3 · token 'e' · unit 117: 0.83"
+    assert ffn.describe_cell(1, 4, 0).startswith(
+        "layer 2 · pos 4 · token '␣' (U+0020 SPACE) · unit 0: "
+    )
 
 
 def test_clicking_a_unit_emits_layer_and_unit(qtbot, ffn):
