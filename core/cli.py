@@ -242,7 +242,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout)
         sys.stdout.write("\n")
         return 0
-    print(f"run {args.run} at step {record.step}; prompt '{visible_string(''.join(result.tokens))}'")
+    prompt = visible_string("".join(result.tokens))
+    print(f"run {args.run} at step {record.step}; prompt '{prompt}'")
     for layer in range(result.attention.shape[0]):
         for head in range(result.attention.shape[1]):
             row = result.attention[layer, head, -1]
