@@ -73,6 +73,12 @@ _ABBREVIATIONS = {
     0xFEFF: "BOM",
 }
 # fmt: off
+_C0_ABBREVIATIONS = (
+    "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL",
+    "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI",
+    "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB",
+    "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US",
+)
 _C1_ABBREVIATIONS = (
     "PAD", "HOP", "BPH", "NBH", "IND", "NEL", "SSA", "ESA",
     "HTS", "HTJ", "VTS", "PLD", "PLU", "RI", "SS2", "SS3",
@@ -114,6 +120,10 @@ def _abbreviation(code: int) -> str | None:
     """A short standard name for a character that draws nothing, None if there is none."""
     if code in _ABBREVIATIONS:
         return _ABBREVIATIONS[code]
+    if code < 0x20:
+        return _C0_ABBREVIATIONS[code]
+    if code == 0x7F:
+        return "DEL"
     if 0x80 <= code <= 0x9F:
         return _C1_ABBREVIATIONS[code - 0x80]
     if 0xFE00 <= code <= 0xFE0F:
@@ -139,21 +149,23 @@ def _single(ch: str) -> int:
 
 
 @lru_cache(maxsize=4096)
-def visible(ch: str) -> str:
+def visible(ch: str, pictures: bool = True) -> str:
     """How one character is drawn on its own (an axis label, a bar, a box): never empty, never
     blank, never combining with or reordering the text around it.
 
     ch: exactly one character (one code point). Returns ``ch`` itself when it draws visibly on
     its own, else a stand-in: ``'↵'``, ``'⇥'``, ``'␣'``, a control picture (``'␌'``), a dotted
     circle carrying a combining mark (``'◌́'``) or a badge (``'⟨ZWSP⟩'``, ``'⟨U+2061⟩'``).
-    Raises ValueError for anything but a single character.
+    pictures=False gives C0 controls a badge (``'⟨FF⟩'``) instead of their control picture,
+    for screens whose fonts have no U+2400 block. Raises ValueError for anything but a single
+    character.
     """
     code = _single(ch)
     if ch in _FAMILIAR:
         return _FAMILIAR[ch]
     picture = _control_picture(code)
     if picture is not None:
-        return picture
+        return picture if pictures else f"⟨{_abbreviation(code)}⟩"
     category = unicodedata.category(ch)
     ignorable = _ignorable(code)
     if category in _COMBINING and not ignorable:
@@ -183,11 +195,11 @@ def describe(ch: str) -> str:
     return f"U+{code:04X} {name}"
 
 
-def quoted(ch: str) -> str:
+def quoted(ch: str, pictures: bool = True) -> str:
     """One character for running text such as a tooltip: ``"'e'"`` when it draws as itself,
-    else its stand-in and name: ``"'⟨ZWSP⟩' (U+200B ZERO WIDTH SPACE)"``. Raises ValueError for
-    anything but a single character."""
-    shown = visible(ch)
+    else its stand-in (see ``visible``) and name: ``"'⟨ZWSP⟩' (U+200B ZERO WIDTH SPACE)"``.
+    Raises ValueError for anything but a single character."""
+    shown = visible(ch, pictures)
     return f"'{shown}'" if shown == ch else f"'{shown}' ({describe(ch)})"
 
 
@@ -196,16 +208,17 @@ def visible_string(text: str) -> str:
     return "".join(visible(ch) for ch in text)
 
 
-def readable_text(text: str, after: str = "") -> str:
+def readable_text(text: str, after: str = "", pictures: bool = True) -> str:
     """Running text kept readable: newlines, tabs and spaces stay layout, a combining mark stays
     on the character before it, and every other character that draws nothing gets its stand-in.
 
-    after: the text shown just before `text` (its last character may carry a leading mark).
+    after: the text shown just before `text` (its last character may carry a leading mark);
+    pictures: as for ``visible``.
     """
     out = []
     has_base = bool(after) and after[-1] not in _FAMILIAR and visible(after[-1]) == after[-1]
     for ch in text:
-        shown = visible(ch)
+        shown = visible(ch, pictures)
         if ch in _FAMILIAR:
             out.append(ch)
             has_base = False

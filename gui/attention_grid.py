@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from headwatch.core.charnames import quoted, visible
 from headwatch.gui.head_table import LABEL_COLOURS, LABEL_TEXT_COLOUR, NEUTRAL_LABEL_COLOUR
+from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen, QPicture
 from PySide6.QtWidgets import (
@@ -292,6 +292,8 @@ class LabelAxis(pg.AxisItem):
     def __init__(self, orientation: str) -> None:
         super().__init__(orientation)
         style_axis(self)
+        # The first and last labels may overhang the axis's ends a little instead of vanishing.
+        self.setStyle(hideOverlappingLabels=False)
         self._positions = np.zeros(0)
         self._keys = np.zeros(0, dtype=np.int64)
         self._texts: list[str] = []
@@ -388,18 +390,13 @@ class CharAxis(LabelAxis):
     """Labels cells with prompt characters (repeated for every tile), drawn visibly (a stand-in
     for every invisible character) and thinned to every 2nd, 4th, … character of a tile."""
 
-    def __init__(self, orientation: str) -> None:
-        super().__init__(orientation)
-        # Labels at the very ends of the axis may overhang it a little instead of vanishing.
-        self.setStyle(hideOverlappingLabels=False)
-
     def set_chars(self, chars: list[str], pitch: int, tiles: int) -> bool:
         """chars label cells 0..T-1 of each of `tiles` tiles starting every `pitch` cells.
         Returns whether the axis changed its width."""
         offsets = np.arange(len(chars))
         starts = np.arange(tiles) * pitch
         centres = (starts[:, None] + offsets[None, :]).ravel() + 0.5
-        texts = [visible(ch) for ch in chars] * tiles
+        texts = [visible_char(ch) for ch in chars] * tiles
         return self.set_labels(centres, texts, np.tile(offsets, tiles))
 
 
@@ -600,7 +597,7 @@ class AttentionGrid(QWidget):
         where = f"layer {layer + 1} · head {head + 1}"
         if self._badges:  # labels for this shape: say it even where the badge does not fit
             where += f" ({self._labels[layer][head]})"
-        query, key = quoted(self._tokens[row]), quoted(self._tokens[col])
+        query, key = quoted_char(self._tokens[row]), quoted_char(self._tokens[col])
         if col > row:
             return f"{where} · {query} cannot see {key} (future)"
         return f"{where} · {query} attends to {key}: {self._data[layer, head, row, col]:.2f}"

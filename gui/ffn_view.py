@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from headwatch.core.charnames import quoted
 from headwatch.gui.attention_grid import (
     BACKGROUND,
     FOREGROUND,
@@ -31,6 +30,7 @@ from headwatch.gui.attention_grid import (
     show_tooltip,
     tile_gap,
 )
+from headwatch.gui.text_display import quoted_char
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
@@ -226,7 +226,7 @@ class FfnView(QWidget):
         )
 
     def _describe_token(self, layer: int, row: int) -> str:
-        return f"layer {layer + 1} · pos {row} · token {quoted(self._tokens[row])}"
+        return f"layer {layer + 1} · pos {row} · token {quoted_char(self._tokens[row])}"
 
     # --- mouse -------------------------------------------------------------------------------
 

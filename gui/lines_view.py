@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from headwatch.core.charnames import visible
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
+from headwatch.gui.text_display import visible_char
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -387,7 +387,7 @@ class AttentionLinesView(QWidget):
         if self._focus is not None and self._focus[1] >= self._t:
             self._focus = None
         self._canvas.set_focus(self._focus)
-        self._canvas.set_data(weights.copy(), [visible(ch) for ch in tokens])
+        self._canvas.set_data(weights.copy(), [visible_char(ch) for ch in tokens])
         self._title.setText(title)
         self._set_badge(label)
         self._headings.show()

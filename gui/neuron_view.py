@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from headwatch.core.charnames import visible
+from headwatch.gui.text_display import visible_char
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
@@ -55,7 +55,7 @@ def _text_on(fill: QColor) -> QColor:
 def _shown(ch: str, trigger: bool) -> str:
     """A context character as drawn: spaces stay blank for reading, except the trigger, whose
     highlighted box must show what it is."""
-    return visible(ch) if trigger or ch != " " else " "
+    return visible_char(ch) if trigger or ch != " " else " "
 
 
 class _ContextList(QWidget):

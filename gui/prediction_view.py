@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from headwatch.core.charnames import readable_text, visible
+from headwatch.gui.text_display import readable, visible_char
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -133,14 +133,14 @@ class PredictionView(QWidget):
         """Show the ``top_k`` most likely characters, in any order given."""
         ranked = sorted(((str(ch), float(p)) for ch, p in items), key=lambda it: -it[1])
         self._items = ranked[: self._top_k]
-        self._chart.set_items([(visible(ch), p) for ch, p in self._items])
+        self._chart.set_items([(visible_char(ch), p) for ch, p in self._items])
 
     def predictions(self) -> list[tuple[str, float]]:
         return list(self._items)
 
     def labels(self) -> list[str]:
         """The character labels as drawn, best first ('↵' for a newline, '␌' for a form feed)."""
-        return [visible(ch) for ch, _ in self._items]
+        return [visible_char(ch) for ch, _ in self._items]
 
     def clear(self) -> None:
         self.set_predictions([])
@@ -206,8 +206,8 @@ class SampleView(QWidget):
         self._text.clear()
         cursor = QTextCursor(self._text.document())
         # Layout stays layout; a character that draws nothing gets its stand-in (⟨ZWSP⟩, ␌).
-        cursor.insertText(readable_text(prompt), prompt_format)
-        cursor.insertText(readable_text(continuation, after=prompt), continuation_format)
+        cursor.insertText(readable(prompt), prompt_format)
+        cursor.insertText(readable(continuation, after=prompt), continuation_format)
         self._text.moveCursor(QTextCursor.MoveOperation.Start)  # read from the beginning
         self._sync_controls()
 

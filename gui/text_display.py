@@ -1,8 +1,39 @@
-"""Where the window's main module still finds `quoted_char`; the stand-ins themselves live in
-``headwatch.core.charnames`` (one definition for every view and the CLI)."""
+"""Corpus characters as the window draws them: ``headwatch.core.charnames``'s stand-ins, with
+control pictures only where an installed font can draw them.
+
+Many Linux desktops have DejaVu alone, which has no U+2400 block: a form feed drawn as '␌' would
+be an empty box there, so such screens get the badge '⟨FF⟩' instead.
+"""
 
 from __future__ import annotations
 
-from headwatch.core.charnames import quoted as quoted_char
+from functools import cache
 
-__all__ = ["quoted_char"]
+from headwatch.core.charnames import quoted, readable_text, visible
+from PySide6.QtGui import QFont, QFontDatabase, QRawFont
+
+_PROBE = 0x240C  # SYMBOL FOR FORM FEED: fonts with control pictures have the whole block
+
+
+@cache
+def control_pictures_drawable() -> bool:
+    """Whether some installed font draws the control pictures (asked once per process)."""
+    return any(
+        QRawFont.fromFont(QFont(family)).supportsCharacter(_PROBE)
+        for family in QFontDatabase.families()
+    )
+
+
+def visible_char(ch: str) -> str:
+    """One character as drawn alone on an axis, a bar or a box (see charnames.visible)."""
+    return visible(ch, control_pictures_drawable())
+
+
+def quoted_char(ch: str) -> str:
+    """A character for a tooltip: 'e', or its stand-in and name (see charnames.quoted)."""
+    return quoted(ch, control_pictures_drawable())
+
+
+def readable(text: str, after: str = "") -> str:
+    """Running text with layout kept and invisible characters shown (charnames.readable_text)."""
+    return readable_text(text, after, control_pictures_drawable())

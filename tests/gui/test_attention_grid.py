@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from headwatch.core.charnames import quoted
 from headwatch.gui.attention_grid import AttentionGrid, CharAxis
+from headwatch.gui.text_display import quoted_char
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
@@ -149,7 +149,7 @@ def test_describe_cell_names_layer_head_and_characters(grid):
     tokens = list("ROMEO:")
     grid.set_data(attention, tokens)
     # Expected text built from the input: row 3 is 'E' (the query), column 1 is 'O' (the key).
-    query, key = quoted(tokens[3]), quoted(tokens[1])
+    query, key = quoted_char(tokens[3]), quoted_char(tokens[1])
     expected = f"layer 2 · head 3 · {query} attends to {key}: {attention[1, 2, 3, 1]:.2f}"
     assert (
         grid.describe_cell(1, 2, 3, 1) == expected == "layer 2 · head 3 · 'E' attends to 'O': 0.42"
