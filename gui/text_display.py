@@ -10,14 +10,19 @@ from __future__ import annotations
 from functools import cache
 
 from headwatch.core.charnames import quoted, readable_text, visible
-from PySide6.QtGui import QFont, QFontDatabase, QRawFont
+from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QRawFont
 
 _PROBE = 0x240C  # SYMBOL FOR FORM FEED: fonts with control pictures have the whole block
 
 
-@cache
 def control_pictures_drawable() -> bool:
-    """Whether some installed font draws the control pictures (asked once per process)."""
+    """Whether some installed font draws the control pictures (asked once per process; False
+    before a QGuiApplication exists, as Qt's font database needs one)."""
+    return QGuiApplication.instance() is not None and _fonts_have_pictures()
+
+
+@cache
+def _fonts_have_pictures() -> bool:
     return any(
         QRawFont.fromFont(QFont(family)).supportsCharacter(_PROBE)
         for family in QFontDatabase.families()
