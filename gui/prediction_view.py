@@ -47,6 +47,16 @@ def _bold_title(text: str) -> QLabel:
     return label
 
 
+def _fitted(font: QFont, height: float) -> QFont:
+    """font, or a smaller copy whose lines fit in height px."""
+    line = QFontMetrics(font).height()
+    if line <= height or font.pointSizeF() <= 0:
+        return font
+    smaller = QFont(font)
+    smaller.setPointSizeF(max(font.pointSizeF() * height / line, 4.0))
+    return smaller
+
+
 class _BarChart(QWidget):
     """Rows of ``label | bar on a 0–100 % track | percentage``, best first."""
 
@@ -80,12 +90,14 @@ class _BarChart(QWidget):
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No prediction yet")
             return
-        mono = QFontMetrics(self._mono)
+        row_h = min(self.height() / self._rows, 30.0)
+        # Rows squeezed below a line of text get smaller text, so no label runs into the next.
+        label_font, value_font = _fitted(self._mono, row_h), _fitted(self.font(), row_h)
+        mono = QFontMetrics(label_font)
         # As wide as the widest label: a badge such as ⟨NBSP⟩ is wider than a character.
         char_w = max(mono.horizontalAdvance(text) for text in ("MM", *self._labels())) + 8
-        pct_w = self.fontMetrics().horizontalAdvance("100.0%") + 8
+        pct_w = QFontMetrics(value_font).horizontalAdvance("100.0%") + 8
         track_w = max(self.width() - char_w - pct_w - 4, 1)
-        row_h = min(self.height() / self._rows, 30.0)
         bar_h = max(row_h * 0.62, 4.0)
         # The track shows the full 0–100 % scale: a flat, unsure model has visibly short bars.
         track = QColor(text_colour)
@@ -93,7 +105,7 @@ class _BarChart(QWidget):
         for row, (label, prob) in enumerate(self._items):
             top = row * row_h
             painter.setPen(text_colour)
-            painter.setFont(self._mono)
+            painter.setFont(label_font)
             painter.drawText(
                 QRectF(0, top, char_w - 8, row_h),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
@@ -107,7 +119,7 @@ class _BarChart(QWidget):
             width = max(prob * track_w, 1.0) if prob > 0 else 0.0
             painter.drawRoundedRect(QRectF(char_w, bar_top, width, bar_h), 2, 2)
             painter.setPen(text_colour)
-            painter.setFont(self.font())
+            painter.setFont(value_font)
             painter.drawText(
                 QRectF(self.width() - pct_w, top, pct_w, row_h),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
