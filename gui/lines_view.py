@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
-from headwatch.gui.text_display import visible_char
+from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -97,6 +97,7 @@ class _LinesCanvas(QWidget):
         self._char_w = self._box_width([])
         self._value_w = QFontMetricsF(self._small).horizontalAdvance("0.00") + 10
         self._labels: list[str] = []
+        self._tips: list[str] = []
         self._weights = np.zeros((0, 0), dtype=np.float32)
         # Lines at or above MIN_WEIGHT: query i, key j, weight, weight bucket 1.._LEVELS.
         self._i = self._j = self._bucket = np.zeros(0, dtype=np.int64)
@@ -109,9 +110,11 @@ class _LinesCanvas(QWidget):
         """A character box fits the widest label: a badge such as ⟨NBSP⟩ is wider than 'M'."""
         return max(self._metrics.horizontalAdvance(text) for text in ("M", *labels)) + 12
 
-    def set_data(self, weights: np.ndarray, labels: list[str]) -> None:
+    def set_data(self, weights: np.ndarray, labels: list[str], tips: list[str]) -> None:
+        """weights [T, T]; labels: each character as drawn; tips: each character's tooltip."""
         self._weights = weights
         self._labels = labels
+        self._tips = tips
         self._char_w = self._box_width(labels)
         ii, jj = np.nonzero(np.tril(weights >= MIN_WEIGHT))
         self._i, self._j, self._w = ii, jj, weights[ii, jj]
@@ -122,6 +125,9 @@ class _LinesCanvas(QWidget):
     @property
     def labels(self) -> list[str]:
         return self._labels
+
+    def tip(self, index: int) -> str:
+        return self._tips[index]
 
     def set_focus(self, focus: tuple[str, int] | None) -> None:
         self._focus = focus
@@ -188,6 +194,7 @@ class _LinesCanvas(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         row = self.row_at(event.position())
         self.hovered.emit(*(row or ("", -1)))
+        self.setToolTip(self._tips[row[1]] if row else "")
         super().mouseMoveEvent(event)
 
     def leaveEvent(self, event) -> None:
@@ -387,7 +394,11 @@ class AttentionLinesView(QWidget):
         if self._focus is not None and self._focus[1] >= self._t:
             self._focus = None
         self._canvas.set_focus(self._focus)
-        self._canvas.set_data(weights.copy(), [visible_char(ch) for ch in tokens])
+        self._canvas.set_data(
+            weights.copy(),
+            [visible_char(ch) for ch in tokens],
+            [f"{quoted_char(ch)} at position {i}" for i, ch in enumerate(tokens)],
+        )
         self._title.setText(title)
         self._set_badge(label)
         self._headings.show()
@@ -398,7 +409,7 @@ class AttentionLinesView(QWidget):
         self._t = 0
         self._focus = None
         self._canvas.set_focus(None)
-        self._canvas.set_data(np.zeros((0, 0), dtype=np.float32), [])
+        self._canvas.set_data(np.zeros((0, 0), dtype=np.float32), [], [])
         self._title.clear()
         self._set_badge("")
         self._headings.hide()
@@ -423,6 +434,14 @@ class AttentionLinesView(QWidget):
     def labels(self) -> list[str]:
         """The characters as drawn in each column, top to bottom ('↵' for a newline)."""
         return list(self._canvas.labels)
+
+    def tooltip_at(self, pos: QPointF) -> str:
+        """The tooltip over pos (this widget's coordinates): the character there, named if it
+        has a stand-in; '' off every character."""
+        self._settle_layout()
+        canvas_pos = QPointF(self._canvas.mapFrom(self, pos))
+        row = self._canvas.row_at(canvas_pos)
+        return self._canvas.tip(row[1]) if row else ""
 
     def visible_lines(self) -> list[tuple[int, int, float]]:
         """(query i, key j, weight) of every line drawn now, by i then j."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from headwatch.gui.text_display import readable, visible_char
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from headwatch.gui.text_display import quoted_char, readable, visible_char
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -64,14 +65,35 @@ class _BarChart(QWidget):
         super().__init__(parent)
         self._rows = rows
         self._items: list[tuple[str, float]] = []
+        self._tips: list[str] = []
         self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         if self.font().pointSizeF() > 0:  # characters are the point: a little larger
             self._mono.setPointSizeF(self.font().pointSizeF() * 1.15)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def set_items(self, items: list[tuple[str, float]]) -> None:
+    def set_items(self, items: list[tuple[str, float]], tips: list[str]) -> None:
+        """(label, probability) rows, and a tooltip for each row."""
         self._items = items
+        self._tips = tips
         self.update()
+
+    def row_height(self) -> float:
+        return min(self.height() / self._rows, 30.0)
+
+    def tip_at(self, y: float) -> str:
+        """The tooltip of the row at y px, '' below the last row."""
+        row = int(y // self.row_height())
+        return self._tips[row] if 0 <= row < len(self._tips) else ""
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            tip = self.tip_at(event.pos().y())
+            if tip:
+                QToolTip.showText(event.globalPos(), tip, self)
+            else:
+                QToolTip.hideText()
+            return True
+        return super().event(event)
 
     def _labels(self) -> list[str]:
         return [label for label, _ in self._items]
@@ -90,7 +112,7 @@ class _BarChart(QWidget):
             painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No prediction yet")
             return
-        row_h = min(self.height() / self._rows, 30.0)
+        row_h = self.row_height()
         # Rows squeezed below a line of text get smaller text, so no label runs into the next.
         label_font, value_font = _fitted(self._mono, row_h), _fitted(self.font(), row_h)
         mono = QFontMetrics(label_font)
@@ -145,10 +167,17 @@ class PredictionView(QWidget):
         """Show the ``top_k`` most likely characters, in any order given."""
         ranked = sorted(((str(ch), float(p)) for ch, p in items), key=lambda it: -it[1])
         self._items = ranked[: self._top_k]
-        self._chart.set_items([(visible_char(ch), p) for ch, p in self._items])
+        self._chart.set_items(
+            [(visible_char(ch), p) for ch, p in self._items],
+            [f"{quoted_char(ch)}: {p:.1%}" for ch, p in self._items],
+        )
 
     def predictions(self) -> list[tuple[str, float]]:
         return list(self._items)
+
+    def tooltip_at(self, row: int) -> str:
+        """The tooltip of a bar (0 = the best): the character, named if it has a stand-in."""
+        return self._chart.tip_at((row + 0.5) * self._chart.row_height())
 
     def labels(self) -> list[str]:
         """The character labels as drawn, best first ('↵' for a newline, '␌' for a form feed)."""

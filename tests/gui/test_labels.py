@@ -19,7 +19,7 @@ from headwatch.gui.ffn_view import FfnView
 from headwatch.gui.lines_view import AttentionLinesView
 from headwatch.gui.neuron_view import NeuronView
 from headwatch.gui.prediction_view import PredictionView, SampleView
-from headwatch.gui.text_display import visible_char
+from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFont, QFontDatabase, QPainter, QPicture, QRawFont
 from PySide6.QtWidgets import QScrollArea
@@ -141,6 +141,12 @@ def test_lines_view_prediction_bars_sample_and_neuron_contexts(qtbot):
         assert lines.labels()[PROMPT.index(ch)] == shown
         assert shown in predictions.labels()
         assert all(shown in line for line in neuron.lines())
+    for row, (ch, _) in enumerate(predictions.predictions()):
+        assert predictions.tooltip_at(row) == f"{quoted_char(ch)}: 20.0%"
+        assert describe(ch) in predictions.tooltip_at(row)
+    for ch in ODD:
+        where = lines.row_position("right", PROMPT.index(ch))
+        assert describe(ch) in lines.tooltip_at(where)
     # Running text: the accent after the bidi override has no base, so it gets its circle.
     assert sample.text() == "ab" + "".join(visible_char(ch) for ch in ODD)
     assert all(drawable(label) for label in lines.labels() + predictions.labels())
