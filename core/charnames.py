@@ -16,7 +16,9 @@ line of output shows ``visible(ch)`` instead:
 - surrogates, private-use and unassigned code points: the code point in a badge.
 
 Every other character is drawn as itself. ``describe(ch)`` names the code point for tooltips
-("U+200B ZERO WIDTH SPACE"). Pure Python (``unicodedata``): no Qt, so the CLI uses it too.
+("U+200B ZERO WIDTH SPACE"). A screen whose fonts lack the control pictures asks for
+``pictures=False`` and gets badges there too (``⟨FF⟩``). Pure Python (``unicodedata``): no Qt,
+so the CLI uses it too.
 """
 
 from __future__ import annotations

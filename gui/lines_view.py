@@ -194,7 +194,7 @@ class _LinesCanvas(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         row = self.row_at(event.position())
         self.hovered.emit(*(row or ("", -1)))
-        self.setToolTip(self._tips[row[1]] if row else "")
+        self.setToolTip(self.tip(row[1]) if row else "")
         super().mouseMoveEvent(event)
 
     def leaveEvent(self, event) -> None:
@@ -438,9 +438,7 @@ class AttentionLinesView(QWidget):
     def tooltip_at(self, pos: QPointF) -> str:
         """The tooltip over pos (this widget's coordinates): the character there, named if it
         has a stand-in; '' off every character."""
-        self._settle_layout()
-        canvas_pos = QPointF(self._canvas.mapFrom(self, pos))
-        row = self._canvas.row_at(canvas_pos)
+        row = self.row_at(pos)
         return self._canvas.tip(row[1]) if row else ""
 
     def visible_lines(self) -> list[tuple[int, int, float]]:
