@@ -216,3 +216,17 @@ def test_label_axis_thins_by_powers_of_two(qtbot):
     thinned = np.flatnonzero(axis.shown(0, 64, 64 * 8))
     stride = thinned[1] - thinned[0]
     assert stride in (2, 4, 8, 16) and (np.diff(thinned) == stride).all() and thinned[0] == 0
+
+
+def test_prompt_status_names_characters_left_out(qtbot, window):
+    """The window's status line under the prompt: characters outside the vocabulary, named."""
+    window.prompt_edit.setText("RO\u200bME\u202e")
+    qtbot.waitUntil(
+        lambda: (
+            window.last_inspection is not None and window.last_inspection.tokens == list("ROME")
+        ),
+        timeout=10_000,
+    )
+    status = window.prompt_status.text()
+    assert "'⟨ZWSP⟩' (U+200B ZERO WIDTH SPACE)" in status
+    assert "'⟨RLO⟩' (U+202E RIGHT-TO-LEFT OVERRIDE)" in status
