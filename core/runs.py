@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from headwatch.core.storage import (
     RunWriteError,
     atomic_write,
     atomic_write_text,
+    describe_os_error,
 )
 from headwatch.core.trainer import TrainConfig, Trainer
 
@@ -303,6 +305,21 @@ class RunWriter:
                 self._metrics.close()
             self._metrics = None
         self.lock.release()
+
+
+def copy_run(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Copy a run folder (Save run as…), leaving out its lock and any temp file of a save in
+    flight, so the copy is not locked by the process that trains the original. Raises RunError
+    when destination exists or cannot be written (a partial copy is removed)."""
+    target = Path(destination)
+    if target.exists():
+        raise RunError(f"{target}: already exists — choose a new folder name")
+    try:
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(LOCK, ".*.tmp", ".*.stale-*"))
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        raise RunError(f"{target}: cannot copy the run there ({why}); nothing changed") from exc
 
 
 def _dump(config: dict) -> str:
