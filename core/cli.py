@@ -475,7 +475,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         if "stage" not in at:
             return f"no stage had started; nothing was saved in {args.out}"
         folder = stage_dirs(args.out, STAGES)[STAGES.index(at["stage"])]
-        return f"stage {at['stage'].label!r} at step {at['step']} is in {folder}"
+        return f"{at['stage'].name!r} at step {at['step']} is saved in {folder}"
 
     with _Interrupts(control) as interrupts:
         corpus = load_corpus(args.corpus)
@@ -496,8 +496,8 @@ def cmd_ladder(args: argparse.Namespace) -> int:
             return 1
         except KeyboardInterrupt:
             print(
-                f"headwatch: interrupted again, quit at once; the stages finished before are "
-                f"saved, and the last checkpoint of {where()}",
+                f"headwatch: interrupted again, quit at once; the finished stages and the last "
+                f"checkpoint of the stage in flight are kept in {args.out}",
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
