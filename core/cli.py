@@ -75,8 +75,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _train_defaults() -> dict:
-    """A new run's settings when no preset is named: GPTConfig's and TrainConfig's defaults."""
-    return {**GPTConfig().to_dict(), **TrainConfig().to_dict()}
+    """A new run's settings when no preset is named: the default preset's over GPTConfig's and
+    TrainConfig's defaults."""
+    return {**GPTConfig().to_dict(), **TrainConfig().to_dict(), **PRESETS[DEFAULT_PRESET]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,22 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a starting point ({DEFAULT_PRESET}'s values are the defaults); options given "
         "too override it",
     )
-    # None: not given, so a preset or the resumed run decides (see _train_settings)
-    for flag, kind, what in (
-        ("--layers", int, "n_layer"),
-        ("--heads", int, "n_head"),
-        ("--embd", int, "n_embd"),
-        ("--block", int, "block_size"),
-        ("--batch", int, "batch_size"),
-        ("--lr", float, "learning_rate"),
-        ("--iters", int, "max_iters"),
-        ("--eval-every", int, "eval_interval"),
-        ("--eval-iters", int, "eval_iters"),
-        ("--dropout", float, "dropout"),
-        ("--seed", int, "seed"),
-    ):
-        extra = " (with --resume: steps to train more)" if flag == "--iters" else ""
-        train.add_argument(flag, type=kind, default=None, help=f"default {d[what]}{extra}")
+    # None: not given, so the preset or the resumed run decides (see _new_run, _resume)
+    for option, name in TRAIN_OPTIONS.items():
+        if name in ("device", "precision"):
+            continue
+        extra = " (with --resume: steps to train more)" if option == "iters" else ""
+        train.add_argument(
+            f"--{option.replace('_', '-')}",
+            type=type(d[name]),
+            default=None,
+            help=f"default {d[name]}{extra}",
+        )
     train.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     train.add_argument(
         "--precision",
@@ -177,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before training began, or a second Ctrl+C outside it
         print("headwatch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout left (`| head`): stop, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        print("headwatch: the output was closed; stopped", file=sys.stderr)
+        return 1
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise

@@ -14,7 +14,8 @@ class ConfigError(ValueError):
 class OutOfMemory(ConfigError):
     """The settings need more memory than the device has (torch's allocator failed); the message
     names the sizes to lower, e.g. "out of memory at block 8192 × batch 4 — lower the block size
-    or the batch". Raised by core.session while training and by the CLI while building a model."""
+    or the batch". Raised by core.session.train_into_run while training and by
+    core.oom.build_trainer while building a model."""
 
 
 # Upper bounds of whole-number settings: past them torch's size arithmetic overflows (a batch of
@@ -32,8 +33,8 @@ MAXIMA = {
 }
 # torch's generators take seeds below 2**63, and a resumed run seeds with seed + step
 MAX_SEED = 2**32 - 1
-# Sampling: below this temperature logits / temperature overflow float32 for ordinary logits
-# (1e-38 gave inf - inf = nan), and sampling is greedy to within float precision anyway.
+# Sampling: far below this temperature logits / temperature overflow float32 (1e-38 gave
+# inf - inf = nan), and already here sampling all but always picks the most likely character.
 GREEDY_BELOW = 1e-4
 MAX_SAMPLE_TOKENS = 100_000  # generate() re-runs the model per token: 1e5 is minutes at baby
 

@@ -187,7 +187,7 @@ class RunWriter:
         }
         try:
             writer._write(target / CONFIG, None, lambda p: atomic_write_text(p, _dump(config)))
-        except RunWriteError:
+        except BaseException:  # a full disk, or a second Ctrl+C: leave no half-made run
             writer.discard()
             raise
         return writer
