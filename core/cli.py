@@ -244,6 +244,10 @@ def _given(args: argparse.Namespace) -> dict:
 def _new_run(args: argparse.Namespace):
     """(corpus, trainer) for a new run: defaults, then the preset, then the options given."""
     settings = {**_train_defaults(), **PRESETS.get(args.preset or "", {}), **_given(args)}
+    if is_run_dir(args.out):  # before minutes of loading: RunWriter.create would refuse it
+        raise RunError(
+            f"{args.out}: already holds a run — resume it (--resume), or choose another --out"
+        )
     corpus = load_corpus(args.corpus)
     model_fields = set(GPTConfig().to_dict())
     model = {k: v for k, v in settings.items() if k in model_fields}

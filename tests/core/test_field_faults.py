@@ -499,7 +499,8 @@ def test_a_second_writer_is_refused_while_a_process_trains(tmp_path, corpus_file
         assert lock["pid"] == child.pid
         for args in (["--resume", "--iters", "100"], []):
             capsys.readouterr()
-            assert main(["train", *args, *(T if not args else []), "--out", str(out)]) == 2
+            new_run = ["--corpus", str(corpus_file), *T] if not args else []
+            assert main(["train", *args, *new_run, "--out", str(out)]) == 2
             err = capsys.readouterr().err
             if args:
                 one_error_line(err, f"this run is being trained by PID {child.pid} on ")
