@@ -609,3 +609,31 @@ def test_train_preset_with_explicit_flags_overriding(tmp_path, corpus_file):
     config = json.loads((out / CONFIG).read_text())
     assert config["corpus"]["path"] == str(corpus_file.resolve())
     assert len(config["corpus"]["sha256"]) == 64
+
+
+def test_a_lock_file_being_written_is_respected_and_an_old_unreadable_one_taken_over(run_dir):
+    (run_dir / LOCK).write_text("")  # created, not yet written: its owner is at it
+    with pytest.raises(RunLocked, match="being trained by another process"):
+        RunLock(run_dir).acquire()
+    old = os.stat(run_dir / LOCK).st_mtime - 60  # its owner died between create and write
+    os.utime(run_dir / LOCK, (old, old))
+    lock = RunLock(run_dir)
+    lock.acquire()
+    assert lock.notes == [f"note: took over an unreadable lock file in {run_dir}"]
+    assert json.loads((run_dir / LOCK).read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not (run_dir / LOCK).exists()
+
+
+def test_a_closed_output_stops_training_quietly_and_saves(tmp_path, corpus_file):
+    out = tmp_path / "run"
+    child = spawn("train", "--corpus", str(corpus_file), *T, "--iters", "1000000",
+                  "--eval-every", "5", "--out", str(out))  # fmt: skip
+    read_until(child.stdout, "step      5/")
+    child.stdout.close()  # as `| head -1` does
+    rc, err = finish(child)
+    assert rc == 1 and "Traceback" not in err
+    assert err.splitlines()[-1] == "headwatch: the output was closed; stopped"
+    record = load_run(out)
+    assert record.step >= 5 and record.metrics[-1].step == record.step
+    assert not (out / LOCK).exists()
