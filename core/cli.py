@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
 from headwatch.core.charnames import quoted, visible_string
+from headwatch.core.config import MAX_SEED, check_sampling, check_whole
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
 from headwatch.core.inspection import inspect_prompt, sample_text
@@ -23,13 +27,43 @@ from headwatch.core.ladder import (
     Stage,
     format_table,
     run_ladder,
+    stage_dirs,
 )
 from headwatch.core.model import ConfigError, GPTConfig
-from headwatch.core.runs import RunError, RunWriter, is_run_dir, load_run, trainer_for
+from headwatch.core.oom import build_trainer, is_out_of_memory
+from headwatch.core.presets import DEFAULT_PRESET, PRESETS
+from headwatch.core.runs import (
+    RunError,
+    RunWriter,
+    check_corpus,
+    device_available,
+    is_run_dir,
+    load_run,
+    resume_configs,
+    trainer_for,
+)
 from headwatch.core.session import train_into_run
-from headwatch.core.trainer import PRECISIONS, TrainConfig, Trainer, TrainingDiverged
+from headwatch.core.trainer import PRECISIONS, TrainConfig, TrainingDiverged
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # the shell's code for a process stopped by Ctrl+C
+
+# `train` option -> the GPTConfig / TrainConfig field it sets
+TRAIN_OPTIONS = {
+    "layers": "n_layer",
+    "heads": "n_head",
+    "embd": "n_embd",
+    "block": "block_size",
+    "batch": "batch_size",
+    "lr": "learning_rate",
+    "iters": "max_iters",
+    "eval_every": "eval_interval",
+    "eval_iters": "eval_iters",
+    "dropout": "dropout",
+    "seed": "seed",
+    "device": "device",
+    "precision": "precision",
+}
 
 
 class UsageError(Exception):
@@ -41,33 +75,49 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see: {self.prog} --help)")
 
 
+def _train_defaults() -> dict:
+    """A new run's settings when no preset is named: the default preset's over GPTConfig's and
+    TrainConfig's defaults."""
+    return {**GPTConfig().to_dict(), **TrainConfig().to_dict(), **PRESETS[DEFAULT_PRESET]}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="headwatch", description="Watch a small GPT learn.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    m, t = GPTConfig(), TrainConfig()
-    train = sub.add_parser("train", help="train a model into a run folder")
+    d, t = _train_defaults(), TrainConfig()
+    train = sub.add_parser(
+        "train",
+        help="train a model into a run folder",
+        description="Options left out take the preset's value (or the default shown); with "
+        "--resume they keep the run's.",
+    )
     train.add_argument(
         "--corpus", default=None, help="UTF-8 text file (default: built-in Shakespeare)"
     )
-    train.add_argument("--layers", type=int, default=m.n_layer)
-    train.add_argument("--heads", type=int, default=m.n_head)
-    train.add_argument("--embd", type=int, default=m.n_embd)
-    train.add_argument("--block", type=int, default=m.block_size)
-    train.add_argument("--batch", type=int, default=t.batch_size)
-    train.add_argument("--lr", type=float, default=t.learning_rate)
     train.add_argument(
-        "--iters", type=int, default=t.max_iters, help="steps to train (more steps when resuming)"
+        "--preset",
+        choices=PRESETS,
+        default=None,
+        help=f"a starting point ({DEFAULT_PRESET}'s values are the defaults); options given "
+        "too override it",
     )
-    train.add_argument("--eval-every", type=int, default=t.eval_interval)
-    train.add_argument("--eval-iters", type=int, default=t.eval_iters)
-    train.add_argument("--dropout", type=float, default=m.dropout)
-    train.add_argument("--seed", type=int, default=t.seed)
-    train.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps")
+    # None: not given, so the preset or the resumed run decides (see _new_run, _resume)
+    for option, name in TRAIN_OPTIONS.items():
+        if name in ("device", "precision"):
+            continue
+        extra = " (with --resume: steps to train more)" if option == "iters" else ""
+        train.add_argument(
+            f"--{option.replace('_', '-')}",
+            type=type(d[name]),
+            default=None,
+            help=f"default {d[name]}{extra}",
+        )
+    train.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
     train.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default=t.precision,
+        default=None,
         help="auto (default): bf16 where the hardware has it, else fp32",
     )
     train.add_argument("--out", required=True, help="run folder to create")
@@ -82,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("run", help="run folder")
     sample.add_argument("--prompt", default="")
     sample.add_argument("--tokens", type=int, default=500)
-    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="0 (or below 1e-4): always the most likely character",
+    )
     sample.add_argument("--seed", type=int, default=None)
 
     ladder = sub.add_parser(
@@ -116,58 +171,168 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, CorpusError, RunError) as exc:
         print(f"headwatch: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # before training began, or a second Ctrl+C outside it
+        print("headwatch: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout left (`| head`): stop, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        print("headwatch: the output was closed; stopped", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+    print(
+        "headwatch: error: out of memory — close other programs, or use a smaller model",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM while a command trains: the first stops after the step in flight
+    (which is then saved); a second quits at once (KeyboardInterrupt), keeping what is on disk.
+
+    signum: the first signal received, or None."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, control: TrainControl) -> None:
+        self.control = control
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():  # where signals can be caught
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            self.control.abort()
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.control.stop()
+        name = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
+        # os.write, not print: a handler may run while print is writing to the same stream
+        os.write(
+            2,
+            f"headwatch: {name}: stopping after the step in flight, which will be saved "
+            "(Ctrl+C again quits at once)\n".encode(),
+        )
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
 
 
 # --- train -----------------------------------------------------------------------------------
 
 
+def _given(args: argparse.Namespace) -> dict:
+    """The settings named on the command line: field -> value."""
+    return {
+        field: getattr(args, option)
+        for option, field in TRAIN_OPTIONS.items()
+        if getattr(args, option) is not None
+    }
+
+
+def _new_run(args: argparse.Namespace):
+    """(corpus, trainer) for a new run: defaults, then the preset, then the options given."""
+    settings = {**_train_defaults(), **PRESETS.get(args.preset or "", {}), **_given(args)}
+    if is_run_dir(args.out):  # before minutes of loading: RunWriter.create would refuse it
+        raise RunError(
+            f"{args.out}: already holds a run — resume it (--resume), or choose another --out"
+        )
+    corpus = load_corpus(args.corpus)
+    model_fields = set(GPTConfig().to_dict())
+    model = {k: v for k, v in settings.items() if k in model_fields}
+    model_config = GPTConfig(**{**model, "vocab_size": corpus.vocab_size})
+    train_config = TrainConfig(**{k: v for k, v in settings.items() if k not in model_fields})
+    return corpus, build_trainer(corpus, model_config, train_config)
+
+
+def _resume(args: argparse.Namespace):
+    """(corpus, trainer, record, steps, note) to continue the run in --out with the options
+    given applied (see core.runs.resume_configs)."""
+    if args.preset is not None:
+        raise UsageError("--preset chooses a new run's settings; it cannot be used with --resume")
+    if not is_run_dir(args.out):
+        raise RunError(f"{args.out}: there is no run to resume here")
+    record = load_run(args.out)
+    asked = _given(args)
+    if args.iters is not None:
+        steps = check_whole("--iters", asked.pop("max_iters"))
+    else:  # to the run's target, or another round as long when it got there
+        target = record.train_config.max_iters
+        steps = target - record.step if record.step < target else target
+    asked["max_iters"] = record.step + steps
+    if "device" not in asked and not device_available(record.train_config.device):
+        asked["device"] = "auto"  # trained elsewhere (a GPU): here, wherever auto finds
+    # --corpus may name the same text elsewhere; check_corpus refuses any other text
+    corpus = load_corpus(args.corpus if args.corpus is not None else record.corpus.get("path"))
+    note = check_corpus(record, corpus)
+    model_config, train_config = resume_configs(record, asked)
+    trainer = trainer_for(record, corpus, model_config=model_config, train_config=train_config)
+    return corpus, trainer, record, steps, note
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.resume:
-        if not is_run_dir(args.out):
-            raise RunError(f"{args.out}: there is no run to resume here")
-        record = load_run(args.out)
-        corpus = load_corpus(record.corpus.get("path"))
-        trainer = trainer_for(record, corpus)
-        writer = RunWriter.reopen(record)
-        print(f"resuming {args.out} at step {record.step}", file=sys.stderr)
-    else:
-        corpus = load_corpus(args.corpus)
-        model_config = GPTConfig(
-            vocab_size=corpus.vocab_size,
-            block_size=args.block,
-            n_layer=args.layers,
-            n_head=args.heads,
-            n_embd=args.embd,
-            dropout=args.dropout,
-        )
-        train_config = TrainConfig(
-            learning_rate=args.lr,
-            batch_size=args.batch,
-            max_iters=args.iters,
-            eval_interval=args.eval_every,
-            eval_iters=args.eval_iters,
-            seed=args.seed,
-            device=args.device,
-            precision=args.precision,
-        )
-        trainer = Trainer(corpus, model_config, train_config)
-        writer = RunWriter.create(args.out, corpus, model_config, trainer.config)
-    if args.iters < 1:
-        raise ConfigError(f"--iters must be at least 1, got {args.iters}")
-    print(corpus.summary(), file=sys.stderr)
-    print(
-        f"model: {trainer.model_config.n_layer} layers × {trainer.model_config.n_head} heads, "
-        f"n_embd {trainer.model_config.n_embd}, block {trainer.model_config.block_size}, "
-        f"{trainer.model.num_parameters():,} parameters on {trainer.device}",
-        file=sys.stderr,
-    )
     control = TrainControl()
+    with _Interrupts(control) as interrupts:
+        record = None
+        if args.resume:
+            corpus, trainer, record, steps, note = _resume(args)
+        else:
+            corpus, trainer = _new_run(args)
+            steps, note = None, ""
+        if control.stop_requested:
+            print("stopped before training began; nothing was changed", file=sys.stderr)
+            return interrupts.exit_code
+        if record is not None:
+            writer = RunWriter.reopen(record)
+            changed = writer.record_changes(record, trainer)
+        else:
+            writer = RunWriter.create(args.out, corpus, trainer.model_config, trainer.config)
+            changed = {}
+        for line in [*writer.notes, note]:
+            if line:
+                print(f"headwatch: {line}", file=sys.stderr)
+        print(corpus.summary(), file=sys.stderr)
+        if record is not None:
+            what = ", ".join(f"{k} {v}" for k, v in changed.items())
+            print(
+                f"resuming {args.out} at step {record.step} on {trainer.device}"
+                + (f"; now {what}" if what else ""),
+                file=sys.stderr,
+            )
+        print(
+            f"model: {trainer.model_config.n_layer} layers × {trainer.model_config.n_head} "
+            f"heads, n_embd {trainer.model_config.n_embd}, block "
+            f"{trainer.model_config.block_size}, {trainer.model.num_parameters():,} parameters "
+            f"on {trainer.device}",
+            file=sys.stderr,
+        )
+        return _train_loop(args, trainer, writer, control, steps, interrupts)
+
+
+def _kept(writer: RunWriter) -> str:
+    if writer.saved_step is None:
+        return "nothing was saved"
+    return f"the checkpoint of step {writer.saved_step} is kept in {writer.path}"
+
+
+def _train_loop(args, trainer, writer, control, steps, interrupts) -> int:
     bar = _ProgressBar(sys.stderr)
     last = None
     started = time.perf_counter()
-    progress = train_into_run(trainer, writer, control, steps=args.iters if args.resume else None)
     try:
-        for p in progress:
+        for p in train_into_run(trainer, writer, control, steps):
             if p.is_eval:
                 bar.clear()
                 print(
@@ -184,12 +349,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"headwatch: {exc}; the last good checkpoint is kept in {args.out}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        control.stop()
-        progress.close()  # saves the checkpoint
         bar.clear()
-        print(f"stopped at step {trainer.step}; saved in {args.out}", file=sys.stderr)
-        return 130
-    bar.clear()
+        print(f"headwatch: interrupted again, quit at once; {_kept(writer)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        bar.clear()
+    if interrupts.signum is not None:
+        print(f"stopped at step {writer.saved_step}; saved in {args.out}", file=sys.stderr)
+        return interrupts.exit_code
     wall = time.perf_counter() - started
     if last is not None:
         print(
@@ -259,10 +426,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    if args.tokens < 1:
-        raise ConfigError(f"--tokens must be at least 1, got {args.tokens}")
-    if not args.temperature > 0:
-        raise ConfigError(f"--temperature must be above 0, got {args.temperature}")
+    check_sampling(args.tokens, args.temperature)  # before loading: bad input fails at once
+    if args.seed is not None:
+        check_whole("--seed", args.seed, minimum=0, maximum=MAX_SEED)
     record = load_run(args.run)
     model = record.build_model()
     prompt, continuation = sample_text(
@@ -284,12 +450,14 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         raise ConfigError(f"--iters must be at least 1, got {args.iters}")
     if args.eval_iters < 1:
         raise ConfigError(f"--eval-iters must be at least 1, got {args.eval_iters}")
-    corpus = load_corpus(args.corpus)
+    control = TrainControl()
+    at: dict = {}  # the stage in flight and its last step, for the message of a stop
 
     def on_stage(stage: Stage, row: LadderRow | None) -> None:
         if stage is STAGES[0] and row is None:  # all input checked: bad input stays one line
             print(corpus.summary(), file=sys.stderr)
         if row is None:
+            at.update(stage=stage, step=0)
             print(f"{stage.label}: training {args.iters} steps", file=sys.stderr, flush=True)
         else:
             print(
@@ -300,6 +468,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
             )
 
     def on_progress(stage: Stage, p) -> None:
+        at["step"] = p.step
         if p.is_eval and p.step < p.total:
             print(
                 f"  step {p.step:>6}/{p.total}  train {p.train_estimate:.4f}"
@@ -308,24 +477,44 @@ def cmd_ladder(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    try:
-        rows = run_ladder(
-            corpus,
-            args.iters,
-            args.out,
-            args.seed,
-            on_stage,
-            eval_iters=args.eval_iters,
-            device=args.device,
-            on_progress=on_progress,
+    def where() -> str:
+        if "stage" not in at:
+            return f"no stage had started; nothing was saved in {args.out}"
+        folder = stage_dirs(args.out, STAGES)[STAGES.index(at["stage"])]
+        return f"{at['stage'].name!r} at step {at['step']} is saved in {folder}"
+
+    with _Interrupts(control) as interrupts:
+        corpus = load_corpus(args.corpus)
+        try:
+            rows = run_ladder(
+                corpus,
+                args.iters,
+                args.out,
+                args.seed,
+                on_stage,
+                eval_iters=args.eval_iters,
+                device=args.device,
+                on_progress=on_progress,
+                control=control,
+            )
+        except TrainingDiverged as exc:
+            print(f"headwatch: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(
+                f"headwatch: interrupted again, quit at once; the finished stages and the last "
+                f"checkpoint of the stage in flight are kept in {args.out}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+    if rows:
+        print(format_table(rows))
+    if interrupts.signum is not None:
+        print(
+            f"stopped: {len(rows)} of {len(STAGES)} stages finished; {where()}",
+            file=sys.stderr,
         )
-    except TrainingDiverged as exc:
-        print(f"headwatch: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"stopped; the stages done so far are saved in {args.out}", file=sys.stderr)
-        return 130
-    print(format_table(rows))
+        return interrupts.exit_code
     return 0
 
 

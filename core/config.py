@@ -11,6 +11,60 @@ class ConfigError(ValueError):
     """A model or training setting that cannot work; the message says what to change."""
 
 
+class OutOfMemory(ConfigError):
+    """The settings need more memory than the device has (torch's allocator failed); the message
+    names the sizes to lower, e.g. "out of memory at block 8192 × batch 4 — lower the block size
+    or the batch". Raised by core.session.train_into_run while training and by
+    core.oom.build_trainer while building a model."""
+
+
+# Upper bounds of whole-number settings: past them torch's size arithmetic overflows (a batch of
+# 2**62 windows) or a loop runs for days before memory runs out (which is reported as OutOfMemory).
+MAXIMA = {
+    "vocab_size": 0x110000,  # every Unicode code point
+    "block_size": 2**20,
+    "n_layer": 1024,
+    "n_head": 2**16,
+    "n_embd": 2**16,
+    "batch_size": 2**20,
+    "max_iters": 10**12,
+    "eval_interval": 10**12,
+    "eval_iters": 10**6,
+}
+# torch's generators take seeds below 2**63, and a resumed run seeds with seed + step
+MAX_SEED = 2**32 - 1
+# Sampling: far below this temperature logits / temperature overflow float32 (1e-38 gave
+# inf - inf = nan), and already here sampling all but always picks the most likely character.
+GREEDY_BELOW = 1e-4
+MAX_SAMPLE_TOKENS = 100_000  # generate() re-runs the model per token: 1e5 is minutes at baby
+
+
+def check_whole(name: str, value: object, minimum: int = 1, maximum: int | None = None) -> int:
+    """value as a whole number in [minimum, maximum (default MAXIMA[name], MAX_SEED for a seed)];
+    raises ConfigError naming the range."""
+    high = maximum or MAXIMA.get(name, MAX_SEED if name == "seed" else None)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name} must be at most {high:,}, got {value:,}")
+    return value
+
+
+def check_sampling(max_new_tokens: int, temperature: float) -> None:
+    """tokens in [1, MAX_SAMPLE_TOKENS], temperature finite and >= 0 (below GREEDY_BELOW, and at
+    0, sampling is greedy: always the most likely character). Raises ConfigError."""
+    check_whole("tokens", max_new_tokens, maximum=MAX_SAMPLE_TOKENS)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ConfigError(f"temperature must be a number, got {temperature!r}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ConfigError(
+            f"temperature must be a finite number of at least 0 (0 picks the most likely "
+            f"character every time), got {temperature}"
+        )
+
+
 INIT_SCHEMES = {
     "gpt2": "weights N(0, 0.02), biases 0, as nanoGPT and the lecture's final model",
     "pytorch": "PyTorch's defaults (embeddings N(0, 1), Linear uniform ±1/sqrt(fan_in)), "
@@ -39,14 +93,11 @@ class GPTConfig:
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be on or off (true or false), got {value!r}")
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{name} must be a whole number, got {value!r}")
-            if name == "n_layer":
-                continue  # 0 is allowed for the bigram model, checked below
-            if value < 1:
-                raise ConfigError(f"{name} must be at least 1, got {value}")
+        for name in ("vocab_size", "block_size", "n_head", "n_embd"):
+            check_whole(name, getattr(self, name))
+        # its lower bound depends on attention (0 is the bigram model): checked below
+        low = self.n_layer if isinstance(self.n_layer, int) else 0
+        check_whole("n_layer", self.n_layer, minimum=min(low, 0))
         if self.attention and self.n_layer < 1:
             raise ConfigError(
                 f"n_layer must be at least 1, got {self.n_layer} (0 layers is the bigram model: "
@@ -109,11 +160,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_iters", "eval_interval", "eval_iters"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a whole number of at least 0, got {self.seed!r}")
+            check_whole(name, getattr(self, name))
+        check_whole("seed", self.seed, minimum=0)
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
             raise ConfigError(f"learning rate must be a number, got {lr!r}")

@@ -24,6 +24,7 @@ class TrainControl:
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        self._abort = threading.Event()
 
     def pause(self) -> None:
         self._running.clear()
@@ -34,6 +35,16 @@ class TrainControl:
     def stop(self) -> None:
         self._stop.set()
         self._running.set()  # wake a paused trainer so it can see the stop
+
+    def abort(self) -> None:
+        """Stop without saving anything more (a second Ctrl+C): the checkpoint already on disk
+        is what is kept."""
+        self._abort.set()
+        self.stop()
+
+    @property
+    def abort_requested(self) -> bool:
+        return self._abort.is_set()
 
     @property
     def paused(self) -> bool:

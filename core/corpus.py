@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -118,6 +119,11 @@ class Corpus:
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.vocab_size
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the text as UTF-8: a run records it to know its text again."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     def split(self, train_fraction: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
         """First 90 % to train on, the rest to validate, as in the lecture."""

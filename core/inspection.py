@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from headwatch.core.config import GREEDY_BELOW, check_sampling
 from headwatch.core.control import Snapshot
 from headwatch.core.corpus import Corpus, EncodedPrompt, Tokenizer
 from headwatch.core.diagnostics import (
@@ -93,7 +94,14 @@ def sample_text(
     top_k: int | None = None,
     seed: int | None = None,
 ) -> tuple[str, str]:
-    """(prompt as used, continuation); an empty prompt starts from a newline, as in the lecture."""
+    """(prompt as used, continuation); an empty prompt starts from a newline, as in the lecture.
+
+    temperature: 0, or anything below GREEDY_BELOW, samples greedily (the most likely character
+    every time). Raises ConfigError for a token count or temperature out of range
+    (core.config.check_sampling)."""
+    check_sampling(max_new_tokens, temperature)
+    if temperature < GREEDY_BELOW:  # top_k 1 leaves only the most likely character
+        temperature, top_k = 1.0, 1
     encoded = tokenizer.encode_prompt(prompt)
     ids = encoded.ids or [tokenizer.stoi.get("\n", 0)]
     generator = torch.Generator().manual_seed(seed) if seed is not None else None

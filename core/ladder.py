@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from headwatch.core.control import TrainControl
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import ConfigError, GPTConfig, resolve_device
+from headwatch.core.oom import build_trainer
 from headwatch.core.runs import RunError, RunWriter, is_run_dir
 from headwatch.core.session import train_into_run
-from headwatch.core.trainer import Progress, TrainConfig, Trainer
+from headwatch.core.trainer import Progress, TrainConfig
 
 # the lecture's small setting, before it scaled up
 N_EMBD = 32
@@ -114,6 +116,7 @@ def run_ladder(
     stages: Sequence[Stage] = STAGES,
     on_progress: Callable[[Stage, Progress], None] | None = None,
     threads: int | None = 1,
+    control: TrainControl | None = None,
 ) -> list[LadderRow]:
     """Train every stage for `iters` steps into out_dir, one run folder each; a row per stage.
 
@@ -121,6 +124,10 @@ def run_ladder(
     on_progress(stage, p) after every step and evaluation. Settings, the corpus and the folders are
     all checked before the first step, so bad input fails at once (ConfigError, CorpusError,
     RunError), not after minutes of training.
+
+    control: a stop ends the stage in flight after its current step (saved in its folder, with
+    no row: it did not finish) and starts no further stage; the rows of the finished stages are
+    returned.
 
     threads: torch's CPU threads while the ladder runs (restored after; None leaves them). These
     models are so small that a second thread only adds synchronisation: on this project's busy
@@ -143,11 +150,17 @@ def run_ladder(
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    rows = []
     try:
-        return [
-            _train_stage(corpus, stage, config, training, folder, on_stage, on_progress)
-            for stage, config, folder in zip(stages, configs, folders, strict=True)
-        ]
+        for stage, config, folder in zip(stages, configs, folders, strict=True):
+            if control is not None and control.stop_requested:
+                break
+            row = _train_stage(
+                corpus, stage, config, training, folder, on_stage, on_progress, control
+            )
+            if row is not None:
+                rows.append(row)
+        return rows
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -160,19 +173,22 @@ def _train_stage(
     folder: Path,
     on_stage: Callable[[Stage, LadderRow | None], None] | None,
     on_progress: Callable[[Stage, Progress], None] | None,
-) -> LadderRow:
+    control: TrainControl | None,
+) -> LadderRow | None:
+    """The stage's row; None when control stopped it before its last step."""
     if on_stage is not None:
         on_stage(stage, None)
     started = time.perf_counter()
-    trainer = Trainer(corpus, model_config, training)
+    trainer = build_trainer(corpus, model_config, training)
     writer = RunWriter.create(folder, corpus, model_config, trainer.config)
     last = None
-    for p in train_into_run(trainer, writer):
+    for p in train_into_run(trainer, writer, control):
         if p.is_eval:
             last = p
         if on_progress is not None:
             on_progress(stage, p)
-    assert last is not None  # the trainer always evaluates at its last step
+    if last is None or last.step < training.max_iters:
+        return None
     row = LadderRow(
         stage=stage.label,
         parameters=trainer.model.num_parameters(),

@@ -1,8 +1,12 @@
-"""A run is a folder: config.json, metrics.jsonl and checkpoint.pt.
+"""A run is a folder: config.json, metrics.jsonl and checkpoint.pt (and train.lock while a
+process trains it).
 
 Writes are crash-safe: checkpoint and config are replaced atomically (temp file + os.replace), and
 metrics are appended a whole line at a time, so a killed process leaves the last good checkpoint
-and every completed metrics line. Loading never writes; a damaged folder gives a RunError.
+and every completed metrics line. A write that fails (disk full, ...) raises RunWriteError and
+leaves what was on disk. One process at a time writes a run (core.lock); loading never writes
+nor locks, and never depends on the device the run was trained on; a damaged folder gives a
+RunError.
 """
 
 from __future__ import annotations
@@ -12,16 +16,26 @@ import io
 import json
 import math
 import os
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
 import torch
-from headwatch.core.corpus import Corpus, Tokenizer
-from headwatch.core.model import GPT, ConfigError, GPTConfig
+from headwatch.core.corpus import Corpus, CorpusError, Tokenizer, load_corpus
+from headwatch.core.lock import LOCK, RunLock
+from headwatch.core.model import GPT, ConfigError, GPTConfig, resolve_device
+from headwatch.core.oom import build_trainer
 from headwatch.core.paths import runs_dir
-from headwatch.core.storage import RunError, atomic_write, atomic_write_text
+from headwatch.core.storage import (
+    RunError,
+    RunLocked,  # noqa: F401 - re-exported
+    RunWriteError,
+    atomic_write,
+    atomic_write_text,
+    describe_os_error,
+)
 from headwatch.core.trainer import TrainConfig, Trainer
 
 CONFIG = "config.json"
@@ -74,6 +88,9 @@ class RunRecord:
     tokenizer: Tokenizer
     metrics: list[MetricRow] = field(default_factory=list)
     checkpoint: dict | None = None  # {"step", "elapsed", "model", "optimizer"} or None
+    # (mtime_ns, size) of checkpoint.pt when loaded: RunWriter.reopen refuses a run changed since
+    checkpoint_stamp: tuple[int, int] | None = None
+    changes: list[dict] = field(default_factory=list)  # config.json "changes", see record_changes
 
     @property
     def step(self) -> int:
@@ -104,11 +121,24 @@ def is_run_dir(path: str | os.PathLike) -> bool:
 
 
 class RunWriter:
-    """Owns one run folder while a trainer fills it."""
+    """Owns one run folder while a trainer fills it: holds its lock (core.lock) from create /
+    reopen (or the start of core.session.train_into_run) until close().
+
+    Every write raises RunWriteError on an OSError, naming the step being saved and the step
+    whose checkpoint is still on disk (saved_step)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self.lock = RunLock(self.path)
+        self.saved_step: int | None = None  # the step of the checkpoint on disk, once known
         self._metrics: IO[str] | None = None
+        self._fresh = False  # created by this writer: discard() may remove it
+        self._made_folder = False
+
+    @property
+    def notes(self) -> list[str]:
+        """Lines worth telling the user (a stale lock taken over)."""
+        return self.lock.notes
 
     @classmethod
     def create(
@@ -118,6 +148,8 @@ class RunWriter:
         model_config: GPTConfig,
         train_config: TrainConfig,
     ) -> RunWriter:
+        """A new run folder holding config.json, locked. Raises RunError when path is a file or
+        holds a run, RunLocked when another process is creating it, RunWriteError."""
         target = Path(path)
         if target.exists() and not target.is_dir():
             raise RunError(f"{target}: exists and is not a folder — choose another output folder")
@@ -125,46 +157,99 @@ class RunWriter:
             raise RunError(
                 f"{target}: already holds a run — resume it, or choose another output folder"
             )
+        writer = cls(target)
+        writer._made_folder = not target.exists()
         try:
             target.mkdir(parents=True, exist_ok=True)
-            writer = cls(target)
-            config = {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "model": model_config.to_dict(),
-                "train": train_config.to_dict(),
-                "corpus": {
-                    "name": corpus.name,
-                    "path": corpus.path,
-                    "characters": len(corpus.text),
-                    "chars": list(corpus.tokenizer.chars),
-                },
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            }
-            atomic_write_text(target / CONFIG, json.dumps(config, indent=2))
         except OSError as exc:
-            raise RunError(f"{target}: cannot write the run there ({exc.strerror or exc})") from exc
+            raise RunWriteError(target / CONFIG, exc) from exc
+        writer.lock.acquire()
+        writer._fresh = True
+        if is_run_dir(target):  # another process created it while we looked
+            writer.lock.release()
+            raise RunError(
+                f"{target}: already holds a run — resume it, or choose another output folder"
+            )
+        config = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model": model_config.to_dict(),
+            "train": train_config.to_dict(),
+            "corpus": {
+                "name": corpus.name,
+                # absolute: a run resumed from another working folder still finds its text
+                "path": os.path.abspath(corpus.path) if corpus.path else None,
+                "characters": len(corpus.text),
+                "sha256": corpus.sha256,
+                "chars": list(corpus.tokenizer.chars),
+            },
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        try:
+            writer._write(target / CONFIG, None, lambda p: atomic_write_text(p, _dump(config)))
+        except BaseException:  # a full disk, or a second Ctrl+C: leave no half-made run
+            writer.discard()
+            raise
         return writer
 
     @classmethod
     def reopen(cls, record: RunRecord) -> RunWriter:
-        """Continue a loaded run: metrics past its checkpoint (a crash's leftovers) are dropped."""
+        """Continue a loaded run, locked: metrics past its checkpoint (a crash's leftovers) are
+        dropped. Raises RunLocked while another process trains it, RunError if its checkpoint
+        changed since record was loaded, RunWriteError."""
         writer = cls(record.path)
-        for stale in record.path.glob(".*.tmp"):  # a save cut short by a crash
-            with contextlib.suppress(OSError):
-                stale.unlink()
-        kept = [row for row in record.metrics if row.step <= record.step]
-        if len(kept) != len(record.metrics) or _metrics_has_partial_line(record.path / METRICS):
-            atomic_write_text(record.path / METRICS, "".join(r.to_json() + "\n" for r in kept))
+        writer.lock.acquire()
+        try:
+            if _stamp(record.path / CHECKPOINT) != record.checkpoint_stamp:
+                raise RunError(
+                    f"{record.path}: was saved by another process since it was opened — open "
+                    "it again to continue from its latest step"
+                )
+            writer.saved_step = record.step if record.checkpoint is not None else None
+            for stale in record.path.glob(".*.tmp"):  # a save cut short by a crash
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            kept = [row for row in record.metrics if row.step <= record.step]
+            if len(kept) != len(record.metrics) or _metrics_has_partial_line(record.path / METRICS):
+                text = "".join(r.to_json() + "\n" for r in kept)
+                writer._write(record.path / METRICS, None, lambda p: atomic_write_text(p, text))
+        except RunError:
+            writer.lock.release()
+            raise
         record.metrics = kept
         return writer
 
+    def record_changes(self, record: RunRecord, trainer: Trainer) -> dict:
+        """Write into config.json the settings trainer resumes record with, and append what
+        changed to its "changes" list: {"step": 40, "learning_rate": 0.001, "previous":
+        {"learning_rate": 10.0}}. Returns the changed settings (name -> new value), {} if none."""
+        before = {**record.train_config.to_dict(), "dropout": record.model_config.dropout}
+        after = {**trainer.config.to_dict(), "dropout": trainer.model_config.dropout}
+        changed = {k: v for k, v in after.items() if before.get(k) != v}
+        if not changed:
+            return {}
+        path = self.path / CONFIG
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{path}: cannot be read ({exc})") from exc
+        config["model"] = trainer.model_config.to_dict()
+        config["train"] = trainer.config.to_dict()
+        entry = {"step": record.step, **changed, "previous": {k: before[k] for k in changed}}
+        config["changes"] = [*config.get("changes", []), entry]
+        self._write(path, None, lambda p: atomic_write_text(p, _dump(config)))
+        record.changes = config["changes"]
+        return changed
+
     def append(self, row: MetricRow) -> None:
-        if self._metrics is None:
-            self._metrics = open(self.path / METRICS, "a", encoding="utf-8")  # noqa: SIM115
-        # one write + flush per completed line: a crash can only lose the line being written
-        self._metrics.write(row.to_json() + "\n")
-        self._metrics.flush()
+        def write(path: Path) -> None:
+            if self._metrics is None:
+                self._metrics = open(path, "a", encoding="utf-8")  # noqa: SIM115
+            # one write + flush per completed line: a crash can only lose the line being written
+            self._metrics.write(row.to_json() + "\n")
+            self._metrics.flush()
+
+        self._write(self.path / METRICS, row.step, write)
 
     def save_checkpoint(self, trainer: Trainer) -> None:
         payload = {
@@ -179,12 +264,74 @@ class RunWriter:
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
-        atomic_write(self.path / CHECKPOINT, lambda fh: fh.write(buffer.getvalue()))
+        self._write(
+            self.path / CHECKPOINT,
+            trainer.step,
+            lambda p: atomic_write(p, lambda fh: fh.write(buffer.getvalue())),
+        )
+        self.saved_step = trainer.step
+
+    def _write(self, path: Path, step: int | None, write) -> None:
+        """write(path), its OSError turned into a RunWriteError naming what is kept."""
+        try:
+            write(path)
+        except OSError as exc:
+            raise RunWriteError(path, exc, step, self.saved_step) from exc
+
+    @property
+    def holds_no_training(self) -> bool:
+        """Created by this writer, and no trained step saved in it."""
+        return self._fresh and not self.saved_step
+
+    def discard(self) -> None:
+        """Remove a run this writer created that holds no training (a first step that failed):
+        its files, and its folder if this writer made it. Anything else is left alone."""
+        if not self.holds_no_training:
+            return
+        self.close()
+        for name in (CHECKPOINT, METRICS, CONFIG, LOCK):
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()
+        if self._made_folder:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+        self._fresh = False
+        self.saved_step = None
 
     def close(self) -> None:
+        """Close the metrics file and give the lock back; safe to call twice."""
         if self._metrics is not None:
-            self._metrics.close()
+            with contextlib.suppress(OSError):  # every line was flushed when written
+                self._metrics.close()
             self._metrics = None
+        self.lock.release()
+
+
+def copy_run(source: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Copy a run folder (Save run as…), leaving out its lock and any temp file of a save in
+    flight, so the copy is not locked by the process that trains the original. Raises RunError
+    when destination exists or cannot be written (a partial copy is removed)."""
+    target = Path(destination)
+    if target.exists():
+        raise RunError(f"{target}: already exists — choose a new folder name")
+    try:
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(LOCK, ".*.tmp", ".*.stale-*"))
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        why = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        raise RunError(f"{target}: cannot copy the run there ({why}); nothing changed") from exc
+
+
+def _dump(config: dict) -> str:
+    return json.dumps(config, indent=2)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _metrics_has_partial_line(path: Path) -> bool:
@@ -220,6 +367,7 @@ def load_run(path: str | os.PathLike, with_checkpoint: bool = True) -> RunRecord
         train_config = TrainConfig.from_dict(config["train"])
         corpus = dict(config["corpus"])
         tokenizer = Tokenizer(tuple(corpus["chars"]))
+        changes = list(config.get("changes", []))
     except RunError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
@@ -231,7 +379,9 @@ def load_run(path: str | os.PathLike, with_checkpoint: bool = True) -> RunRecord
     if tokenizer.vocab_size != model_config.vocab_size:
         raise RunError(f"{config_path}: vocabulary and model size disagree — the file is damaged")
     record = RunRecord(folder, model_config, train_config, corpus, tokenizer, read_metrics(folder))
+    record.changes = changes
     if with_checkpoint and (folder / CHECKPOINT).exists():
+        record.checkpoint_stamp = _stamp(folder / CHECKPOINT)
         record.checkpoint = _load_checkpoint(folder / CHECKPOINT, model_config, tokenizer)
     return record
 
@@ -270,7 +420,8 @@ def _load_checkpoint(path: Path, model_config: GPTConfig, tokenizer: Tokenizer) 
         model_state = payload["model"]
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise RunError(f"{path}: is incomplete ({exc})") from exc
-    if saved_config != model_config:
+    # dropout may change when a run is resumed; the weights do not depend on it
+    if replace(saved_config, dropout=0.0) != replace(model_config, dropout=0.0):
         raise RunError(f"{path}: was made for another architecture than this run's config.json")
     if chars != tokenizer.chars:
         raise RunError(f"{path}: was made for another vocabulary than this run's config.json")
@@ -286,15 +437,62 @@ def _load_checkpoint(path: Path, model_config: GPTConfig, tokenizer: Tokenizer) 
     }
 
 
-def trainer_for(record: RunRecord, corpus: Corpus | None = None, **kwargs) -> Trainer:
-    """A trainer holding the run's weights: on its corpus to resume, or corpus-less to inspect."""
-    if corpus is not None and corpus.tokenizer.chars != record.tokenizer.chars:
+def check_corpus(record: RunRecord, corpus: Corpus) -> str:
+    """Raise RunError unless corpus is the text record was trained on (its SHA-256, or for runs
+    saved before HeadWatch kept one, its vocabulary); returns a note when only the vocabulary
+    could be checked, else ""."""
+    if corpus.tokenizer.chars != record.tokenizer.chars:
         raise RunError(
             f"{record.path}: the corpus {corpus.name} has another vocabulary than the run — "
             "resume it on the text it was trained on"
         )
-    trainer = Trainer(
-        corpus or record.tokenizer, record.model_config, record.train_config, **kwargs
+    recorded = record.corpus.get("sha256")
+    if recorded is None:
+        return (
+            f"note: this run was saved without a fingerprint of its text, so only the "
+            f"vocabulary of {corpus.name} could be checked"
+        )
+    if recorded != corpus.sha256:
+        raise RunError(
+            f"{record.path}: {corpus.name} is not the text this run was trained on (same "
+            "characters, other text) — resume it on the original text, or start a new run"
+        )
+    return ""
+
+
+def resumable_corpus(record: RunRecord) -> tuple[Corpus | None, str]:
+    """The run's own corpus, if it is still there and still the same text: (corpus, note);
+    else (None, why it cannot be continued). Viewing a run needs no corpus."""
+    try:
+        corpus = load_corpus(record.corpus.get("path"))
+        return corpus, check_corpus(record, corpus)
+    except (CorpusError, RunError) as exc:
+        return None, str(exc)
+
+
+def trainer_for(
+    record: RunRecord,
+    corpus: Corpus | None = None,
+    *,
+    model_config: GPTConfig | None = None,
+    train_config: TrainConfig | None = None,
+    **kwargs,
+) -> Trainer:
+    """A trainer holding the run's weights: on its corpus to resume, or corpus-less to inspect.
+
+    model_config / train_config: the settings to go on with (default: the run's own; see
+    resume_configs); the learning rate is theirs, not the one saved with the optimizer state.
+    The device is never taken blindly from the run: where the recorded one is missing here
+    (a run trained on a GPU, opened on a laptop) the trainer uses "auto".
+    Raises RunError when corpus is not the run's text (check_corpus), ConfigError."""
+    if corpus is not None:
+        check_corpus(record, corpus)
+    if train_config is None:
+        train_config = record.train_config
+        if not device_available(train_config.device):
+            train_config = replace(train_config, device="auto")
+    trainer = build_trainer(
+        corpus or record.tokenizer, model_config or record.model_config, train_config, **kwargs
     )
     if record.checkpoint is not None:
         trainer.load_state(
@@ -303,4 +501,52 @@ def trainer_for(record: RunRecord, corpus: Corpus | None = None, **kwargs) -> Tr
             record.checkpoint["step"],
             record.checkpoint["elapsed"],
         )
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = trainer.config.learning_rate
     return trainer
+
+
+def device_available(name: str) -> bool:
+    """Whether resolve_device(name) works on this machine."""
+    try:
+        resolve_device(name)
+    except ConfigError:
+        return False
+    return True
+
+
+# Settings that cannot change when a run is resumed: its weights and vocabulary are made for them.
+FIXED_ON_RESUME = ("n_layer", "n_head", "n_embd", "block_size")
+# Settings a resumed run may take anew; each change is recorded in config.json (record_changes).
+CHANGEABLE_ON_RESUME = (
+    "learning_rate",
+    "max_iters",
+    "eval_interval",
+    "eval_iters",
+    "batch_size",
+    "seed",
+    "device",
+    "precision",
+    "dropout",
+)
+
+
+def resume_configs(record: RunRecord, asked: dict) -> tuple[GPTConfig, TrainConfig]:
+    """The run's settings with `asked` (GPTConfig / TrainConfig field -> value) applied.
+
+    Raises RunError for a setting in FIXED_ON_RESUME that differs from the run's, or one that
+    is neither fixed nor changeable; ConfigError for a value out of range."""
+    model = record.model_config
+    for name in FIXED_ON_RESUME:
+        if name in asked and asked[name] != getattr(model, name):
+            raise RunError(
+                f"{record.path}: {name} cannot change when resuming — the run's weights are "
+                f"made for {name} {getattr(model, name)} (asked {asked[name]}); train a new "
+                "run in another folder to change it"
+            )
+    unknown = sorted(set(asked) - set(FIXED_ON_RESUME) - set(CHANGEABLE_ON_RESUME))
+    if unknown:
+        raise RunError(f"{record.path}: {', '.join(unknown)} cannot change when resuming")
+    train_changes = {k: v for k, v in asked.items() if k in CHANGEABLE_ON_RESUME}
+    dropout = train_changes.pop("dropout", model.dropout)
+    return replace(model, dropout=dropout), replace(record.train_config, **train_changes)

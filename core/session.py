@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from headwatch.core.control import TrainControl
+from headwatch.core.oom import is_out_of_memory, out_of_memory, release_device_memory
 from headwatch.core.runs import MetricRow, RunWriter
 from headwatch.core.trainer import Progress, Trainer
 
@@ -15,18 +16,24 @@ def train_into_run(
     control: TrainControl | None = None,
     steps: int | None = None,
 ) -> Iterator[Progress]:
-    """Wrap trainer.run(), recording as it goes.
+    """Wrap trainer.run(), recording as it goes, holding the run's lock (writer.lock).
 
-    Saves when the run ends, is stopped, or the consumer stops iterating. A divergence
-    (TrainingDiverged) saves nothing, so the last good checkpoint stays on disk.
+    Saves when the run ends, is stopped, or the consumer stops iterating (unless control was
+    aborted: then what is on disk stays). A divergence (TrainingDiverged) saves nothing, so the
+    last good checkpoint stays on disk. Raises RunLocked when another process trains the run,
+    RunWriteError when a write fails, OutOfMemory when a step does not fit in memory. A run
+    created for this training whose first step fails is removed (writer.discard): no folder is
+    left that holds no training.
     """
-    saved_step = -1
+    writer.lock.acquire()
+    if writer.saved_step is None and trainer.step > 0:
+        writer.saved_step = trainer.step  # a run continued in this process was saved there
+    start_step = trainer.step
+    out_of_memory_hit = False
 
     def save() -> None:
-        nonlocal saved_step
-        if trainer.step != saved_step:
+        if trainer.step != writer.saved_step:
             writer.save_checkpoint(trainer)
-            saved_step = trainer.step
 
     try:
         if trainer.step == 0:
@@ -47,7 +54,21 @@ def train_into_run(
             yield progress
         save()
     except GeneratorExit:
-        save()
+        if not (control is not None and control.abort_requested):
+            save()
         raise
+    except BaseException as exc:
+        if trainer.step == start_step:
+            writer.discard()
+        if not is_out_of_memory(exc):
+            raise
+        out_of_memory_hit = True  # raised below, outside this block, so exc's tensors go now
     finally:
         writer.close()
+    if out_of_memory_hit:
+        release_device_memory()
+        if writer.saved_step is not None:
+            kept = f"the checkpoint of step {writer.saved_step} is kept in {writer.path}"
+        else:
+            kept = "nothing was saved"
+        raise out_of_memory(trainer, kept)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig
 from headwatch.core.corpus import Corpus, CorpusError
+from headwatch.core.presets import DEFAULT_PRESET, PRESETS
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeySequence, QStandardItemModel, QValidator
 from PySide6.QtWidgets import (
@@ -37,24 +38,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# Values use GPTConfig/TrainConfig field names, so they also work as settings() keys.
-PRESETS: dict[str, dict[str, int | float]] = {
-    "tiny": {
-        "n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32,
-        "batch_size": 16, "learning_rate": 3e-3, "max_iters": 1000, "dropout": 0.0,
-    },
-    "baby": {
-        "n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64,
-        "batch_size": 12, "learning_rate": 1e-3, "max_iters": 2000, "dropout": 0.0,
-    },
-    "lecture": {
-        "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256,
-        "batch_size": 64, "learning_rate": 3e-4, "max_iters": 5000, "dropout": 0.2,
-    },
-}  # fmt: skip
 PRESET_LABELS = {"lecture": "lecture (GPU recommended)"}
 CUSTOM = "custom"
-DEFAULT_PRESET = "baby"
 DEFAULT_DEVICES = ("auto", "cpu")
 STATES = ("idle", "training", "paused")
 MAX_HEADS = 64

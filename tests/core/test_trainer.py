@@ -61,7 +61,7 @@ def test_batches_are_lecture_windows():
         ({"learning_rate": 0}, "learning rate must be above 0"),
         ({"learning_rate": float("nan")}, "learning rate must be a number"),
         ({"learning_rate": 100.0}, "at most 10"),
-        ({"batch_size": 0}, "batch_size must be a whole number of at least 1"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
         ({"max_iters": -5}, "max_iters"),
         ({"eval_interval": 0}, "eval_interval"),
         ({"eval_iters": 1.5}, "eval_iters"),
