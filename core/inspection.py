@@ -21,10 +21,8 @@ from headwatch.core.diagnostics import (
     sample_windows,
     unit_top_contexts,
 )
-from headwatch.core.model import GPT, GPTConfig, native_bf16_cpu
-
-# Models at least this big are inspected under bf16 where the CPU has it (Inspector._precision).
-FAST_INSPECTION_MIN_PARAMS = 2_000_000
+from headwatch.core.model import GPT, GPTConfig
+from headwatch.core.performance import inspect_in_bf16
 
 
 @dataclass(frozen=True)
@@ -133,16 +131,12 @@ class Inspector:
 
     @staticmethod
     def _precision(model: GPT) -> Callable[[], contextlib.AbstractContextManager]:
-        """What this model is viewed in (inspections, samples, analyses), decided once per model:
-        bf16 autocast for big models on a CPU with bf16 in hardware: a lecture-size prompt
-        inspects in ~47 instead of ~85 ms on one core, which keeps typing on a big model live;
-        attention weights move by ~1e-2, below what the colour scale shows. Its Linear layers
-        are kept in bf16 (weights load into them converted), so autocast has nothing to cast:
-        the same numbers, without casting 10M weights at every keystroke (53 -> 47 ms).
-        Small models stay fp32 (there the casts cost what the matmuls save)."""
-        device = next(model.parameters()).device
-        big = model.num_parameters() >= FAST_INSPECTION_MIN_PARAMS
-        if not (big and device.type == "cpu" and native_bf16_cpu()):
+        """What this model is viewed in (inspections, samples, analyses), decided once per model
+        (core.performance.inspect_in_bf16): bf16 autocast for big models on a CPU with bf16 in
+        hardware, which keeps typing on a big model live; attention weights move by ~1e-2, below
+        what the colour scale shows. Its Linear layers are then kept in bf16 (weights load into
+        them converted), so autocast has no weights to cast at every keystroke."""
+        if not inspect_in_bf16(model.num_parameters(), next(model.parameters()).device):
             return contextlib.nullcontext
         for module in model.modules():
             if isinstance(module, torch.nn.Linear):

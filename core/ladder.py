@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 from headwatch.core.corpus import Corpus
-from headwatch.core.model import ConfigError, GPTConfig, resolve_device
+from headwatch.core.model import ConfigError, GPTConfig
+from headwatch.core.performance import resolve_device
 from headwatch.core.runs import RunError, RunWriter, is_run_dir
 from headwatch.core.session import train_into_run
 from headwatch.core.trainer import Progress, TrainConfig, Trainer

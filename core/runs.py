@@ -19,7 +19,7 @@ from typing import IO
 
 import torch
 from headwatch.core.corpus import Corpus, Tokenizer
-from headwatch.core.model import GPT, ConfigError, GPTConfig
+from headwatch.core.model import GPT, ConfigError, GPTConfig, upgrade_state_dict
 from headwatch.core.paths import runs_dir
 from headwatch.core.storage import RunError, atomic_write, atomic_write_text
 from headwatch.core.trainer import TrainConfig, Trainer
@@ -267,7 +267,7 @@ def _load_checkpoint(path: Path, model_config: GPTConfig, tokenizer: Tokenizer) 
         saved_config = GPTConfig.from_dict(payload["model_config"])
         chars = tuple(payload["chars"])
         step, elapsed = int(payload["step"]), float(payload["elapsed"])
-        model_state = payload["model"]
+        model_state = upgrade_state_dict(payload["model"])  # older module names
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise RunError(f"{path}: is incomplete ({exc})") from exc
     if saved_config != model_config:

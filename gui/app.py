@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from headwatch.core.memory import keep_freed_memory
 from headwatch.core.paths import log_dir
+from headwatch.core.performance import keep_freed_memory
 
 SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "-h", "--help"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from headwatch.gui.workers import (
+from headwatch.core.performance import (
     TRAIN_NICENESS,
     TRAIN_THREADS,
     give_way_to_the_window,
