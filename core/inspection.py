@@ -27,6 +27,9 @@ from headwatch.core.performance import inspect_in_bf16
 
 @dataclass(frozen=True)
 class PromptInspection:
+    """What the views show for one prompt: its characters, every head's attention pattern, the
+    FFN activations and the likeliest next characters, from the weights of one training step."""
+
     prompt: EncodedPrompt
     tokens: list[str]  # the T characters shown (unknown ones left out, cropped to block size)
     attention: np.ndarray  # float32 (n_layer, n_head, T, T)
@@ -170,6 +173,8 @@ ANALYSIS_BATCH = 8
 
 @dataclass(frozen=True)
 class HeadReport:
+    """What each head does over validation windows (core.diagnostics), as the Heads tab shows it."""
+
     rows: list[dict]  # one per head: layer, head (0-based), label, entropy, previous, self, ...
     labels: list[list[str]]  # labels[layer][head]
     description: str  # "over 200 validation windows of 64 characters, weights at step 1,200"
@@ -177,6 +182,8 @@ class HeadReport:
 
 @dataclass(frozen=True)
 class UnitReport:
+    """One FFN hidden unit's strongest validation contexts, and the dead units of every layer."""
+
     layer: int
     unit: int
     contexts: list[tuple[str, int, float]]  # (text, index of the triggering char, activation)

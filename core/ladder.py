@@ -73,6 +73,8 @@ STAGES: tuple[Stage, ...] = (
 
 @dataclass(frozen=True)
 class LadderRow:
+    """One stage's result in the ladder's table (losses in nats)."""
+
     stage: str  # the stage's label
     parameters: int
     train: float  # final estimates, eval_iters batches per split

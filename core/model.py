@@ -22,7 +22,6 @@ stacks without residuals or LayerNorm barely train from N(0, 0.02)).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 import torch.nn as nn
@@ -61,11 +60,10 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         att = None
         if need_weights or _manual_is_faster(q, self.training and self.dropout > 0):
-            # (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T), the future masked out
-            att = (q @ k.transpose(-2, -1)) * k.size(-1) ** -0.5 + _causal_mask(
-                T, q.dtype, q.device
-            )
-            att = att.softmax(dim=-1)
+            # (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
+            att = (q @ k.transpose(-2, -1)) * k.size(-1) ** -0.5
+            past = torch.ones(T, T, dtype=torch.bool, device=att.device).tril()  # (T, T)
+            att = att.masked_fill(~past, float("-inf")).softmax(dim=-1)
             y = self.attn_dropout(att) @ v  # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
         else:
             dropout_p = self.dropout if self.training else 0.0
@@ -81,12 +79,6 @@ def _manual_is_faster(q: torch.Tensor, dropout: bool) -> bool:
     return q.device.type == "cpu" and q.dtype == torch.bfloat16 and not dropout
 
 
-@lru_cache(maxsize=8)  # a few lengths: the training block, the prompts being typed
-def _causal_mask(T: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(T, T): 0 on and below the diagonal, -inf above it (the future), added to the scores."""
-    return torch.full((T, T), float("-inf"), dtype=dtype, device=device).triu(1)
-
-
 class MLP(nn.Module):
     """Position-wise feed-forward net: Linear -> ReLU -> Linear, 4C hidden units; (B, T, C) in
     and out. The hidden units after the ReLU are what the FFN view shows (`act`'s output)."""
@@ -99,6 +91,7 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C)."""
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
 
 

@@ -33,6 +33,8 @@ FORMAT_VERSION = 1
 
 @dataclass
 class MetricRow:
+    """One line of a run's metrics.jsonl: a step's train loss, or an evaluation's estimates."""
+
     step: int
     elapsed: float
     loss: float | None = None  # per-step train loss

@@ -160,6 +160,7 @@ class Trainer:
     # the step's three parts, apart for bench/train_throughput.py to time each
 
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean cross-entropy (a 0-d tensor, nats) of batch x (B, T) against targets y."""
         with self.precision_context():
             return self.model(x, y)[1]
 
@@ -168,6 +169,7 @@ class Trainer:
         loss.backward()
 
     def update(self) -> None:
+        """One AdamW step on the gradients of the last backward pass."""
         self.optimizer.step()
 
     @torch.no_grad()
@@ -243,6 +245,8 @@ class Trainer:
     def load_state(
         self, model_state: dict, optimizer_state: dict | None, step: int, elapsed: float
     ) -> None:
+        """Continue a saved run: its weights (under today's module names; core.runs upgrades
+        older checkpoints'), its optimizer state (None: a fresh one), step and seconds trained."""
         self.model.load_state_dict(model_state)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
