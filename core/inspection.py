@@ -160,14 +160,13 @@ class Inspector:
 
 # --- analyses over validation windows (heads, feed-forward units) ----------------------------
 
-# The analyses average over this many validation characters. Heads are analysed at every
-# evaluation while training runs: 64 windows of 64 keep that to ~0.15 s of one core at baby
-# (200 windows took 0.45 s, and cost training ~5 % in the window); units on request only.
+# The analyses average over this many validation characters. Heads are analysed at evaluations
+# while training runs, so their sample is kept small enough not to slow training in the window
+# (docs/performance.md); units only on request, so theirs is larger.
 HEAD_ANALYSIS_TOKENS = 64 * 64
 UNIT_ANALYSIS_TOKENS = 200 * 64
 MIN_ANALYSIS_WINDOWS = 8
-# windows per forward pass: bounds an analysis's memory; 8 is no slower than 32 at baby, and
-# 32 added ~100 MB to the window's peak RSS
+# windows per forward pass: bounds an analysis's memory, and more are no faster
 ANALYSIS_BATCH = 8
 
 

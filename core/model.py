@@ -60,12 +60,12 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         att = None
         if need_weights or _manual_is_faster(q, self.training and self.dropout > 0):
-            # (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
-            att = (q @ k.transpose(-2, -1)) * k.size(-1) ** -0.5
+            # manual: the attention pattern made explicit, (B, nh, T, hs) x (B, nh, hs, T)
+            att = (q @ k.transpose(-2, -1)) * k.size(-1) ** -0.5  # (B, nh, T, T)
             past = torch.ones(T, T, dtype=torch.bool, device=att.device).tril()  # (T, T)
             att = att.masked_fill(~past, float("-inf")).softmax(dim=-1)
             y = self.attn_dropout(att) @ v  # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
-        else:
+        else:  # flash: torch's fused kernel, no weights materialised
             dropout_p = self.dropout if self.training else 0.0
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # the heads side by side: (B, T, C)
