@@ -214,7 +214,7 @@ class AnalysisWorker(QObject):
             self.failed,
             "analyse the heads",
         )
-        release_free_memory()  # an analysis's batches: kept for reuse otherwise (core/memory.py)
+        release_free_memory()  # an analysis's batches, else kept for reuse (core/performance.py)
 
     @Slot(int, int)
     def analyse_unit(self, layer: int, unit: int) -> None:
