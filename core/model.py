@@ -22,6 +22,7 @@ stacks without residuals or LayerNorm barely train from N(0, 0.02)).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn as nn
@@ -54,29 +55,39 @@ class CausalSelfAttention(nn.Module):
         otherwise torch's fused scaled_dot_product_attention runs and no weights are returned.
         """
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        nh, hs = self.n_head, C // self.n_head
+        # query, key and value of every head: (B, T, 3, nh, hs) -> (3, B, nh, T, hs)
+        qkv = self.c_attn(x).view(B, T, 3, nh, hs).permute(2, 0, 3, 1, 4)
         att = None
-        if need_weights or _manual_is_faster(q, self.training and self.dropout > 0):
-            # manual: the attention pattern made explicit, (B, nh, T, hs) x (B, nh, hs, T)
-            att = (q @ k.transpose(-2, -1)) * k.size(-1) ** -0.5  # (B, nh, T, T)
-            past = torch.ones(T, T, dtype=torch.bool, device=att.device).tril()  # (T, T)
-            att = att.masked_fill(~past, float("-inf")).softmax(dim=-1)
-            y = self.attn_dropout(att) @ v  # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
+        if need_weights or _manual_is_faster(qkv, self.training and self.dropout > 0):
+            # manual: the attention pattern made explicit. One copy puts each head's rows
+            # together, so that one batched matmul scales the scores and masks the future
+            q, k, v = qkv.contiguous().view(3, B * nh, T, hs)  # each (B*nh, T, hs)
+            mask = _causal_mask(T, q.dtype, q.device)  # (T, T), broadcast over B*nh
+            att = torch.baddbmm(mask, q, k.transpose(1, 2), alpha=hs**-0.5)  # (B*nh, T, T)
+            att = att.softmax(dim=-1)
+            y = torch.bmm(self.attn_dropout(att), v).view(B, nh, T, hs)  # (B, nh, T, hs)
+            att = att.view(B, nh, T, T)
         else:  # flash: torch's fused kernel, no weights materialised
+            q, k, v = qkv.unbind(0)  # each (B, nh, T, hs)
             dropout_p = self.dropout if self.training else 0.0
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # the heads side by side: (B, T, C)
         return self.resid_dropout(self.c_proj(y)), att if need_weights else None
 
 
-def _manual_is_faster(q: torch.Tensor, dropout: bool) -> bool:
+def _manual_is_faster(qkv: torch.Tensor, dropout: bool) -> bool:
     """Whether the explicit softmax beats scaled_dot_product_attention: under bf16 on a CPU, whose
     flash kernel is several times slower in bf16 than in fp32 (with dropout, torch takes its own
     math path either way)."""
-    return q.device.type == "cpu" and q.dtype == torch.bfloat16 and not dropout
+    return qkv.device.type == "cpu" and qkv.dtype == torch.bfloat16 and not dropout
+
+
+@lru_cache(maxsize=8)  # a few lengths: the training block, the prompts being typed
+def _causal_mask(T: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(T, T): 0 on and below the diagonal, -inf above it (the future), added to the scores;
+    built once per length, as every step and keystroke needs it."""
+    return torch.full((T, T), float("-inf"), dtype=dtype, device=device).triu(1)
 
 
 class MLP(nn.Module):
