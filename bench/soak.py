@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from headwatch.core.memory import keep_freed_memory  # noqa: E402
+from headwatch.core.performance import keep_freed_memory  # noqa: E402
 
 TEXT = "ROMEO:\\nBut soft, what light through yonder window breaks? It is the east"
 

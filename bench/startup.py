@@ -28,7 +28,7 @@ LAUNCH = r"""
 import json, sys, time
 launched = float(sys.argv[1])
 t0 = time.time()
-from headwatch.core.memory import keep_freed_memory
+from headwatch.core.performance import keep_freed_memory
 keep_freed_memory()  # as gui.app.main does first
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -64,7 +64,7 @@ print(json.dumps({
 # Trains with live views and reports the peak RSS.
 MEMORY = r"""
 import sys
-from headwatch.core.memory import keep_freed_memory
+from headwatch.core.performance import keep_freed_memory
 keep_freed_memory()  # as gui.app.main does first
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication

@@ -4,10 +4,10 @@
 
 Both sides start from the same weights (NaiveGPT.copy_from), draw the same batches (same seed,
 the trainer's own gathering) and use AdamW with the same settings (lr, betas, eps, decay). The
-core side is core.trainer.Trainer itself (fused QKV + scaled_dot_product_attention, fused AdamW)
-in fp32 and in bf16 (autocast over bf16 Linear weights with fp32 masters; its default "auto"
-precision takes bf16 on a CPU with bf16 in hardware, such as this one's AVX512-BF16, and fp32
-elsewhere); the naive side is the lecture's loop in fp32. Loss checks evaluate the fp32 weights.
+core side is core.trainer.Trainer itself (fused QKV, fused attention, fused AdamW) in fp32 and
+in bf16 (autocast over the fp32 weights; its default "auto" precision takes bf16 on a CPU with
+bf16 in hardware, such as this one's AVX512-BF16, and fp32 elsewhere); the naive side is the
+lecture's loop in fp32. Loss checks evaluate the fp32 weights.
 
 The machine may be shared: rounds alternate between the variants, /proc/stat tells how much CPU
 other processes took during each round, and medians are taken over the quiet rounds when there
@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a fresh clone, n
 
 import torch  # noqa: E402
 from headwatch.core.corpus import Corpus, builtin_corpus  # noqa: E402
-from headwatch.core.memory import keep_freed_memory  # noqa: E402
 from headwatch.core.model import GPT, GPTConfig  # noqa: E402
-from headwatch.core.trainer import TrainConfig, Trainer, resolve_precision  # noqa: E402
+from headwatch.core.performance import keep_freed_memory, resolve_precision  # noqa: E402
+from headwatch.core.trainer import TrainConfig, Trainer  # noqa: E402
 
 from bench.reference import NaiveGPT  # noqa: E402
 
@@ -153,15 +153,6 @@ class Side:
         self.backward(loss)
         self.update()
         return loss.item()
-
-    def fp32_model(self) -> torch.nn.Module:
-        """The weights as trained, in fp32 (under bf16 the core side's Linear layers hold their
-        bf16 rounding; the trainer's state has the fp32 masters)."""
-        if self.naive:
-            return self.model
-        model = GPT.unfilled(self.trainer.model_config)
-        model.load_state_dict(self.trainer.cpu_state())
-        return model
 
 
 def make_side(corpus: Corpus, setup: Setup, variant: str) -> Side:
@@ -305,7 +296,7 @@ def breakdown(side: Side, steps: int) -> dict[str, float]:
 @torch.no_grad()
 def val_loss(side: Side) -> float:
     """Mean fp32 loss over fixed validation batches: the same batches for every variant."""
-    model = side.fp32_model().eval()
+    model = side.model.eval()  # fp32 weights under either precision, run without autocast
     rng = torch.Generator().manual_seed(SEED)
     losses = [model(*side.batch("val", rng))[1].item() for _ in range(EVAL_BATCHES)]
     model.train()

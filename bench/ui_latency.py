@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from headwatch.core.memory import keep_freed_memory  # noqa: E402
+from headwatch.core.performance import keep_freed_memory  # noqa: E402
 
 PRESETS = {"baby": 64, "lecture": 256}
 ROUNDS = 8  # of window watching / headless / window typing, alternated (--rounds)
@@ -80,8 +80,12 @@ def run_headless(job_json: str) -> None:
     over the round's steps (round_rate)."""
     from headwatch.core.control import SnapshotBox, TrainControl
     from headwatch.core.corpus import builtin_corpus
+    from headwatch.core.performance import (
+        TRAIN_THREADS,
+        keep_gui_thread_serial,
+        use_torch_threads,
+    )
     from headwatch.core.trainer import GPTConfig, TrainConfig, Trainer
-    from headwatch.gui.workers import TRAIN_THREADS, keep_gui_thread_serial, use_torch_threads
 
     keep_gui_thread_serial()  # this thread builds the model, as the app's GUI thread does
 

@@ -74,12 +74,15 @@ INIT_SCHEMES = {
 
 @dataclass(frozen=True)
 class GPTConfig:
-    vocab_size: int = 65
-    block_size: int = 64  # the longest context, in characters
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
+    """The model's shape (core.model.GPT); raises ConfigError, naming what to change, for a
+    setting that cannot work (n_embd not divisible by n_head, say)."""
+
+    vocab_size: int = 65  # distinct characters of the corpus
+    block_size: int = 64  # the longest context, in characters (T at most)
+    n_layer: int = 4  # blocks; 0 only for the bigram model
+    n_head: int = 4  # attention heads per block, each of head_size = n_embd / n_head channels
+    n_embd: int = 128  # channels of the residual stream (C)
+    dropout: float = 0.0  # in training: on the attention weights and each sub-layer's output
     # the lecture's ladder as switches; the defaults are the full model, so configs saved
     # before these existed load unchanged
     attention: bool = True  # off: the bigram model (needs n_layer 0)
@@ -145,17 +148,20 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    learning_rate: float = 1e-3
-    batch_size: int = 12
-    max_iters: int = 2000
-    eval_interval: int = 200
-    eval_iters: int = 50
-    seed: int = 1337
-    device: str = "auto"
-    # "bf16": matmuls under bfloat16 autocast (weights and optimizer stay fp32); on a CPU with
-    # bf16 in hardware the baby preset trains ~1.4x faster than "fp32", to the same loss within
-    # ~0.01 but not bit-for-bit (bench/train_throughput.py). "auto": bf16 where the hardware has
-    # it and a step is big enough for it to pay (core.trainer.resolve_precision), else fp32.
+    """How a model is trained (core.trainer.Trainer); raises ConfigError, naming what to change,
+    for a setting that cannot work."""
+
+    learning_rate: float = 1e-3  # AdamW's step size
+    batch_size: int = 12  # windows of block_size characters per step
+    max_iters: int = 2000  # the step a run trains up to
+    eval_interval: int = 200  # steps between loss estimates (and at the last step)
+    eval_iters: int = 50  # batches per split averaged by each loss estimate
+    seed: int = 1337  # initial weights and batches
+    device: str = "auto"  # auto, cpu, cuda or mps (core.performance.resolve_device)
+    # "bf16": matmuls under bfloat16 autocast, weights and optimizer in fp32; to the same loss
+    # within ~0.01, not bit-for-bit. "auto": bf16 where the hardware has it and a step is big
+    # enough for it to pay, else fp32 (core.performance.resolve_precision); a run's saved
+    # config says which one ran.
     precision: str = "auto"
 
     def __post_init__(self) -> None:

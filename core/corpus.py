@@ -31,6 +31,8 @@ class CorpusError(ValueError):
 
 @dataclass(frozen=True)
 class UnknownChar:
+    """A prompt character the corpus never uses, and where it stood in the prompt (0-based)."""
+
     char: str
     position: int
 
@@ -99,6 +101,9 @@ class Tokenizer:
 
 @dataclass
 class Corpus:
+    """A text to train on, with its character tokenizer; check_block_size() and split() raise
+    CorpusError when the text is too short for the model."""
+
     name: str
     text: str
     path: str | None = None  # None for the built-in corpus

@@ -22,14 +22,15 @@ from headwatch.core.diagnostics import (
     sample_windows,
     unit_top_contexts,
 )
-from headwatch.core.model import GPT, GPTConfig, native_bf16_cpu
-
-# Models at least this big are inspected under bf16 where the CPU has it (Inspector._precision).
-FAST_INSPECTION_MIN_PARAMS = 2_000_000
+from headwatch.core.model import GPT, GPTConfig
+from headwatch.core.performance import inspect_in_bf16
 
 
 @dataclass(frozen=True)
 class PromptInspection:
+    """What the views show for one prompt: its characters, every head's attention pattern, the
+    FFN activations and the likeliest next characters, from the weights of one training step."""
+
     prompt: EncodedPrompt
     tokens: list[str]  # the T characters shown (unknown ones left out, cropped to block size)
     attention: np.ndarray  # float32 (n_layer, n_head, T, T)
@@ -141,16 +142,12 @@ class Inspector:
 
     @staticmethod
     def _precision(model: GPT) -> Callable[[], contextlib.AbstractContextManager]:
-        """What this model is viewed in (inspections, samples, analyses), decided once per model:
-        bf16 autocast for big models on a CPU with bf16 in hardware: a lecture-size prompt
-        inspects in ~47 instead of ~85 ms on one core, which keeps typing on a big model live;
-        attention weights move by ~1e-2, below what the colour scale shows. Its Linear layers
-        are kept in bf16 (weights load into them converted), so autocast has nothing to cast:
-        the same numbers, without casting 10M weights at every keystroke (53 -> 47 ms).
-        Small models stay fp32 (there the casts cost what the matmuls save)."""
-        device = next(model.parameters()).device
-        big = model.num_parameters() >= FAST_INSPECTION_MIN_PARAMS
-        if not (big and device.type == "cpu" and native_bf16_cpu()):
+        """What this model is viewed in (inspections, samples, analyses), decided once per model
+        (core.performance.inspect_in_bf16): bf16 autocast for big models on a CPU with bf16 in
+        hardware, which keeps typing on a big model live; attention weights move by ~1e-2, below
+        what the colour scale shows. Its Linear layers are then kept in bf16 (weights load into
+        them converted), so autocast has no weights to cast at every keystroke."""
+        if not inspect_in_bf16(model.num_parameters(), next(model.parameters()).device):
             return contextlib.nullcontext
         for module in model.modules():
             if isinstance(module, torch.nn.Linear):
@@ -171,19 +168,20 @@ class Inspector:
 
 # --- analyses over validation windows (heads, feed-forward units) ----------------------------
 
-# The analyses average over this many validation characters. Heads are analysed at every
-# evaluation while training runs: 64 windows of 64 keep that to ~0.15 s of one core at baby
-# (200 windows took 0.45 s, and cost training ~5 % in the window); units on request only.
+# The analyses average over this many validation characters. Heads are analysed at evaluations
+# while training runs, so their sample is kept small enough not to slow training in the window
+# (docs/performance.md); units only on request, so theirs is larger.
 HEAD_ANALYSIS_TOKENS = 64 * 64
 UNIT_ANALYSIS_TOKENS = 200 * 64
 MIN_ANALYSIS_WINDOWS = 8
-# windows per forward pass: bounds an analysis's memory; 8 is no slower than 32 at baby, and
-# 32 added ~100 MB to the window's peak RSS
+# windows per forward pass: bounds an analysis's memory, and more are no faster
 ANALYSIS_BATCH = 8
 
 
 @dataclass(frozen=True)
 class HeadReport:
+    """What each head does over validation windows (core.diagnostics), as the Heads tab shows it."""
+
     rows: list[dict]  # one per head: layer, head (0-based), label, entropy, previous, self, ...
     labels: list[list[str]]  # labels[layer][head]
     description: str  # "over 200 validation windows of 64 characters, weights at step 1,200"
@@ -191,6 +189,8 @@ class HeadReport:
 
 @dataclass(frozen=True)
 class UnitReport:
+    """One FFN hidden unit's strongest validation contexts, and the dead units of every layer."""
+
     layer: int
     unit: int
     contexts: list[tuple[str, int, float]]  # (text, index of the triggering char, activation)

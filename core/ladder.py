@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import Corpus
-from headwatch.core.model import ConfigError, GPTConfig, resolve_device
+from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.oom import build_trainer
+from headwatch.core.performance import resolve_device
 from headwatch.core.runs import RunError, RunWriter, is_run_dir
 from headwatch.core.session import train_into_run
 from headwatch.core.trainer import Progress, TrainConfig
@@ -74,6 +75,8 @@ STAGES: tuple[Stage, ...] = (
 
 @dataclass(frozen=True)
 class LadderRow:
+    """One stage's result in the ladder's table (losses in nats)."""
+
     stage: str  # the stage's label
     parameters: int
     train: float  # final estimates, eval_iters batches per split

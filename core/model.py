@@ -1,12 +1,14 @@
-"""The lecture's character-level GPT: embeddings, blocks of multi-head attention + feed-forward.
+"""The lecture's character-level GPT, written the way nanoGPT's model.py writes it.
 
-One concept per class; shapes in comments (B batch, T time, C n_embd, H heads, D head size,
-L n_layer, F ffn_size). The blocks pass rows (B*T, C) along: a Linear on rows is one matmul with
-no views around it for autograd to record. All heads are computed together from one QKV
-projection, but the maths is exactly the lecture's list of single heads concatenated
-(tests/core/test_model.py holds it to that).
+One concept per class: `CausalSelfAttention` ("communication": all heads from one fused QKV
+projection, then the output projection `c_proj`), `MLP` ("computation"), `Block` (the two, each
+pre-LayerNorm with a residual connection), `GPT` (embeddings, blocks, final LayerNorm, lm_head).
+Shapes in comments: B batch, T time, C n_embd, nh heads, hs head_size, L n_layer.
 
-Four switches walk the lecture's ladder back down (all on = the full model):
+Computing the heads together is exactly the lecture's list of single heads concatenated
+(tests/core/test_model.py holds GPT to bench/reference.py's naive list of heads).
+
+Four switches of GPTConfig walk the lecture's ladder back down (all on = the full model):
   attention  off = the bigram model: token embedding -> lm_head, no blocks (n_layer 0), no
              position embedding (a bigram sees only the current character)
   ffn        off = blocks of attention only; inspect() gives FFN activations of width 0
@@ -20,8 +22,7 @@ stacks without residuals or LayerNorm barely train from N(0, 0.02)).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from pathlib import Path
+from functools import lru_cache
 
 import torch
 import torch.nn as nn
@@ -29,99 +30,80 @@ from headwatch.core.config import INIT_SCHEMES, ConfigError, GPTConfig  # noqa: 
 from torch.nn import functional as F
 
 
-class MultiHeadAttention(nn.Module):
-    """n_head causal self-attention heads in parallel ("communication"), concatenated, projected.
-    Takes and gives rows (B*T, C) of sequences of length T."""
+class CausalSelfAttention(nn.Module):
+    """n_head causal self-attention heads in parallel, concatenated and projected: (B, T, C) in,
+    (B, T, C) out. The output projection `c_proj` is its own module: its input (B, T, C) holds
+    the heads' outputs side by side, head h in channels h*hs to (h+1)*hs."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.n_head = config.n_head
-        self.head_size = config.head_size
-        # keys, queries and values of every head in one matmul; no bias, as in the lecture's Head
-        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
-        self.proj = nn.Linear(config.n_embd, config.n_embd)
-        self.dropout_p = config.dropout
+        self.n_embd = config.n_embd
+        # query, key and value of every head in one matmul; no bias, as in the lecture's Head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.dropout = config.dropout
 
-    def _heads(self, x: torch.Tensor, T: int) -> torch.Tensor:
-        """q, k, v stacked: (3, B, H, T, D), a view of the one projection's output."""
-        B = x.shape[0] // T
-        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_size)
-        return qkv.permute(2, 0, 3, 1, 4)
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, T, C) -> (output (B, T, C), attention weights (B, nh, T, T) or None).
 
-    @staticmethod
-    def _concat(out: torch.Tensor) -> torch.Tensor:
-        """(B, H, T, D) -> rows (B*T, C): the heads concatenated over channels."""
-        B, H, T, D = out.shape
-        return out.transpose(1, 2).reshape(B * T, H * D)
+        need_weights: compute the attention pattern explicitly and return it (inspection);
+        otherwise torch's fused scaled_dot_product_attention runs and no weights are returned.
+        """
+        B, T, C = x.size()
+        nh, hs = self.n_head, C // self.n_head
+        # query, key and value of every head: (B, T, 3, nh, hs) -> (3, B, nh, T, hs)
+        qkv = self.c_attn(x).view(B, T, 3, nh, hs).permute(2, 0, 3, 1, 4)
+        att = None
+        if need_weights or _manual_is_faster(qkv, self.training and self.dropout > 0):
+            # manual: the attention pattern made explicit. One copy puts each head's rows
+            # together, so that one batched matmul scales the scores and masks the future
+            q, k, v = qkv.contiguous().view(3, B * nh, T, hs)  # each (B*nh, T, hs)
+            mask = _causal_mask(T, q.dtype, q.device)  # (T, T), broadcast over B*nh
+            att = torch.baddbmm(mask, q, k.transpose(1, 2), alpha=hs**-0.5)  # (B*nh, T, T)
+            att = att.softmax(dim=-1)
+            y = torch.bmm(self.attn_dropout(att), v).view(B, nh, T, hs)  # (B, nh, T, hs)
+            att = att.view(B, nh, T, T)
+        else:  # flash: torch's fused kernel, no weights materialised
+            q, k, v = qkv.unbind(0)  # each (B, nh, T, hs)
+            dropout_p = self.dropout if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # the heads side by side: (B, T, C)
+        return self.resid_dropout(self.c_proj(y)), att if need_weights else None
 
-    def forward(self, x: torch.Tensor, T: int) -> torch.Tensor:
-        qkv = self._heads(x, T)
-        dropout_p = self.dropout_p if self.training else 0.0
-        if dropout_p == 0.0 and qkv.device.type == "cpu" and qkv.dtype == torch.bfloat16:
-            # batched matmuls want each head's rows together: one copy reorders all three
-            out = _causal_attention_bf16(*qkv.contiguous().unbind(0))
-        else:  # takes the views as they are; with dropout its math path, where bf16 pays
-            q, k, v = qkv.unbind(0)
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
-        return self.resid_dropout(self.proj(self._concat(out)))
 
-    def forward_with_weights(self, x: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same maths with the attention weights materialised: (out (B*T,C), wei (B,H,T,T))."""
-        q, k, v = self._heads(x, T).contiguous().unbind(0)
-        wei = _causal_weights(q, k)  # (B, H, T, T)
-        out = self.attn_dropout(wei) @ v  # (B, H, T, D)
-        return self.resid_dropout(self.proj(self._concat(out))), wei
+def _manual_is_faster(qkv: torch.Tensor, dropout: bool) -> bool:
+    """Whether the explicit softmax beats scaled_dot_product_attention: under bf16 on a CPU, whose
+    flash kernel is several times slower in bf16 than in fp32 (with dropout, torch takes its own
+    math path either way)."""
+    return qkv.device.type == "cpu" and qkv.dtype == torch.bfloat16 and not dropout
 
 
 @lru_cache(maxsize=8)  # a few lengths: the training block, the prompts being typed
 def _causal_mask(T: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(T, T): 0 on and below the diagonal, -inf above it (the future), added to the scores.
-    Built once per length: the training step and every keystroke's inspection reuse it."""
+    """(T, T): 0 on and below the diagonal, -inf above it (the future), added to the scores;
+    built once per length, as every step and keystroke needs it."""
     return torch.full((T, T), float("-inf"), dtype=dtype, device=device).triu(1)
 
 
-def _causal_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(D) + causal mask) for contiguous (B, H, T, D) queries and keys:
-    (B, H, T, T). One batched matmul adds the mask as it scales (no separate scaling and
-    masking passes)."""
-    B, H, T, D = q.shape
-    scores = torch.baddbmm(
-        _causal_mask(T, q.dtype, q.device),  # broadcast over the B*H matrices
-        q.view(B * H, T, D),
-        k.view(B * H, T, D).transpose(1, 2),
-        alpha=D**-0.5,
-    )  # (B*H, T, T)
-    return scores.softmax(dim=-1).view(B, H, T, T)
-
-
-def _causal_attention_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """_causal_weights(q, k) v for contiguous bf16 (B, H, T, D) on a CPU, where torch's flash
-    attention is ~4x slower in bf16 than in fp32 and its math path checks every row for being
-    fully masked."""
-    B, H, T, D = q.shape
-    wei = _causal_weights(q, k).view(B * H, T, T)
-    return torch.bmm(wei, v.view(B * H, T, D)).view(B, H, T, D)
-
-
-class FeedForward(nn.Module):
-    """Position-wise MLP ("computation"): Linear -> ReLU -> Linear, 4x wide inside, on rows."""
+class MLP(nn.Module):
+    """Position-wise feed-forward net: Linear -> ReLU -> Linear, 4C hidden units; (B, T, C) in
+    and out. The hidden units after the ReLU are what the FFN view shows (`act`'s output)."""
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
-        self.up = nn.Linear(config.n_embd, config.ffn_size)
-        self.down = nn.Linear(config.ffn_size, config.n_embd)
+        self.c_fc = nn.Linear(config.n_embd, config.ffn_size)
+        self.act = nn.ReLU()
+        self.c_proj = nn.Linear(config.ffn_size, config.n_embd)
         self.dropout = nn.Dropout(config.dropout)
 
-    def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """(B*T, C) -> (B*T, 4C) after ReLU, applied in place to up's output: a tensor of its
-        own (on a view of it, autograd would rebuild the base in backward, zero-filling and
-        copying the activations: ~6 % of a baby step)."""
-        return F.relu(self.up(x), inplace=True)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.down(self.hidden(x)))
+        """(B, T, C) -> (B, T, C)."""
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
 
 
 def _norm(config: GPTConfig) -> nn.Module:
@@ -132,40 +114,32 @@ def _norm(config: GPTConfig) -> nn.Module:
 class Block(nn.Module):
     """Communication then computation, each pre-LayerNorm with a residual connection.
 
-    The switches take parts away: without ffn the block is attention only; without residual each
-    sub-layer's output replaces x (the lecture's plain deep stack); without layernorm, no ln1/ln2.
-    x is rows (B*T, C) of sequences of length T.
+    The switches take parts away: without ffn the block is attention only (`mlp` and `ln2` are
+    None, so the model has no such weights); without residual each sub-layer's output replaces x
+    (the lecture's plain deep stack); without layernorm, ln1 and ln2 pass x through.
     """
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.residual = config.residual
         self.ln1 = _norm(config)
-        self.attn = MultiHeadAttention(config)
-        # None rather than an Identity, so a model without FFN says so and has no such weights
+        self.attn = CausalSelfAttention(config)
         self.ln2 = _norm(config) if config.ffn else None
-        self.ffn = FeedForward(config) if config.ffn else None
+        self.mlp = MLP(config) if config.ffn else None
 
     def _join(self, x: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
         return x + update if self.residual else update
 
-    def forward(self, x: torch.Tensor, T: int) -> torch.Tensor:
-        x = self._join(x, self.attn(self.ln1(x), T))
-        if self.ffn is not None:
-            x = self._join(x, self.ffn(self.ln2(x)))
-        return x
-
-    def forward_inspect(
-        self, x: torch.Tensor, T: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x, attention (B,H,T,T), ffn hidden after ReLU (B*T,4C), or (B*T,0) without FFN)."""
-        attn_out, wei = self.attn.forward_with_weights(self.ln1(x), T)
-        x = self._join(x, attn_out)
-        if self.ffn is None:
-            return x, wei, x.new_zeros(x.shape[0], 0)
-        hidden = self.ffn.hidden(self.ln2(x))
-        x = self._join(x, self.ffn.dropout(self.ffn.down(hidden)))
-        return x, wei, hidden
+    def forward(
+        self, x: torch.Tensor, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The residual stream x (B, T, C) -> (x (B, T, C), attention weights (B, nh, T, T) if
+        need_weights, else None)."""
+        update, att = self.attn(self.ln1(x), need_weights)
+        x = self._join(x, update)
+        if self.mlp is not None:
+            x = self._join(x, self.mlp(self.ln2(x)))
+        return x, att
 
 
 @dataclass
@@ -190,7 +164,33 @@ class BatchInspection:
     probs: torch.Tensor  # (B, T, vocab)
 
 
+# Checkpoint keys before the model took nanoGPT's names (old -> new, matched inside a key).
+_RENAMED_KEYS = (
+    (".attn.qkv.", ".attn.c_attn."),
+    (".attn.proj.", ".attn.c_proj."),
+    (".ffn.up.", ".mlp.c_fc."),
+    (".ffn.down.", ".mlp.c_proj."),
+)
+
+
+def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A model state saved under the module names of earlier versions, under today's names (the
+    same tensors, the same order); a current state comes back unchanged."""
+    upgraded = {}
+    for key, value in state.items():
+        for old, new in _RENAMED_KEYS:
+            key = key.replace(old, new)
+        upgraded[key] = value
+    return upgraded
+
+
 class GPT(nn.Module):
+    """The character-level GPT: token (+ position) embeddings, n_layer Blocks, ln_f, lm_head.
+
+    Input: token ids (B, T) with T <= block_size; output: logits (B, T, vocab_size) and, given
+    targets (B, T), the mean cross-entropy loss in nats. Raises ValueError for T > block_size.
+    """
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.config = config
@@ -221,63 +221,77 @@ class GPT(nn.Module):
             nn.init.zeros_(module.bias)
 
     def num_parameters(self) -> int:
+        """All parameters, embeddings included."""
         return sum(p.numel() for p in self.parameters())
 
     def _embed(self, idx: torch.Tensor) -> torch.Tensor:
-        """(B, T) token ids -> rows (B*T, C), the form the blocks work on."""
-        B, T = idx.shape
+        """(B, T) token ids -> the residual stream (B, T, C)."""
+        T = idx.size(1)
         if self.config.block_size < T:
             raise ValueError(
                 f"sequence of {T} tokens is longer than block_size {self.config.block_size}"
             )
         x = self.token_embedding(idx)  # (B, T, C)
         if self.position_embedding is not None:
-            x = x + self.position_embedding(torch.arange(T, device=idx.device))
-        return x.view(B * T, -1)
+            x = x + self.position_embedding(torch.arange(T, device=idx.device))  # + (T, C)
+        return x
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B, T = idx.shape
-        x = self._embed(idx)  # (B*T, C)
+        """idx (B, T) token ids, targets (B, T) or None -> (logits (B, T, vocab), loss or None).
+
+        Raises ValueError when T is above block_size.
+        """
+        x = self._embed(idx)
         for block in self.blocks:
-            x = block(x, T)
-        logits = self.lm_head(self.ln_f(x))  # (B*T, vocab)
-        loss = None if targets is None else F.cross_entropy(logits, targets.reshape(-1))
-        return logits.view(B, T, -1), loss
+            x, _ = block(x)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab)
+        if targets is None:
+            return logits, None
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
     @torch.no_grad()
     def inspect_batch(self, idx: torch.Tensor) -> BatchInspection:
         """Attention, FFN activations and next-char probabilities for B sequences (B, T).
 
-        1 <= T <= block_size. Runs in eval mode, no autograd; the train/eval mode is restored.
+        1 <= T <= block_size, else ValueError. Runs in eval mode, no autograd; the train/eval
+        mode is restored. The FFN activations are read at each MLP's `act` by a forward hook.
         """
         if idx.dim() != 2 or idx.shape[0] < 1 or idx.shape[1] < 1:
             raise ValueError("inspect_batch takes a non-empty (B, T) batch of token ids")
         B, T = idx.shape
-        was_training = self.training
-        self.eval()
         c = self.config
         # each layer's results go straight into these: one pass, no stacking and converting
         attention = torch.empty(B, c.n_layer, c.n_head, T, T)
         ffn = torch.empty(B, c.n_layer, T, c.ffn_size)
+        hooks = [
+            block.mlp.act.register_forward_hook(
+                lambda _module, _args, hidden, layer=layer: ffn[:, layer].copy_(hidden)
+            )
+            for layer, block in enumerate(self.blocks)
+            if block.mlp is not None
+        ]
+        was_training = self.training
+        self.eval()
         try:
-            x = self._embed(idx)  # (B*T, C)
+            x = self._embed(idx)
             for layer, block in enumerate(self.blocks):
-                x, wei, hidden = block.forward_inspect(x, T)
-                attention[:, layer] = wei  # (B, H, T, T)
-                ffn[:, layer] = hidden.view(B, T, -1)  # (B, T, F)
-            probs = self.lm_head(self.ln_f(x)).softmax(dim=-1).view(B, T, -1)  # (B, T, vocab)
+                x, att = block(x, need_weights=True)
+                attention[:, layer] = att  # (B, nh, T, T)
+            probs = self.lm_head(self.ln_f(x)).softmax(dim=-1)  # (B, T, vocab)
         finally:
             self.train(was_training)
+            for hook in hooks:
+                hook.remove()
         return BatchInspection(attention, ffn, probs.float().cpu())
 
     @torch.no_grad()
     def inspect(self, idx: torch.Tensor) -> Inspection:
         """Attention of every head, FFN activations and next-char probabilities for one sequence.
 
-        idx: (T,) or (1, T) token ids with 1 <= T <= block_size. Runs in eval mode, no autograd;
-        the module's train/eval mode is restored afterwards.
+        idx: (T,) or (1, T) token ids with 1 <= T <= block_size, else ValueError. Runs in eval
+        mode, no autograd; the module's train/eval mode is restored afterwards.
         """
         if idx.dim() == 1:
             idx = idx.unsqueeze(0)
@@ -295,7 +309,8 @@ class GPT(nn.Module):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Append max_new_tokens sampled tokens to idx (B, T); context cropped to block_size."""
+        """idx (B, T) -> (B, T + max_new_tokens): sampled tokens appended, each from the last
+        block_size tokens. Raises ValueError for a temperature of 0 or below."""
         if temperature <= 0:
             raise ValueError(f"temperature must be above 0, got {temperature}")
         was_training = self.training
@@ -314,40 +329,3 @@ class GPT(nn.Module):
         finally:
             self.train(was_training)
         return idx
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; any other name must be available here."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available; use auto or cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device 'mps' asked for, but MPS is not available; use auto or cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"device {name!r} is not supported; use auto, cpu, cuda or mps")
-    return device
-
-
-@cache
-def native_bf16_cpu() -> bool:
-    """Whether this CPU has bf16 dot products (AVX512-BF16 or AMX); elsewhere torch emulates bf16
-    and it is slower than fp32. Read from /proc/cpuinfo: False where that is missing."""
-    try:
-        return has_bf16_flag(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return False
-
-
-def has_bf16_flag(cpuinfo: str) -> bool:
-    return any(flag in ("avx512_bf16", "amx_bf16") for flag in cpuinfo.split())

@@ -25,9 +25,10 @@ from typing import IO
 import torch
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer, load_corpus
 from headwatch.core.lock import LOCK, RunLock
-from headwatch.core.model import GPT, ConfigError, GPTConfig, resolve_device
+from headwatch.core.model import GPT, ConfigError, GPTConfig, upgrade_state_dict
 from headwatch.core.oom import build_trainer
 from headwatch.core.paths import runs_dir
+from headwatch.core.performance import resolve_device
 from headwatch.core.storage import (
     RunError,
     RunLocked,  # noqa: F401 - re-exported
@@ -47,6 +48,8 @@ FORMAT_VERSION = 1
 
 @dataclass
 class MetricRow:
+    """One line of a run's metrics.jsonl: a step's train loss, or an evaluation's estimates."""
+
     step: int
     elapsed: float
     loss: float | None = None  # per-step train loss
@@ -417,7 +420,7 @@ def _load_checkpoint(path: Path, model_config: GPTConfig, tokenizer: Tokenizer) 
         saved_config = GPTConfig.from_dict(payload["model_config"])
         chars = tuple(payload["chars"])
         step, elapsed = int(payload["step"]), float(payload["elapsed"])
-        model_state = payload["model"]
+        model_state = upgrade_state_dict(payload["model"])  # older module names
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise RunError(f"{path}: is incomplete ({exc})") from exc
     # dropout may change when a run is resumed; the weights do not depend on it

@@ -19,15 +19,9 @@ import torch
 from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, Tokenizer
-from headwatch.core.master_weights import MasterWeights
-from headwatch.core.model import GPT, native_bf16_cpu, resolve_device
+from headwatch.core.model import GPT
+from headwatch.core.performance import bf16_supported, resolve_device, resolve_precision
 
-# Below this much matmul work per step (6 x weights x tokens), bf16's casts of activations cost
-# what its matmuls save on a CPU. Measured here, bf16 against fp32 with the Linear weights held
-# in bf16: the tiny preset (0.08 GFLOP) 0.90-1.00x, L2 C48 T32 B16 (0.18 GFLOP) 0.99-1.10x,
-# L2 C64 T32 B16 (0.32 GFLOP) 1.02-1.20x, baby (3.7 GFLOP) 1.45x. (An earlier trainer, which
-# cast fp32 weights at every step, measured 0.6x and 0.86x: this was 1e9 then.)
-BF16_MIN_STEP_FLOPS = 3e8
 DIVERGED_FACTOR = 10.0  # a loss 10x a uniform guess's (43 for 75 characters) has blown up
 # The weights are drawn from torch's global generator: two trainers built at once in two threads
 # would interleave their draws, and each get other weights than it gets alone.
@@ -35,7 +29,9 @@ _SEEDED_INIT = threading.Lock()
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message says at which step and what to change."""
+    """The loss became NaN, infinite or absurd (over DIVERGED_FACTOR times a uniform guess's,
+    how a far too high learning rate shows under bf16); the message says at which step and what
+    to change."""
 
     def __init__(self, step: int, learning_rate: float) -> None:
         self.step = step
@@ -47,13 +43,15 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass(frozen=True)
 class Progress:
+    """What Trainer.run() yields after each step, and after each evaluation."""
+
     step: int  # optimizer steps completed so far (counting earlier sessions of a resumed run)
     total: int  # the step this run is heading for
     loss: float | None  # train loss of the step just taken; None on a pure evaluation report
-    tokens_per_s: float
+    tokens_per_s: float  # characters trained on per second, over the last 20 steps
     elapsed: float  # seconds of training, resumed runs included
-    train_estimate: float | None = None  # set when this report carries an evaluation
-    val_estimate: float | None = None
+    train_estimate: float | None = None  # mean loss (nats) when this report is an evaluation
+    val_estimate: float | None = None  # the same on the validation split
 
     @property
     def is_eval(self) -> bool:
@@ -61,6 +59,16 @@ class Progress:
 
 
 class Trainer:
+    """A GPT, its AdamW optimizer and its batches, trained one step at a time.
+
+    Built from a Corpus (to train) or a bare Tokenizer (to hold and inspect weights only). The
+    weights are drawn from train_config.seed; "auto" precision and device are resolved here
+    (core.performance) and `config` keeps what really runs. Raises ConfigError when the model's
+    vocabulary is not the corpus's, the device is missing or lacks the precision asked for, and
+    CorpusError when the text is too short for block_size. `snapshots`: where weight snapshots
+    are published for viewers, at most every snapshot_every_s seconds.
+    """
+
     def __init__(
         self,
         corpus_or_tokenizer: Corpus | Tokenizer,
@@ -92,17 +100,16 @@ class Trainer:
         step_flops *= model_config.block_size
         precision = resolve_precision(train_config.precision, self.device, step_flops)
         train_config = replace(train_config, precision=precision)
-        if precision == "bf16" and not _bf16_supported(self.device):
+        if precision == "bf16" and not bf16_supported(self.device):
             raise ConfigError(
                 f"precision bf16 is not supported on {self.device.type} here; use fp32"
             )
         self.config = train_config
-        # bf16: the Linear layers hold bf16 weights, the optimizer updates their fp32 masters
-        self.masters = MasterWeights(self.model) if precision == "bf16" else None
-        params = self.masters.optimized if self.masters else list(self.model.parameters())
         # One fused kernel for all of AdamW's element-wise maths instead of ~10 ops per
-        # parameter tensor: same update, ~4x less optimizer time (2.8 -> 0.65 ms/step at baby).
-        self.optimizer, self._fused_adamw = _adamw(params, train_config.learning_rate)
+        # parameter tensor: the same update in a quarter of the optimizer's time.
+        self.optimizer, self._fused_adamw = _adamw(
+            list(self.model.parameters()), train_config.learning_rate
+        )
         self._batch_rng = torch.Generator().manual_seed(train_config.seed)
         self.step = 0
         self.elapsed = 0.0
@@ -127,15 +134,11 @@ class Trainer:
 
     # --- steps --------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def precision_context(self) -> Iterator[None]:
-        """Where forward passes run: plain fp32, or bf16 autocast (see TrainConfig.precision),
-        over the Linear layers' bf16 weights (see core/master_weights.py)."""
+    def precision_context(self) -> contextlib.AbstractContextManager:
+        """Where forward passes run: plain fp32, or bf16 autocast (see TrainConfig.precision)."""
         if self.config.precision == "fp32":
-            yield
-            return
-        with torch.autocast(self.device.type, dtype=torch.bfloat16):
-            yield
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def _diverged(self, loss: float) -> bool:
         """NaN or infinite, or DIVERGED_FACTOR times the loss of a uniform guess, ln(vocab): under
@@ -145,6 +148,7 @@ class Trainer:
         return not math.isfinite(loss) or loss > DIVERGED_FACTOR * uniform
 
     def train_step(self) -> float:
+        """One optimizer step on a fresh training batch; returns its loss (nats)."""
         self.model.train()
         x, y = self.get_batch("train")
         loss = self.forward_loss(x, y)
@@ -156,6 +160,7 @@ class Trainer:
     # the step's three parts, apart for bench/train_throughput.py to time each
 
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean cross-entropy (a 0-d tensor, nats) of batch x (B, T) against targets y."""
         with self.precision_context():
             return self.model(x, y)[1]
 
@@ -164,11 +169,8 @@ class Trainer:
         loss.backward()
 
     def update(self) -> None:
-        if self.masters is not None:
-            self.masters.grads_to_masters()
+        """One AdamW step on the gradients of the last backward pass."""
         self.optimizer.step()
-        if self.masters is not None:
-            self.masters.masters_to_model()
 
     @torch.no_grad()
     def estimate_loss(self) -> dict[str, float]:
@@ -227,11 +229,8 @@ class Trainer:
     # --- weights out --------------------------------------------------------------------
 
     def cpu_state(self) -> dict[str, torch.Tensor]:
-        """The fp32 weights (under bf16, the masters rather than their rounding), on the CPU."""
-        state = self.model.state_dict()
-        if self.masters is not None:
-            state.update(self.masters.state())
-        return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+        """A copy of the model's weights (fp32 under either precision) on the CPU."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
 
     def publish_snapshot(self, force: bool = False) -> None:
         """Between steps only, so a snapshot never holds a half-applied optimizer update."""
@@ -246,9 +245,9 @@ class Trainer:
     def load_state(
         self, model_state: dict, optimizer_state: dict | None, step: int, elapsed: float
     ) -> None:
+        """Continue a saved run: its weights (under today's module names; core.runs upgrades
+        older checkpoints'), its optimizer state (None: a fresh one), step and seconds trained."""
         self.model.load_state_dict(model_state)
-        if self.masters is not None:
-            self.masters.load(model_state)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
             self._keep_optimizer_kernel()
@@ -276,23 +275,6 @@ def _adamw(params: list[torch.Tensor], lr: float) -> tuple[torch.optim.AdamW, bo
         return torch.optim.AdamW(params, lr=lr, fused=True), True
     except (RuntimeError, ValueError):
         return torch.optim.AdamW(params, lr=lr), False
-
-
-def _bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type in ("cpu", "mps")
-
-
-def resolve_precision(precision: str, device: torch.device, step_flops: float = math.inf) -> str:
-    """ "auto" -> "bf16" where the device multiplies bf16 in hardware and, on a CPU, a training
-    step has at least BF16_MIN_STEP_FLOPS of matmul work; else "fp32"."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    pays = step_flops >= BF16_MIN_STEP_FLOPS
-    return "bf16" if device.type == "cpu" and native_bf16_cpu() and pays else "fp32"
 
 
 def _matmul_weights(model: GPT) -> int:

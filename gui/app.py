@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from headwatch.core.memory import keep_freed_memory
 from headwatch.core.paths import log_dir
+from headwatch.core.performance import keep_freed_memory
 
 SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "-h", "--help"}
 
@@ -108,7 +108,7 @@ def run_app(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    keep_freed_memory()  # before any other thread has allocated: see core/memory.py
+    keep_freed_memory()  # before any other thread has allocated: see core/performance.py
     args = list(sys.argv[1:] if argv is None else argv)
     if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
         from headwatch.core.cli import (

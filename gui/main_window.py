@@ -158,8 +158,8 @@ class MainWindow(QMainWindow):
 
     def _finish_startup(self) -> None:
         """The window is up: now load torch, start the worker threads, load the corpus."""
+        from headwatch.core.performance import keep_gui_thread_serial
         from headwatch.gui.training import TrainingSession
-        from headwatch.gui.workers import keep_gui_thread_serial
 
         keep_gui_thread_serial()  # before this thread's first torch op: training keeps the cores
         self.session = TrainingSession(self.snapshots, self)

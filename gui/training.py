@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from headwatch.core.compare import flat_settings
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus
-from headwatch.core.memory import release_free_memory
 from headwatch.core.model import GPTConfig
+from headwatch.core.performance import release_free_memory
 from headwatch.core.runs import RunRecord, RunWriter, new_run_dir, trainer_for
 from headwatch.core.trainer import TrainConfig, Trainer
 from headwatch.gui.threads import WorkerThread

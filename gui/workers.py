@@ -8,20 +8,22 @@ widget: every signal crosses to the GUI thread as a queued connection.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
 
-import torch
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus
 from headwatch.core.inspection import Analyst, Inspector
-from headwatch.core.memory import release_free_memory
+from headwatch.core.performance import (
+    ANALYSIS_NICENESS,
+    TRAIN_THREADS,
+    give_way_to_the_window,
+    lower_priority,
+    release_free_memory,
+    use_torch_threads,
+)
 from headwatch.core.runs import RunWriter
 from headwatch.core.session import train_into_run
 from headwatch.core.trainer import Trainer, TrainingDiverged
@@ -29,57 +31,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
 
 log = logging.getLogger("headwatch")
 
-TRAIN_NICENESS = 10  # of 19: training runs in the gaps the window leaves
-ANALYSIS_NICENESS = 5  # analyses and samples: after keystrokes, before training
 BATCH_SECONDS = 0.2  # per-step points are sent in batches: about 5 signals a second
-# torch's default thread count, read before any worker changes it: a thread inherits the count
-# set last by any thread, so each worker sets its own (training all cores, viewing one)
-TRAIN_THREADS = torch.get_num_threads()
-
-
-def lower_priority(niceness: int) -> None:
-    """Run the calling thread `niceness` below the main thread's priority, on Linux (elsewhere:
-    no-op; Qt's thread priorities do nothing there either).
-
-    Call it before the thread's first torch op: the OpenMP helpers it goes on to start inherit the
-    nice value. Nice values are per thread on Linux, so the rest of the process keeps its own.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            main = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's id is the pid
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), main + niceness)
-
-
-def give_way_to_the_window() -> None:
-    """For the training thread: the GUI and inspection threads then preempt training as soon as
-    a keystroke or a repaint wants a core, instead of queueing behind two spinning training
-    threads, and training still takes every cycle they leave."""
-    lower_priority(TRAIN_NICENESS)
-
-
-def use_torch_threads(n: int) -> None:
-    """Fix the calling thread's torch thread count for good.
-
-    torch sets a thread's count lazily, at its first parallel op, from the process-wide count
-    last set by any thread; a count set before that is overwritten. Measured here: the viewing
-    threads came up with 2 threads once the training thread had set 2. Reading the count first
-    makes that lazy set-up happen now, so the count set after it stays.
-    """
-    torch.get_num_threads()
-    torch.set_num_threads(n)
-
-
-def keep_gui_thread_serial() -> None:
-    """One torch thread for the calling (GUI) thread; call it before that thread's first op.
-
-    libgomp keeps a pool of helper threads for every thread that has run a parallel op; once
-    there are more of those than cores, it stops spinning between ops, and each op of the
-    training thread then waits for its sleeping helper to wake. Measured here at baby: training
-    in its thread fell from ~33k to ~18k tokens/s after the GUI thread had run a few parallel ops
-    (the model building a trainer does, say), and stays at ~33k when the GUI thread runs serial.
-    The viewing threads run serial for the same reason.
-    """
-    use_torch_threads(1)
 
 
 def _deliver(
@@ -262,7 +214,7 @@ class AnalysisWorker(QObject):
             self.failed,
             "analyse the heads",
         )
-        release_free_memory()  # an analysis's batches: kept for reuse otherwise (core/memory.py)
+        release_free_memory()  # an analysis's batches, else kept for reuse (core/performance.py)
 
     @Slot(int, int)
     def analyse_unit(self, layer: int, unit: int) -> None:

@@ -202,7 +202,7 @@ def test_dead_units_counts_units_that_never_fire(trained):
     assert counts == expected and all(0 <= c <= 64 for c in counts)
     # kill one live unit: its up-projection never lets anything through the ReLU
     unit = int((ffn[:, 0] > 0).any(dim=0).any(dim=0).nonzero()[0])
-    up = model.blocks[0].ffn.up
+    up = model.blocks[0].mlp.c_fc
     saved = up.weight[unit].clone(), up.bias[unit].clone()
     with torch.no_grad():
         up.weight[unit], up.bias[unit] = 0, -1

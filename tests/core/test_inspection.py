@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from headwatch.core import inspection
+from headwatch.core import performance
 from headwatch.core.control import SnapshotBox
 from headwatch.core.corpus import Corpus, Tokenizer
-from headwatch.core.inspection import FAST_INSPECTION_MIN_PARAMS, Analyst, Inspector
+from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.model import GPT, GPTConfig
+from headwatch.core.performance import FAST_INSPECTION_MIN_PARAMS
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?"
 
@@ -30,9 +31,9 @@ def snapshot_of(n_embd: int, n_layer: int):
 def test_a_big_model_inspects_in_bf16_only_where_the_cpu_has_it(monkeypatch, hardware_bf16):
     snapshot, params = snapshot_of(n_embd=192, n_layer=5)
     assert params >= FAST_INSPECTION_MIN_PARAMS
-    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(performance, "native_bf16_cpu", lambda: False)
     exact = Inspector().inspect(snapshot, TEXT)  # fp32, the reference
-    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: hardware_bf16)
+    monkeypatch.setattr(performance, "native_bf16_cpu", lambda: hardware_bf16)
     fast = Inspector().inspect(snapshot, TEXT)
     assert fast.attention.dtype == fast.ffn.dtype == np.float32
     assert fast.attention.shape == exact.attention.shape
@@ -50,22 +51,22 @@ def test_a_small_model_always_inspects_in_fp32(monkeypatch):
     snapshot, params = snapshot_of(n_embd=32, n_layer=2)
     assert params < FAST_INSPECTION_MIN_PARAMS
     exact = Inspector().inspect(snapshot, TEXT)
-    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(performance, "native_bf16_cpu", lambda: True)
     np.testing.assert_array_equal(Inspector().inspect(snapshot, TEXT).attention, exact.attention)
 
 
 def test_a_big_model_viewed_in_bf16_serves_samples_and_analyses_too(monkeypatch):
     snapshot, _ = snapshot_of(n_embd=192, n_layer=5)
-    monkeypatch.setattr(inspection, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(performance, "native_bf16_cpu", lambda: True)
     inspector = Inspector()
     model = inspector.load(snapshot)
     # Linear layers hold the weights autocast would cast to at every use; norms stay fp32
-    assert model.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert model.blocks[0].attn.c_attn.weight.dtype == torch.bfloat16
     assert model.lm_head.bias.dtype == torch.bfloat16
     assert model.blocks[0].ln1.weight.dtype == torch.float32
     assert model.token_embedding.weight.dtype == torch.float32
-    exact = snapshot.state["blocks.0.ffn.up.weight"]
-    torch.testing.assert_close(model.blocks[0].ffn.up.weight.float(), exact, rtol=1e-2, atol=0)
+    exact = snapshot.state["blocks.0.mlp.c_fc.weight"]
+    torch.testing.assert_close(model.blocks[0].mlp.c_fc.weight.float(), exact, rtol=1e-2, atol=0)
 
     prompt, continuation = inspector.sample(snapshot, "ROMEO", 12, 1.0)
     assert prompt == "ROMEO" and len(continuation) == 12

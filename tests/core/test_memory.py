@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from headwatch.core.memory import release_free_memory
+from headwatch.core.performance import release_free_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Its own process: the setting is process-wide.
 REUSE = r"""
 import resource, sys, threading
-from headwatch.core.memory import keep_freed_memory
+from headwatch.core.performance import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()  # first thing, as gui.app.main does
 import torch

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from headwatch.core.model import GPT, ConfigError, GPTConfig, resolve_device
+from headwatch.core.model import GPT, ConfigError, GPTConfig
+from headwatch.core.performance import resolve_device
 
 from bench.reference import NaiveGPT
 
@@ -102,7 +103,7 @@ def test_init_follows_the_lecture():
     torch.manual_seed(3)
     gpt = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=64))
     assert abs(gpt.lm_head.weight.std().item() - 0.02) < 0.003
-    assert torch.all(gpt.blocks[0].ffn.up.bias == 0)
+    assert torch.all(gpt.blocks[0].mlp.c_fc.bias == 0)
 
 
 def test_unfilled_model_draws_no_random_numbers():

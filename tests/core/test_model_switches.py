@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 
 import pytest
 import torch
 from headwatch.core.model import GPT, ConfigError, GPTConfig
-from headwatch.core.runs import RunWriter, load_run
+from headwatch.core.runs import RunWriter, load_run, trainer_for
 from headwatch.core.trainer import Trainer
 
 from tests.helpers import small_corpus, small_training
@@ -115,12 +114,43 @@ def test_each_switch_changes_the_parameter_count_as_expected(overrides, expected
     assert GPT(config(**overrides)).num_parameters() == expected
 
 
-def test_the_full_model_keeps_its_checkpoint_keys():
+def test_the_full_model_has_nanogpts_module_names():
     keys = set(GPT(config()).state_dict())
     for layer in range(L):
-        for part in ("ln1", "attn.qkv", "attn.proj", "ln2", "ffn.up", "ffn.down"):
+        for part in ("ln1", "attn.c_attn", "attn.c_proj", "ln2", "mlp.c_fc", "mlp.c_proj"):
             assert f"blocks.{layer}.{part}.weight" in keys
     assert {"token_embedding.weight", "position_embedding.weight", "ln_f.weight"} <= keys
+
+
+# the module names of checkpoints saved before the model took nanoGPT's
+OLD_NAMES = {"attn.c_attn": "attn.qkv", "attn.c_proj": "attn.proj", "mlp.c_fc": "ffn.up"}
+OLD_NAMES["mlp.c_proj"] = "ffn.down"
+
+
+def test_a_checkpoint_with_the_old_module_names_loads_and_resumes(tmp_path):
+    corpus = small_corpus()
+    model_config = GPTConfig(vocab_size=corpus.vocab_size, block_size=8, n_layer=2, n_head=2)
+    trainer = Trainer(corpus, model_config, small_training(max_iters=4, eval_interval=2))
+    writer = RunWriter.create(tmp_path / "run", corpus, model_config, trainer.config)
+    list(trainer.run())
+    writer.save_checkpoint(trainer)
+    path = tmp_path / "run" / "checkpoint.pt"
+    payload = torch.load(path, weights_only=True)
+    state = payload["model"]
+    renamed = {}
+    for key, value in state.items():
+        for new, old in OLD_NAMES.items():
+            key = key.replace(f".{new}.", f".{old}.")
+        renamed[key] = value
+    assert "blocks.0.attn.qkv.weight" in renamed and "blocks.1.ffn.down.bias" in renamed
+    torch.save({**payload, "model": renamed}, path)
+
+    record = load_run(tmp_path / "run")
+    assert list(record.checkpoint["model"]) == list(state)  # today's names, in the same order
+    idx = torch.randint(0, corpus.vocab_size, (1, 8))
+    torch.testing.assert_close(record.build_model()(idx)[0], trainer.model.eval()(idx)[0])
+    resumed = trainer_for(record, corpus)  # the optimizer state lines up with the parameters
+    assert resumed.step == 4 and len(list(resumed.run(steps=2))) >= 2
 
 
 # --- forward ---------------------------------------------------------------------------------
@@ -149,27 +179,24 @@ def test_ffn_off_equals_the_full_block_with_a_silent_ffn():
     full = model()
     with torch.no_grad():
         for block in full.blocks:  # the FFN now adds exactly 0 to the residual stream
-            block.ffn.down.weight.zero_()
-            block.ffn.down.bias.zero_()
+            block.mlp.c_proj.weight.zero_()
+            block.mlp.c_proj.bias.zero_()
     no_ffn = GPT(config(ffn=False)).eval()
     missing, unexpected = no_ffn.load_state_dict(full.state_dict(), strict=False)
-    assert not missing and all(".ffn." in k or ".ln2." in k for k in unexpected)
+    assert not missing and all(".mlp." in k or ".ln2." in k for k in unexpected)
     idx = torch.randint(0, V, (2, T))
     torch.testing.assert_close(no_ffn(idx)[0], full(idx)[0])
 
 
 def _manual_forward(gpt: GPT, idx: torch.Tensor, residual: bool, norm: bool) -> torch.Tensor:
     """The block maths written out: pre-norm sub-layers, added to x or replacing it."""
-    ident = torch.nn.Identity()
-    B, T = idx.shape
-    x = gpt.token_embedding(idx) + gpt.position_embedding(torch.arange(T))
-    x = x.view(B * T, -1)  # the blocks work on rows
+    x = gpt.token_embedding(idx) + gpt.position_embedding(torch.arange(idx.shape[1]))
     for b in gpt.blocks:
-        attn = partial(b.attn, T=T)
-        for ln, sub in ((b.ln1 if norm else ident, attn), (b.ln2 if norm else ident, b.ffn)):
-            out = sub(ln(x))
-            x = x + out if residual else out
-    return gpt.lm_head(gpt.ln_f(x) if norm else x).view(B, T, -1)
+        out = b.attn(b.ln1(x) if norm else x)[0]  # (output, no attention weights)
+        x = x + out if residual else out
+        out = b.mlp(b.ln2(x) if norm else x)
+        x = x + out if residual else out
+    return gpt.lm_head(gpt.ln_f(x) if norm else x)
 
 
 @pytest.mark.parametrize(("residual", "layernorm"), [(True, True), (False, True), (True, False)])
@@ -192,7 +219,7 @@ def test_init_pytorch_keeps_the_module_defaults():
     torch.manual_seed(0)
     gpt = GPT(config(init="pytorch"))
     assert gpt.token_embedding.weight.std() > 0.5  # nn.Embedding: N(0, 1)
-    assert gpt.blocks[0].ffn.up.bias.abs().sum() > 0  # nn.Linear: uniform bias, not zeros
+    assert gpt.blocks[0].mlp.c_fc.bias.abs().sum() > 0  # nn.Linear: uniform bias, not zeros
     torch.manual_seed(0)
     assert abs(GPT(config()).token_embedding.weight.std().item() - 0.02) < 0.005
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from headwatch.gui.workers import (
+from headwatch.core.performance import (
     TRAIN_NICENESS,
     TRAIN_THREADS,
     give_way_to_the_window,
@@ -55,7 +55,7 @@ def test_giving_way_lowers_only_the_calling_thread():
 
 @linux_only
 def test_the_window_trains_below_its_own_priority_with_all_threads(qtbot, window):
-    assert torch.get_num_threads() == 1  # the GUI thread: serial (gui.workers explains why)
+    assert torch.get_num_threads() == 1  # the GUI thread: serial (core.performance explains why)
     window.prompt_edit.setText("ROMEO:")
     window.setup.train_button.click()
     qtbot.waitUntil(lambda: window.session.current is not None, timeout=10_000)

@@ -1,0 +1,229 @@
+"""How HeadWatch uses the machine: device, precision, torch threads, thread priorities, memory.
+
+Every speed policy of the app lives here, each with the reason it pays (the measurements are in
+docs/performance.md):
+
+- Device (`resolve_device`): "auto" takes cuda, then mps, then the CPU; a named device must exist.
+- Precision (`resolve_precision`): "auto" trains in bf16 where the device multiplies bf16 in
+  hardware (a CUDA GPU with bf16; a CPU with AVX512-BF16 or AMX, `native_bf16_cpu`) and, on a
+  CPU, where a step has at least BF16_MIN_STEP_FLOPS of matmul work: below that, casting the
+  activations to bf16 costs what the bf16 matmuls save. Elsewhere fp32 (torch only emulates bf16
+  on other CPUs, slower than fp32). Big models (FAST_INSPECTION_MIN_PARAMS) are also *viewed* in
+  bf16 on such a CPU (`inspect_in_bf16`), which keeps typing live on them.
+- Torch threads (`use_torch_threads`, `keep_gui_thread_serial`, TRAIN_THREADS): only the training
+  thread runs torch on several threads (torch's default count, TRAIN_THREADS); the GUI, inspection
+  and analysis threads run serial. libgomp keeps a pool of helper threads per thread that ran a
+  parallel op; once there are more helpers than cores it stops spinning between ops, and each op of
+  the training thread waits for a sleeping helper to wake: training fell to half speed after the GUI
+  thread had merely built a model.
+- Priorities (`lower_priority`, `give_way_to_the_window`, TRAIN_NICENESS, ANALYSIS_NICENESS):
+  training runs below the window (its OpenMP helpers inherit that), analyses and samples between
+  the two, so a keystroke's inspection takes a core at once instead of queueing behind them.
+- Memory (`keep_freed_memory`, `release_free_memory`): glibc maps every big block fresh from the
+  kernel and unmaps it when freed, so each training step paid a page fault per 4 kB of its
+  activations; kept and reused instead, and handed back after a big transient (an analysis, a run
+  let go). Elsewhere than glibc both are no-ops.
+
+Importing this module loads no torch (the window shows itself before torch loads): the functions
+that need torch import it when called, and TRAIN_THREADS is read at its first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+import sys
+import threading
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from headwatch.core.config import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+# --- device and precision ------------------------------------------------------------------------
+
+# Matmul FLOPs of one training step (6 x matmul weights x tokens) from which bf16 pays on a CPU
+# with bf16 in hardware: below it, the tiny preset (0.08 GFLOP) trains 0.90-1.00x as fast as fp32.
+BF16_MIN_STEP_FLOPS = 3e8
+# Models at least this big are viewed (inspected, sampled, analysed) in bf16 on such a CPU.
+FAST_INSPECTION_MIN_PARAMS = 2_000_000
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The torch device for a setting: "auto" picks cuda, then mps, then cpu.
+
+    Raises ConfigError for an unknown name or a device this machine does not have.
+    """
+    import torch
+
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available; use auto or cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' asked for, but MPS is not available; use auto or cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"device {name!r} is not supported; use auto, cpu, cuda or mps")
+    return device
+
+
+def resolve_precision(precision: str, device: torch.device, step_flops: float = math.inf) -> str:
+    """ "auto" -> "bf16" or "fp32" for training on `device` (see the module docstring); "fp32"
+    and "bf16" are returned as they are. step_flops: matmul FLOPs of one training step."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    pays = step_flops >= BF16_MIN_STEP_FLOPS
+    return "bf16" if device.type == "cpu" and native_bf16_cpu() and pays else "fp32"
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 can run on `device` at all (emulated on a CPU without it: slow, but right)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type in ("cpu", "mps")
+
+
+def inspect_in_bf16(num_parameters: int, device: torch.device) -> bool:
+    """Whether a model is viewed under bf16: a big one on a CPU with bf16 in hardware."""
+    big = num_parameters >= FAST_INSPECTION_MIN_PARAMS
+    return big and device.type == "cpu" and native_bf16_cpu()
+
+
+@cache
+def native_bf16_cpu() -> bool:
+    """Whether this CPU has bf16 dot products (AVX512-BF16 or AMX). Read from /proc/cpuinfo:
+    False where that is missing (elsewhere than Linux)."""
+    try:
+        return has_bf16_flag(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return False
+
+
+def has_bf16_flag(cpuinfo: str) -> bool:
+    """Whether /proc/cpuinfo's text lists avx512_bf16 or amx_bf16 among the CPU's flags."""
+    return any(flag in ("avx512_bf16", "amx_bf16") for flag in cpuinfo.split())
+
+
+# --- torch threads -------------------------------------------------------------------------------
+
+
+@cache
+def _default_torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def __getattr__(name: str) -> int:
+    """TRAIN_THREADS: torch's default thread count, for the training thread. Read at its first
+    use, before any thread sets a count (`use_torch_threads` reads it first), and kept."""
+    if name == "TRAIN_THREADS":
+        return _default_torch_threads()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def use_torch_threads(n: int) -> None:
+    """Fix the calling thread's torch thread count at n for good.
+
+    torch sets a thread's count lazily, at its first parallel op, from the count last set by any
+    thread: a count set before that is overwritten (the viewing threads came up with 2 once the
+    training thread had set 2). Reading the count first makes that set-up happen now.
+    """
+    import torch
+
+    _default_torch_threads()  # torch's own default, read before this sets any count
+    torch.get_num_threads()
+    torch.set_num_threads(n)
+
+
+def keep_gui_thread_serial() -> None:
+    """One torch thread for the calling (GUI) thread; call it before that thread's first op, so
+    the training thread keeps the cores (see the module docstring)."""
+    use_torch_threads(1)
+
+
+# --- thread priorities ---------------------------------------------------------------------------
+
+TRAIN_NICENESS = 10  # of 19: training runs in the gaps the window leaves
+ANALYSIS_NICENESS = 5  # analyses and samples: after keystrokes, before training
+
+
+def lower_priority(niceness: int) -> None:
+    """Run the calling thread `niceness` below the main thread's priority, on Linux (elsewhere:
+    no-op). Call it before the thread's first torch op: the OpenMP helpers it starts inherit the
+    nice value. Nice values are per thread on Linux, so the rest of the process keeps its own."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            main = os.getpriority(os.PRIO_PROCESS, os.getpid())  # the main thread's id is the pid
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), main + niceness)
+
+
+def give_way_to_the_window() -> None:
+    """For the training thread: the GUI and inspection threads preempt it as soon as a keystroke
+    or a repaint wants a core, and it still takes every cycle they leave."""
+    lower_priority(TRAIN_NICENESS)
+
+
+# --- glibc's allocator ---------------------------------------------------------------------------
+
+# mallopt parameters, from glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+KEEP_FREED_BYTES = 1 << 30  # an arena's free top is handed back only beyond this
+
+
+@cache
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None  # musl has none: not glibc
+
+
+def keep_freed_memory() -> bool:
+    """Every thread in one arena grown with brk, no block mapped on its own, and freed memory kept
+    for reuse up to KEEP_FREED_BYTES. Process-wide; call it first thing, before any other thread
+    has allocated: glibc settles its number of arenas at a thread's first allocation.
+
+    One arena, because a thread's own arena is built of 64 MB heaps that it maps and unmaps as
+    they fill and empty, whatever the settings. What it keeps, `release_free_memory` still hands
+    back. True when there was a glibc to ask.
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    settings = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
+    return all(libc.mallopt(param, value) == 1 for param, value in settings)
+
+
+def release_free_memory() -> bool:
+    """Hand the memory free in every arena back to the system (malloc_trim); True when there was
+    a glibc to ask."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
