@@ -403,10 +403,10 @@ def cmd_lens(args: argparse.Namespace) -> int:
     record = load_run(args.run)
     model = record.build_model()
     prompt = record.tokenizer.encode_prompt(args.prompt, max_len=record.model_config.block_size)
-    if prompt.unknown:
-        print(f"headwatch: note: {prompt.describe_unknown()}", file=sys.stderr)
     if not prompt.ids:
         raise ConfigError("the prompt has no character the model knows — type some text")
+    if prompt.unknown:
+        print(f"headwatch: note: {prompt.describe_unknown()}", file=sys.stderr)
     x, y = _windows(record, args.windows)
     with _knockout(args, record, model):
         result = logit_lens(model, record.tokenizer, prompt)

@@ -10,8 +10,9 @@ from headwatch.core.trainer import Trainer
 from tests.helpers import small_corpus, small_model, small_training
 
 
-def trained_small(iters: int = 60, **overrides) -> tuple[Corpus, GPT]:
-    """(corpus, model in eval mode) after `iters` seeded steps; overrides go to the GPTConfig."""
+def small_trainer(iters: int = 60, **overrides) -> tuple[Corpus, Trainer]:
+    """(the small corpus, a trainer after `iters` seeded steps on it); overrides go to the
+    GPTConfig."""
     corpus = small_corpus()
     trainer = Trainer(
         corpus,
@@ -24,4 +25,10 @@ def trained_small(iters: int = 60, **overrides) -> tuple[Corpus, GPT]:
         list(trainer.run())
     finally:
         torch.set_num_threads(threads)
+    return corpus, trainer
+
+
+def trained_small(iters: int = 60, **overrides) -> tuple[Corpus, GPT]:
+    """(corpus, model in eval mode), see small_trainer."""
+    corpus, trainer = small_trainer(iters, **overrides)
     return corpus, trainer.model.eval()
