@@ -26,7 +26,7 @@ import torch
 from headwatch.core.config import ConfigError
 from headwatch.core.corpus import Corpus
 from headwatch.core.diagnostics import sample_windows
-from headwatch.core.model import GPT
+from headwatch.core.model import GPT, GPTConfig
 from torch.nn import functional as F
 
 Head = tuple[int, int]  # (layer, head), both 0-based
@@ -145,7 +145,7 @@ def _masked(model: GPT, masks: torch.Tensor, values: torch.Tensor) -> Iterator[N
             hook.remove()
 
 
-def _mask(config, heads: Iterable[Head]) -> torch.Tensor:
+def _mask(config: GPTConfig, heads: Iterable[Head]) -> torch.Tensor:
     """(n_layer, n_head) bool, True at the given heads; ValueError for a head not in the model."""
     mask = torch.zeros(config.n_layer, config.n_head, dtype=torch.bool)
     for layer, head in heads:

@@ -15,6 +15,7 @@ from headwatch.core.ablation import (
     val_windows,
 )
 from headwatch.core.char_classes import CHAR_CLASSES, class_ids
+from headwatch.core.config import ConfigError
 from headwatch.core.corpus import Corpus, Tokenizer, load_corpus
 from headwatch.core.head_profiles import (
     HeadLabel,
@@ -31,6 +32,8 @@ from headwatch.core.storage import RunError
 # validation windows the CLI's analyses average over by default (64 x 64 characters at the
 # baby preset, as the window's head analysis)
 DEFAULT_WINDOWS = 64
+# more windows than this would hold gigabytes of token ids and take hours to measure
+MAX_WINDOWS = 8192
 
 
 def run_corpus(record: RunRecord) -> Corpus:
@@ -50,7 +53,9 @@ def run_windows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """n validation windows of the run's block size from its corpus: (inputs (n, T), targets
     (n, T)). Raises CorpusError or RunError as run_corpus, CorpusError for a validation text
-    shorter than one window, ValueError for n < 1."""
+    shorter than one window, ConfigError for n outside 1..MAX_WINDOWS."""
+    if not 1 <= n <= MAX_WINDOWS:
+        raise ConfigError(f"the number of windows must be from 1 to {MAX_WINDOWS}, got {n}")
     block_size = record.model_config.block_size
     corpus = run_corpus(record)
     corpus.check_block_size(block_size)

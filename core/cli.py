@@ -339,19 +339,13 @@ def _knockout_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _windows(record: RunRecord, n: int):
-    if n < 1:
-        raise ConfigError(f"--windows must be at least 1, got {n}")
-    return run_windows(record, n)
-
-
 def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
     """The context the command's model runs in: args.knockout's heads knocked out, if any."""
     if not args.knockout:
         return contextlib.nullcontext()
     config = record.model_config
     heads = parse_heads(args.knockout, config.n_layer, config.n_head)
-    x = _windows(record, DEFAULT_WINDOWS)[0] if args.ablation == "mean" else None
+    x = run_windows(record)[0] if args.ablation == "mean" else None
     values = ablation_values(model, x, args.ablation)
     named = ", ".join(f"{layer + 1}.{head + 1}" for layer, head in heads)
     print(f"headwatch: note: heads {named} knocked out ({args.ablation})", file=sys.stderr)
@@ -361,7 +355,7 @@ def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
 def cmd_heads(args: argparse.Namespace) -> int:
     record = load_run(args.run)
     model = record.build_model()
-    x, y = _windows(record, args.windows)
+    x, y = run_windows(record, args.windows)
     analysis = analyse_heads(model, record.tokenizer, x, y, args.ablation)
     if args.json:
         json.dump(analysis.to_json(), sys.stdout)
@@ -407,7 +401,13 @@ def cmd_lens(args: argparse.Namespace) -> int:
         raise ConfigError("the prompt has no character the model knows — type some text")
     if prompt.unknown:
         print(f"headwatch: note: {prompt.describe_unknown()}", file=sys.stderr)
-    x, y = _windows(record, args.windows)
+    if prompt.truncated:
+        print(
+            f"headwatch: note: the prompt is cut to its last {len(prompt.ids)} characters, "
+            "the model's block size",
+            file=sys.stderr,
+        )
+    x, y = run_windows(record, args.windows)
     with _knockout(args, record, model):
         result = logit_lens(model, record.tokenizer, prompt)
         losses = stage_losses(model, x, y)

@@ -51,7 +51,9 @@ def test_heads_table(run_dir, capsys):
 
 def test_lens_json_and_its_last_stage_loss_is_the_models(run_dir, capsys):
     assert main(["lens", str(run_dir), "--prompt", "ROMEO:\nBut", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert "cut to its last 8 characters" in captured.err
+    data = json.loads(captured.out)
     stages = ["embed", "L1 attn", "L1 ffn", "L2 attn", "L2 ffn"]
     assert data["tokens"] == list("ROMEO:\nBut"[-8:]) and data["stages"] == stages
     assert len(data["p_next"]) == len(data["top"]) == len(data["stage_loss"]) == 5
@@ -104,7 +106,8 @@ def test_zero_ablation_needs_no_corpus_but_the_measures_do(tmp_path, capsys):
         (["inspect", "--prompt", "a", "--knockout", "1.x"], "not LAYER.HEAD"),
         (["lens", "--prompt", "a", "--knockout", "1.1,,2.2"], "not LAYER.HEAD"),
         (["inspect", "--prompt", "a", "--knockout", "1.1", "--ablation", "half"], "invalid choice"),
-        (["heads", "--windows", "0"], "--windows must be at least 1"),
+        (["heads", "--windows", "0"], "windows must be from 1 to"),
+        (["lens", "--prompt", "a", "--windows", "10000000000"], "windows must be from 1 to"),
         (["lens", "--prompt", "€€"], "no character the model knows"),
         (["lens"], "required: --prompt"),
     ],
