@@ -16,6 +16,7 @@ from headwatch.core.ablation import ABLATIONS, ablation_values, knocked_out, par
 from headwatch.core.analyses import DEFAULT_WINDOWS, analyse_heads, run_windows
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
+from headwatch.core.head_profiles import base_json
 from headwatch.core.inspection import inspect_prompt, sample_text
 from headwatch.core.ladder import (
     DEFAULT_EVAL_ITERS,
@@ -369,14 +370,13 @@ def cmd_heads(args: argparse.Namespace) -> int:
     if not rows:
         print("this model has no attention heads (the bigram model)")
         return 0
-    base = analysis.to_json()["base"]
+    chance = base_json(analysis.profiles)["class_profile"]
     print(
         f"{'head':<5} {'label':<14} {'entropy':>7} {'self':>5} {'1 back':>6} {'2 back':>6} "
         f"{'same':>5} {'top class (chance)':<24} {'Δ loss':>7} {'Δ alone':>7}"
     )
     for row in rows:
         offsets = row["offset_profile"] + [0.0, 0.0]  # a block of 1 or 2 has fewer offsets
-        chance = base["class_profile"]
         cls, share = max(row["class_profile"].items(), key=lambda kv: kv[1] - chance[kv[0]])
         top_class = f"{cls} {share:.2f} ({chance[cls]:.2f})"
         print(
