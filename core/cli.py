@@ -6,6 +6,7 @@ Bad input exits with status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -14,10 +15,13 @@ import threading
 import time
 from collections.abc import Sequence
 
+from headwatch.core.ablation import ABLATIONS, ablation_values, knocked_out, parse_heads
+from headwatch.core.analyses import DEFAULT_WINDOWS, analyse_heads, run_windows
 from headwatch.core.charnames import quoted, visible_string
 from headwatch.core.config import MAX_SEED, check_sampling, check_whole
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
+from headwatch.core.head_profiles import base_json
 from headwatch.core.inspection import inspect_prompt, sample_text
 from headwatch.core.ladder import (
     DEFAULT_EVAL_ITERS,
@@ -29,11 +33,13 @@ from headwatch.core.ladder import (
     run_ladder,
     stage_dirs,
 )
-from headwatch.core.model import ConfigError, GPTConfig
+from headwatch.core.logit_lens import logit_lens, stage_losses
+from headwatch.core.model import GPT, ConfigError, GPTConfig
 from headwatch.core.oom import build_trainer, is_out_of_memory
 from headwatch.core.presets import DEFAULT_PRESET, PRESETS
 from headwatch.core.runs import (
     RunError,
+    RunRecord,
     RunWriter,
     check_corpus,
     device_available,
@@ -127,6 +133,39 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("run", help="run folder")
     inspect.add_argument("--prompt", required=True)
     inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _knockout_options(inspect)
+
+    heads = sub.add_parser(
+        "heads", help="what each attention head does: profile, label, loss without it"
+    )
+    heads.add_argument("run", help="run folder")
+    heads.add_argument(
+        "--windows",
+        type=int,
+        default=DEFAULT_WINDOWS,
+        help=f"validation windows to measure over (default {DEFAULT_WINDOWS})",
+    )
+    heads.add_argument(
+        "--ablation",
+        choices=ABLATIONS,
+        default="mean",
+        help="what a knocked-out head's output becomes: its mean (default) or zero",
+    )
+    heads.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    lens = sub.add_parser(
+        "lens", help="the logit lens: the prediction after each sub-layer, and loss by depth"
+    )
+    lens.add_argument("run", help="run folder")
+    lens.add_argument("--prompt", required=True)
+    lens.add_argument(
+        "--windows",
+        type=int,
+        default=DEFAULT_WINDOWS,
+        help=f"validation windows for the loss by depth (default {DEFAULT_WINDOWS})",
+    )
+    lens.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _knockout_options(lens)
 
     sample = sub.add_parser("sample", help="let a trained model write")
     sample.add_argument("run", help="run folder")
@@ -166,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "inspect": cmd_inspect,
             "sample": cmd_sample,
             "ladder": cmd_ladder,
+            "heads": cmd_heads,
+            "lens": cmd_lens,
         }
         return commands[args.command](args)
     except (UsageError, ConfigError, CorpusError, RunError) as exc:
@@ -400,7 +441,8 @@ class _ProgressBar:
 def cmd_inspect(args: argparse.Namespace) -> int:
     record = load_run(args.run)
     model = record.build_model()
-    result = inspect_prompt(model, record.tokenizer, args.prompt, record.step)
+    with _knockout(args, record, model):
+        result = inspect_prompt(model, record.tokenizer, args.prompt, record.step)
     if result.prompt.unknown:
         print(f"headwatch: note: {result.prompt.describe_unknown()}", file=sys.stderr)
     if result.empty:
@@ -439,6 +481,120 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(f"headwatch: note: {unknown}", file=sys.stderr)
     print(prompt + continuation)
     return 0
+
+
+# --- heads / lens / knockout ----------------------------------------------------------------
+
+
+def _knockout_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--knockout",
+        default=None,
+        metavar="L.H[,L.H...]",
+        help="knock these heads out (1-based layer.head), e.g. 1.2,3.4",
+    )
+    parser.add_argument(
+        "--ablation",
+        choices=ABLATIONS,
+        default="mean",
+        help="a knocked-out head's output becomes its mean over validation windows "
+        "(default) or zero",
+    )
+
+
+def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
+    """The context the command's model runs in: args.knockout's heads knocked out, if any."""
+    if not args.knockout:
+        return contextlib.nullcontext()
+    config = record.model_config
+    heads = parse_heads(args.knockout, config.n_layer, config.n_head)
+    x = run_windows(record)[0] if args.ablation == "mean" else None
+    values = ablation_values(model, x, args.ablation)
+    named = ", ".join(f"{layer + 1}.{head + 1}" for layer, head in heads)
+    print(f"headwatch: note: heads {named} knocked out ({args.ablation})", file=sys.stderr)
+    return knocked_out(model, heads, values)
+
+
+def cmd_heads(args: argparse.Namespace) -> int:
+    record = load_run(args.run)
+    model = record.build_model()
+    x, y = run_windows(record, args.windows)
+    analysis = analyse_heads(model, record.tokenizer, x, y, args.ablation)
+    if args.json:
+        json.dump(analysis.to_json(), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print(
+        f"run {args.run} at step {record.step}; over {x.shape[0]} validation windows of "
+        f"{x.shape[1]} characters; val loss {analysis.losses.base:.4f}"
+    )
+    rows = analysis.rows()
+    if not rows:
+        print("this model has no attention heads (the bigram model)")
+        return 0
+    chance = base_json(analysis.profiles)["class_profile"]
+    print(
+        f"{'head':<5} {'label':<14} {'entropy':>7} {'self':>5} {'1 back':>6} {'2 back':>6} "
+        f"{'same':>5} {'top class (chance)':<24} {'Δ loss':>7} {'Δ alone':>7}"
+    )
+    for row in rows:
+        offsets = row["offset_profile"] + [0.0, 0.0]  # a block of 1 or 2 has fewer offsets
+        cls, share = max(row["class_profile"].items(), key=lambda kv: kv[1] - chance[kv[0]])
+        top_class = f"{cls} {share:.2f} ({chance[cls]:.2f})"
+        print(
+            f"{row['layer']}.{row['head']:<3} {row['label']:<14} {row['entropy']:>7.2f} "
+            f"{offsets[0]:>5.2f} {offsets[1]:>6.2f} {offsets[2]:>6.2f} {row['same_char']:>5.2f} "
+            f"{top_class:<24} "
+            f"{row['delta_loss']:>+7.3f} {row['delta_loss_kept_only']:>+7.3f}"
+        )
+    print(
+        "self / k back: mean weight on the key k back; same: on earlier keys with the query's "
+        "character; Δ loss: val loss rise when the head is knocked out; Δ alone: when it is its "
+        f"layer's only head ({args.ablation}-ablation)"
+    )
+    return 0
+
+
+def cmd_lens(args: argparse.Namespace) -> int:
+    record = load_run(args.run)
+    model = record.build_model()
+    prompt = record.tokenizer.encode_prompt(args.prompt, max_len=record.model_config.block_size)
+    if not prompt.ids:
+        raise ConfigError("the prompt has no character the model knows — type some text")
+    if prompt.unknown:
+        print(f"headwatch: note: {prompt.describe_unknown()}", file=sys.stderr)
+    if prompt.truncated:
+        print(
+            f"headwatch: note: the prompt is cut to its last {len(prompt.ids)} characters, "
+            "the model's block size",
+            file=sys.stderr,
+        )
+    x, y = run_windows(record, args.windows)
+    with _knockout(args, record, model):
+        result = logit_lens(model, record.tokenizer, prompt)
+        losses = stage_losses(model, x, y)
+    if args.json:
+        json.dump(result.to_json(losses), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print(f"run {args.run} at step {record.step}; prompt {prompt.text!r}")
+    if result.note:
+        print(f"note: {result.note}")
+    print(f"loss by depth over {x.shape[0]} validation windows; each stage's guess per position:")
+    shown = "".join(_visible(ch) for ch in result.tokens)
+    print(f"{'':<8} {'loss':>6}  {'p(next)':>7}  {shown}")
+    for name, loss, p_next, top in zip(
+        result.stages, losses, result.p_next, result.top, strict=True
+    ):
+        known = [p for p in p_next if p is not None]
+        mean = f"{sum(known) / len(known):.2f}" if known else "-"
+        print(f"{name:<8} {loss:>6.3f}  {mean:>7}  {''.join(_visible(ch) for ch in top)}")
+    return 0
+
+
+def _visible(ch: str) -> str:
+    """One printable column for a character: newline as ⏎, other control characters as ·."""
+    return "⏎" if ch == "\n" else ("·" if not ch.isprintable() else ch)
 
 
 # --- ladder ----------------------------------------------------------------------------------
