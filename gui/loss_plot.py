@@ -29,11 +29,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# Matplotlib's tab10 with its grey swapped for navy: grey would read as "disabled".
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf",
-)  # fmt: skip
 DEFAULT_SMOOTHING = 0.6
 MAX_SMOOTHING = 0.99
 HINT = "Press Train (F5) to start a run"
@@ -224,13 +219,10 @@ class LossPlot(QWidget):
         plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
 
     # --- runs -------------------------------------------------------------------------------
-    def start_run(self, run_id: str, label: str) -> None:
-        """Add a run with the next free colour; an existing ``run_id`` starts over."""
+    def start_run(self, run_id: str, label: str, colour: str) -> None:
+        """Add a run drawn in ``colour`` ("#rrggbb"); an existing ``run_id`` starts over."""
         if run_id in self._runs:
             self.remove_run(run_id)
-        used = {run.colour for run in self._runs.values()}
-        free = [c for c in PALETTE if c not in used]
-        colour = free[0] if free else PALETTE[len(self._runs) % len(PALETTE)]
         run = _Run(
             label=label,
             colour=colour,
