@@ -33,6 +33,11 @@ class WorkerThread(QObject):
         WorkerThread._running.add(self)
         self.thread.start()
 
+    @classmethod
+    def running_names(cls) -> list[str]:
+        """The names of the threads started and not yet ended, in no order."""
+        return [each.thread.objectName() for each in cls._running]
+
     def quit(self) -> None:
         """Ask the thread's event loop to end after the job in hand; never waits."""
         self.thread.quit()

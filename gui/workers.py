@@ -193,7 +193,8 @@ class TrainWorker(QObject):
                 else:
                     steps.append(progress.step)
                     losses.append(progress.loss)
-                    if time.monotonic() - last_flush >= BATCH_SECONDS:
+                    # a pause shows the step it stopped at, not the last batch's
+                    if time.monotonic() - last_flush >= BATCH_SECONDS or self.control.paused:
                         flush()
                 latest = box.latest() if box else None
                 if latest is not None and latest.version != seen_version:

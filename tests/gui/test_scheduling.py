@@ -58,8 +58,8 @@ def test_the_window_trains_below_its_own_priority_with_all_threads(qtbot, window
     assert torch.get_num_threads() == 1  # the GUI thread: serial (gui.workers explains why)
     window.prompt_edit.setText("ROMEO:")
     window.setup.train_button.click()
-    qtbot.waitUntil(lambda: window.session.current is not None, timeout=10_000)
-    run_id = window.session.current.run_id
+    qtbot.waitUntil(lambda: window.controller.current is not None, timeout=10_000)
+    run_id = window.controller.current.run_id
     qtbot.waitUntil(lambda: window.loss_plot.train_count(run_id) >= 2, timeout=30_000)
     training = threads_named("train-")
     assert training, "the training thread is named after its run"
