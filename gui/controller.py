@@ -93,7 +93,7 @@ class AppController(QObject):
     corpusLoading = Signal(str)
     weightsCleared = Signal()  # nothing to show: the settings do not fit the corpus
     inspected = Signal(object)  # PromptInspection
-    headsAnalysing = Signal()
+    headsAnalysing = Signal(bool)  # True: an analysis is on its way
     headsAnalysed = Signal(object)  # HeadReport
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
@@ -541,13 +541,13 @@ class AppController(QObject):
             last_train=evaluation.train,
             val=evaluation.val,
         )
-        self.evaluated.emit(evaluation)
-        self.runChanged.emit(run)
         small = 0 < run.parameters <= AUTO_ANALYSIS_MAX_PARAMS
         if small and evaluation.run_id == self._current_id:  # the badges follow training
             self._auto_analysis_owed = True
             if time.monotonic() - self._auto_analysis_at >= AUTO_ANALYSIS_SECONDS:
                 self._analyse_heads_owed()
+        self.evaluated.emit(evaluation)
+        self.runChanged.emit(run)
 
     @Slot(object)
     def _on_run_finished(self, message: RunFinished) -> None:
@@ -597,7 +597,7 @@ class AppController(QObject):
         self.inspected.emit(result)
 
     def analyse_heads(self) -> None:
-        self.headsAnalysing.emit()
+        self.headsAnalysing.emit(True)
         self._analyseHeads.emit()
 
     def _analyse_heads_owed(self) -> None:

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pyqtgraph as pg
 from headwatch.gui.attention_grid import cache_drawing
+from headwatch.gui.messages import Evaluation, StepBatch
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -291,6 +292,13 @@ class LossPlot(QWidget):
         run.val_train.extend(np.array([train], dtype=float))
         run.val.setData(run.val_steps.view, run.val_losses.view)
         self._follow_data()
+
+    def add_steps(self, batch: StepBatch) -> None:
+        """A batch of per-step train losses from the controller."""
+        self.add_train_points(batch.run_id, batch.steps, batch.losses)
+
+    def add_evaluation(self, evaluation: Evaluation) -> None:
+        self.add_val_point(evaluation.run_id, evaluation.step, evaluation.train, evaluation.val)
 
     def remove_run(self, run_id: str) -> None:
         run = self._runs.pop(run_id, None)

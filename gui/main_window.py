@@ -296,21 +296,21 @@ class MainWindow(QMainWindow):
         self.compare_view.ladderRequested.connect(c.run_ladder)
         self.compare_view.runSelected.connect(self._on_compare_selected)
 
+        # to bound methods only: Qt drops those connections when the window is deleted, and
+        # the controller can outlive it while its threads end
         c.runAdded.connect(self._on_run_added)
         c.runChanged.connect(self._on_run_changed)
-        c.stepsReady.connect(lambda b: self.loss_plot.add_train_points(b.run_id, b.steps, b.losses))
-        c.evaluated.connect(
-            lambda e: self.loss_plot.add_val_point(e.run_id, e.step, e.train, e.val)
-        )
+        c.stepsReady.connect(self.loss_plot.add_steps)
+        c.evaluated.connect(self.loss_plot.add_evaluation)
         c.progressChanged.connect(self.setup.set_progress)
         c.stateChanged.connect(self.setup.set_state)
         c.problem.connect(self._on_problem)
-        c.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        c.status.connect(self._on_status)
         c.corpusLoading.connect(self.setup.set_corpus_loading)
         c.corpusChanged.connect(self._on_corpus_changed)
         c.weightsCleared.connect(self._on_weights_cleared)
         c.inspected.connect(self._on_inspected)
-        c.headsAnalysing.connect(lambda: self.head_table.set_busy(True))
+        c.headsAnalysing.connect(self.head_table.set_busy)
         c.headsAnalysed.connect(self._on_heads_analysed)
         c.unitAnalysing.connect(self._on_unit_analysing)
         c.unitAnalysed.connect(self._on_unit_analysed)
@@ -350,6 +350,8 @@ class MainWindow(QMainWindow):
         return True
 
     def _preview(self, replace: bool) -> None:
+        if self.controller.corpus is None:
+            return
         try:
             configs = self.setup.model_config(), self.setup.train_config()
         except ConfigError as exc:
@@ -397,6 +399,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_problem(self, problem: Problem) -> None:
         self.show_error(problem.title, problem.message)
+
+    @Slot(str)
+    def _on_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
 
     @Slot(object)
     def _on_ladder_changed(self, status: LadderStatus) -> None:

@@ -52,15 +52,15 @@ def test_heads_are_reanalysed_at_most_so_often_while_training_and_when_it_pauses
     controller = window.controller
     evaluations: list[int] = []
     analysed_after: list[int] = []  # how many evaluations had come at each analysis
-    controller.headsAnalysing.connect(lambda: analysed_after.append(len(evaluations)))
+    controller.headsAnalysing.connect(lambda _busy: analysed_after.append(len(evaluations)))
     controller.evaluated.connect(lambda evaluation: evaluations.append(evaluation.step))
     window.train()
     qtbot.waitUntil(lambda: len(evaluations) >= 3, timeout=60_000)
-    window.toggle_pause()
+    window.controller.toggle_pause()
     qtbot.waitUntil(lambda: len(analysed_after) == 2, timeout=10_000)
     assert analysed_after[0] == 0  # at the first evaluation, then at none for an hour
     assert analysed_after[1] >= 3  # the pause brings the badges up to date
-    window.toggle_pause()
+    window.controller.toggle_pause()
     with qtbot.waitSignal(controller.runFinished, timeout=10_000):
         stop_training(qtbot, window)
     # the run's end analyses only if an evaluation came after the pause

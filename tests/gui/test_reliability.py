@@ -227,10 +227,10 @@ def test_rapid_retrain_heads_stop_train_with_typing(qtbot, window):
         window.retrain()
         qtbot.keyClicks(window.prompt_edit, "ab")
         if i % 3 == 0:
-            window.stop()
+            window.controller.stop()
         window.train()
         if i % 5 == 0:
-            window.toggle_pause()
+            window.controller.toggle_pause()
         qtbot.wait(1)  # let queued signals through, as a user's clicks would
     window.controller.resume()
     qtbot.waitUntil(lambda: window.controller.state == "training", timeout=60_000)

@@ -96,5 +96,5 @@ def test_a_threads_torch_count_survives_another_thread_setting_its_own():
 def test_what_the_window_built_at_start_is_exempt_from_full_garbage_collections(window):
     # torch, Qt and the widgets frozen: a full collection no longer walks them (they made each
     # one hold the GIL for 120-240 ms, every thread stopped, a keystroke waiting)
-    assert window.ready()
+    assert window.controller.is_ready()
     assert gc.get_freeze_count() > 50_000  # torch alone brings ~200k objects
