@@ -22,3 +22,4 @@ class HeadLabel(str, Enum):
         return self.value
 
     __format__ = str.__format__
+    __hash__ = str.__hash__  # Enum hashes the name: a dict keyed by members must find "self"

@@ -23,6 +23,7 @@ class RunState(str, Enum):
         return self.value
 
     __format__ = str.__format__
+    __hash__ = str.__hash__  # Enum hashes the name: a dict keyed by members must find "self"
 
 
 @dataclass(frozen=True)
