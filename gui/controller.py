@@ -180,6 +180,18 @@ class AppController(QObject):
         self._started = True
         return True
 
+    @staticmethod
+    def devices() -> list[str]:
+        """What the Device box offers: auto and cpu, and cuda / mps where torch can use them."""
+        import torch
+
+        devices = ["auto", "cpu"]
+        if torch.cuda.is_available():
+            devices.append("cuda")
+        if torch.backends.mps.is_available():
+            devices.append("mps")
+        return devices
+
     def is_ready(self) -> bool:
         return self._started and not self._closing
 

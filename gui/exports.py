@@ -37,6 +37,14 @@ def render_svg(widget: QWidget, path: str | Path) -> None:
         painter.end()
 
 
+def save_widget(widget: QWidget, path: str | Path) -> None:
+    """The widget as drawn: SVG when the file's suffix says so, else PNG."""
+    if Path(path).suffix.lower() == ".svg":
+        render_svg(widget, path)
+    elif not widget.grab().save(str(path), "PNG"):
+        raise OSError("the image could not be written")
+
+
 def write_loss_csv(runs: Sequence[RunInfo], path: str | Path) -> None:
     """One row per metrics line of every run's folder (per-step loss, or an evaluation's
     train and val estimates), labelled as the plot and the compare table label the run."""

@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,25 +27,22 @@ from headwatch.core.paths import config_dir
 from headwatch.gui.attention_grid import AttentionGrid
 from headwatch.gui.compare_view import CompareView
 from headwatch.gui.controller import AppController
-from headwatch.gui.exports import render_svg
+from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
-from headwatch.gui.head_table import HeadTable
-from headwatch.gui.lines_view import AttentionLinesView
+from headwatch.gui.heads_panel import HeadsPanel
 from headwatch.gui.loss_plot import LossPlot
 from headwatch.gui.messages import LadderStatus, Problem, RunState, Sample
 from headwatch.gui.neuron_view import NeuronView
 from headwatch.gui.prediction_view import PredictionView, SampleView
+from headwatch.gui.prompt_bar import PromptBar
 from headwatch.gui.run_list import RunInfo
 from headwatch.gui.setup_panel import SetupPanel
-from headwatch.gui.text_display import quoted_char
 from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -59,7 +57,6 @@ if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast st
 log = logging.getLogger("headwatch")
 
 STARTUP_DELAY_MS = 150
-DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
 DEFAULT_SIZE = (1500, 950)  # the first window's size where the screen has room for it
 
 
@@ -70,11 +67,6 @@ def settle_startup_objects() -> None:
     at the lecture preset a keystroke waited ~270 ms). Collected first, so no garbage is kept."""
     gc.collect()
     gc.freeze()
-
-
-def prompt_from_field(text: str) -> str:
-    """The prompt line edit cannot hold a newline, so '\\n' typed there stands for one."""
-    return text.replace("\\n", "\n")
 
 
 def fit_rect(rect: QRect, available: QRect) -> QRect:
@@ -114,7 +106,6 @@ class MainWindow(QMainWindow):
         # not a child of the window: it outlives it while its threads end
         self.controller = controller or AppController()
         self.last_error = ""
-        self.head_labels: list[list[str]] | None = None
         self._settings = QSettings(
             str(settings_path or config_dir() / "headwatch.ini"), QSettings.Format.IniFormat
         )
@@ -129,7 +120,7 @@ class MainWindow(QMainWindow):
         """The window is up: now load torch, start the worker threads, load the corpus."""
         if not self.controller.start():  # closed before it started
             return
-        self.setup.set_devices(available_devices())
+        self.setup.set_devices(self.controller.devices())
         self._restore_device()
         path = self._settings.value("corpus/path", "", type=str)
         try:
@@ -149,13 +140,8 @@ class MainWindow(QMainWindow):
         self.setup_dock.setWidget(self.setup)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.setup_dock)
 
-        self.prompt_edit = QLineEdit(DEFAULT_PROMPT)
-        self.prompt_edit.setObjectName("promptEdit")
-        self.prompt_edit.setPlaceholderText("Type a prompt — \\n starts a new line")
-        self.prompt_edit.setClearButtonEnabled(True)
-        self.prompt_status = QLabel()
-        self.prompt_status.setObjectName("promptStatus")
-        self.prompt_status.setWordWrap(False)
+        self.prompt_bar = PromptBar()
+        self.prompt_edit, self.prompt_status = self.prompt_bar.edit, self.prompt_bar.status
 
         self.attention_grid = AttentionGrid()
         self.ffn_view = FfnView()
@@ -176,22 +162,18 @@ class MainWindow(QMainWindow):
         self.prediction_view = PredictionView()
         self.sample_view = SampleView()
         self.sample_view.set_enabled(False)
-        self.head_table = HeadTable()
-        self.lines_view = AttentionLinesView()
+        self.heads_panel = HeadsPanel()
+        self.head_table, self.lines_view = self.heads_panel.table, self.heads_panel.lines
         self.neuron_view = NeuronView()
         self.compare_view = CompareView()
 
         predictions = QSplitter(Qt.Orientation.Vertical)
         predictions.addWidget(self.prediction_view)
         predictions.addWidget(self.sample_view)
-        heads = QSplitter(Qt.Orientation.Vertical)
-        heads.addWidget(self.head_table)
-        heads.addWidget(self.lines_view)
-        heads.setStretchFactor(1, 2)  # the lines need height; the table scrolls
         self.analysis_tabs = QTabWidget()
         self.analysis_tabs.setObjectName("analysisTabs")
         self.analysis_tabs.addTab(predictions, "Predictions")
-        self.analysis_tabs.addTab(heads, "Heads")
+        self.analysis_tabs.addTab(self.heads_panel, "Heads")
         self.analysis_tabs.addTab(self.neuron_view, "FFN unit")
         self.analysis_tabs.addTab(self.compare_view, "Compare runs")
 
@@ -209,16 +191,10 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 2)
         self.main_splitter.setSizes([820, 540])  # the heads get the larger share
 
-        prompt_row = QHBoxLayout()
-        prompt_label = QLabel("Prompt")
-        prompt_label.setObjectName("promptLabel")
-        prompt_row.addWidget(prompt_label)
-        prompt_row.addWidget(self.prompt_edit, 1)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(prompt_row)
-        layout.addWidget(self.prompt_status)
+        layout.addWidget(self.prompt_bar)
         layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)
 
@@ -230,27 +206,18 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &run…", self.choose_run, "Ctrl+Shift+O")
         self._action(file_menu, "&Save run as…", self.choose_save_run, "Ctrl+S")
         export_menu = file_menu.addMenu("&Export")
-        self._action(
-            export_menu,
-            "Both &heatmaps as PNG…",
-            lambda: self.choose_export("heatmaps", "png"),
-            "Ctrl+E",
-        )
-        for kind, title in (
-            ("attention", "&Attention grid"),
-            ("ffn", "&Feed-forward view"),
-            ("loss", "&Loss plot"),
-        ):
+        self._action(export_menu, "Both &heatmaps as PNG…", self._export("heatmaps.png"), "Ctrl+E")
+        for kind, title in (("attention", "&Attention grid"), ("ffn", "&Feed-forward view"),
+                            ("loss", "&Loss plot")):  # fmt: skip
             for fmt in ("png", "svg"):
                 self._action(
-                    export_menu,
-                    f"{title} as {fmt.upper()}…",
-                    lambda k=kind, f=fmt: self.choose_export(k, f),
+                    export_menu, f"{title} as {fmt.upper()}…", self._export(f"{kind}.{fmt}")
                 )
         export_menu.addSeparator()
-        self._action(export_menu, "Loss &history as CSV…", self.choose_export_csv)
-        self._action(export_menu, "Prompt &inspection as JSON…", self.choose_export_json)
-        self._action(export_menu, "&Compare table as CSV…", self.choose_export_compare)
+        for name, title in (("loss.csv", "Loss &history as CSV…"),
+                            ("inspection.json", "Prompt &inspection as JSON…"),
+                            ("runs.csv", "&Compare table as CSV…")):  # fmt: skip
+            self._action(export_menu, title, self._export(name))
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         train_menu = self.menuBar().addMenu("&Train")
@@ -289,7 +256,7 @@ class MainWindow(QMainWindow):
         self.sample_view.sampleRequested.connect(
             lambda temperature, n_chars: c.sample(self.prompt(), temperature, n_chars)
         )
-        self.attention_grid.headSelected.connect(self._on_head_selected)
+        self.attention_grid.headSelected.connect(self.heads_panel.select)
         self.head_table.headSelected.connect(self.attention_grid.select_head)
         self.head_table.analyseRequested.connect(c.analyse_heads)
         self.ffn_view.unitSelected.connect(c.analyse_unit)
@@ -361,7 +328,7 @@ class MainWindow(QMainWindow):
             self.sample_view.set_enabled(True)
 
     def prompt(self) -> str:
-        return prompt_from_field(self.prompt_edit.text())
+        return self.prompt_bar.prompt()
 
     @Slot()
     def request_inspection(self) -> None:
@@ -391,8 +358,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_weights_cleared(self) -> None:
         """The weights on show belong to another vocabulary: show nothing rather than them."""
-        for view in (self.attention_grid, self.ffn_view, self.prediction_view, self.lines_view):
+        for view in (self.attention_grid, self.ffn_view, self.prediction_view):
             view.clear()
+        self.heads_panel.set_inspection(None)
         self.sample_view.set_enabled(False)
         self.prompt_status.setText("Fix the settings under Setup to see the model")
 
@@ -424,7 +392,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_inspected(self, result: PromptInspection) -> None:
-        self._show_prompt_status(result)
+        self.prompt_bar.show_inspection(result)
+        self.heads_panel.set_inspection(result)
         if result.empty:
             self.attention_grid.clear()
             self.ffn_view.clear()
@@ -441,69 +410,13 @@ class MainWindow(QMainWindow):
         else:
             self.ffn_view.clear()
         self.prediction_view.set_predictions(result.next_chars)
-        self._show_lines()
-
-    def _show_prompt_status(self, result: PromptInspection) -> None:
-        notes, problem = [], False
-        if result.prompt.unknown:
-            chars = ", ".join(quoted_char(u.char) for u in result.prompt.unknown[:8])
-            notes.append(f"Not in the vocabulary, left out: {chars}")
-            problem = True
-        if result.prompt.truncated:
-            notes.append(
-                f"Longer than the block size: showing the last {len(result.tokens)} characters"
-            )
-        if not notes:
-            notes.append(
-                f"{len(result.tokens)} characters · weights at step {result.step:,}"
-                if result.tokens
-                else "Type a prompt to see what every head attends to"
-            )
-        self.prompt_status.setText(" · ".join(notes))
-        self.prompt_edit.setToolTip(result.prompt.describe_unknown() if problem else "")
-        if self.prompt_edit.property("problem") != problem:  # re-styling costs every keystroke
-            for widget in (self.prompt_status, self.prompt_edit):
-                widget.setProperty("problem", problem)
-                widget.style().unpolish(widget)
-                widget.style().polish(widget)
 
     # --- what heads and units do ------------------------------------------------------------
 
-    @Slot(int, int)
-    def _on_head_selected(self, layer: int, head: int) -> None:
-        self.head_table.select(layer, head)
-        self._show_lines()
-
-    def _show_lines(self) -> None:
-        """The selected head of the latest inspection, as BertViz-style lines."""
-        result = self.controller.last_inspection
-        layer, head = self.attention_grid.selected_head
-        if result is None or result.empty or layer >= result.attention.shape[0]:
-            self.lines_view.clear()
-            return
-        if head >= result.attention.shape[1]:
-            self.lines_view.clear()
-            return
-        labels = self.head_labels
-        label = (
-            labels[layer][head]
-            if labels and layer < len(labels) and head < len(labels[layer])
-            else ""
-        )
-        self.lines_view.set_head(
-            result.attention[layer, head],
-            result.tokens,
-            f"Layer {layer + 1} · Head {head + 1}",
-            label,
-        )
-
     @Slot(object)
     def _on_heads_analysed(self, report: HeadReport) -> None:
-        self.head_table.set_busy(False)
-        self.head_labels = report.labels
-        self.head_table.set_stats(report.rows, report.description)
+        self.heads_panel.set_report(report)
         self.attention_grid.set_head_labels(report.labels)
-        self._show_lines()
 
     @Slot()
     def _on_unit_analysing(self) -> None:
@@ -539,31 +452,22 @@ class MainWindow(QMainWindow):
         if path:
             self.controller.save_run_as(Path(path) / Path(run.folder).name)
 
-    def _save_path(self, title: str, name: str, pattern: str) -> str:
-        path, _ = QFileDialog.getSaveFileName(self, title, name, pattern)
-        return path
+    def _export(self, name: str) -> Callable[[], None]:
+        """A menu action: ask where to save headwatch-<name>, then write it there."""
+        kind, fmt = name.split(".")
+        write = {
+            "loss.csv": self.controller.export_loss_csv,
+            "inspection.json": self.controller.export_inspection_json,
+            "runs.csv": lambda p: self.controller.write_file(p, self.compare_view.export_csv),
+        }.get(name, lambda p: self.export_view(kind, p))
 
-    def choose_export(self, kind: str, fmt: str) -> None:
-        name = f"headwatch-{kind}.{fmt}"
-        path = self._save_path(f"Export the {kind} view", name, f"{fmt.upper()} (*.{fmt})")
-        if path:
-            self.export_view(kind, path)
+        def ask() -> None:
+            pattern = f"{fmt.upper()} (*.{fmt})"
+            path, _ = QFileDialog.getSaveFileName(self, "Export", f"headwatch-{name}", pattern)
+            if path:
+                write(path)
 
-    def choose_export_csv(self) -> None:
-        path = self._save_path("Export the loss history", "headwatch-loss.csv", "CSV (*.csv)")
-        if path:
-            self.controller.export_loss_csv(path)
-
-    def choose_export_json(self) -> None:
-        name = "headwatch-inspection.json"
-        path = self._save_path("Export the prompt's inspection", name, "JSON (*.json)")
-        if path:
-            self.controller.export_inspection_json(path)
-
-    def choose_export_compare(self) -> None:
-        path = self._save_path("Export the compare table", "headwatch-runs.csv", "CSV (*.csv)")
-        if path:
-            self.controller.write_file(path, self.compare_view.export_csv)
+        return ask
 
     def export_view(self, kind: str, path: str | Path) -> bool:
         """kind: heatmaps, attention, ffn or loss; PNG or SVG by the file's suffix."""
@@ -573,12 +477,7 @@ class MainWindow(QMainWindow):
             "ffn": self.ffn_view,
             "loss": self.loss_plot,
         }[kind]
-        if Path(path).suffix.lower() == ".svg":
-            return self.controller.write_file(path, lambda p: render_svg(widget, p))
-        if not widget.grab().save(str(path), "PNG"):
-            self.show_error("Cannot export", f"{path}: the image could not be written")
-            return False
-        return True
+        return self.controller.write_file(path, lambda p: save_widget(widget, p))
 
     # --- messages ---------------------------------------------------------------------------
 
@@ -668,16 +567,3 @@ class MainWindow(QMainWindow):
         self.hide()  # at once; the threads end (and the process exits) after the step in flight
         self.shutdown()
         super().closeEvent(event)
-
-
-def available_devices() -> list[str]:
-    """auto and cpu, and cuda / mps where this torch can use them."""
-    import torch
-
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices

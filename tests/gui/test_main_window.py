@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from headwatch.gui.main_window import MainWindow, prompt_from_field
+from headwatch.gui.main_window import MainWindow
+from headwatch.gui.prompt_bar import prompt_from_field
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import close_window, open_window, stop_training
