@@ -122,6 +122,7 @@ class AppController(QObject):
         self.corpus: Corpus | None = None
         self.runs = RunList()
         self.last_inspection: PromptInspection | None = None
+        self._prompt = ""
         self.snapshots = None  # a SnapshotBox, made in start()
         self._state = RunState.IDLE
         self._started = False
@@ -178,6 +179,7 @@ class AppController(QObject):
             self._live += 1
             thread.start(worker.start)
         self._started = True
+        self._inspect.emit(self._prompt)  # typed before the thread was there to hear it
         return True
 
     @staticmethod
@@ -599,6 +601,7 @@ class AppController(QObject):
 
     def inspect(self, prompt: str) -> None:
         """Inspect the prompt on the latest weights (in the inspection thread)."""
+        self._prompt = prompt
         self._inspect.emit(prompt)
 
     @Slot(object)

@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
 
     def _finish_startup(self) -> None:
         """The window is up: now load torch, start the worker threads, load the corpus."""
+        self.request_inspection()  # the prompt restored before there was anyone to ask
         if not self.controller.start():  # closed before it started
             return
         self.setup.set_devices(self.controller.devices())

@@ -238,3 +238,58 @@ def test_grid_data_matches_inspection(qtbot, window):
     lower = np.tril(np.ones((6, 6), dtype=bool))
     np.testing.assert_allclose(np.nan_to_num(shown)[lower], expected[lower], atol=1e-6)
     assert Qt  # keep the import for keyboard-driven tests below
+
+
+def test_the_window_fits_the_screen_first_and_when_restored(qtbot, tmp_path):
+    from headwatch.gui.main_window import fit_rect
+    from PySide6.QtCore import QByteArray, QRect, QSettings
+
+    assert fit_rect(QRect(-50, 900, 1500, 950), QRect(0, 0, 1366, 738)) == QRect(0, 0, 1366, 738)
+    assert fit_rect(QRect(10, 20, 300, 200), QRect(0, 0, 1366, 738)) == QRect(10, 20, 300, 200)
+    first = MainWindow(settings_path=tmp_path / "s.ini")
+    qtbot.addWidget(first)
+    available = first.screen().availableGeometry()
+    assert available.contains(first.frameGeometry())  # the default 1500×950 did not fit here
+    # a layout saved on a larger screen: restored inside this one
+    big = MainWindow(settings_path=tmp_path / "s.ini")
+    qtbot.addWidget(big)
+    big.setGeometry(0, 0, available.width() + 900, available.height() + 700)
+    settings = QSettings(str(tmp_path / "big.ini"), QSettings.Format.IniFormat)
+    settings.setValue("window/geometry", big.saveGeometry())
+    settings.sync()
+    assert isinstance(settings.value("window/geometry"), QByteArray)
+    restored = MainWindow(settings_path=tmp_path / "big.ini")
+    qtbot.addWidget(restored)
+    assert available.contains(restored.frameGeometry())
+    for window in (first, big, restored):
+        close_window(qtbot, window)
+
+
+def test_devices_on_offer_are_those_torch_has_and_the_choice_is_used(qtbot, window):
+    import torch
+
+    devices = [
+        window.setup.device_combo.itemText(i) for i in range(window.setup.device_combo.count())
+    ]
+    assert devices[:2] == ["auto", "cpu"]
+    assert ("cuda" in devices) == torch.cuda.is_available()
+    window.setup.device_combo.setCurrentText("cpu")
+    window.train()
+    qtbot.waitUntil(lambda: bool(window.controller.current and window.controller.current.folder),
+                    timeout=30_000)  # fmt: skip
+    stop_training(qtbot, window)
+    from headwatch.core.runs import load_run
+
+    assert load_run(window.controller.current.folder).train_config.device == "cpu"
+
+
+def test_progress_says_estimating_until_it_has_a_pace(qtbot, window):
+    with qtbot.waitSignal(
+        window.controller.progressChanged,
+        check_params_cb=lambda progress: progress.state == "training",
+        timeout=30_000,
+    ) as first:
+        window.train()
+    assert first.args[0].eta_s is None
+    assert window.setup.progress_label.text().endswith("ETA estimating…")
+    stop_training(qtbot, window)
