@@ -7,7 +7,7 @@ sends it the user's intent and renders what it publishes; every signal carries o
 
 Nothing here waits for a thread. A stop takes effect after the step in flight (the state reads
 STOPPING meanwhile), and whatever was asked for next — a Retrain, an opened run, the ladder's
-next stage — starts when the old training thread has ended (its QThread.finished signal).
+next stage — starts when the old training thread has ended (WorkerThread.ended).
 Signals of a run that is no longer current still land on that run's own record, so no late
 signal has to be filtered out.
 """
@@ -74,7 +74,6 @@ class _Training:
 
     thread: WorkerThread
     control: TrainControl
-    run_id: str
 
 
 class AppController(QObject):
@@ -469,7 +468,7 @@ class AppController(QObject):
         # direct: the worker's last act, in its own thread, ends that thread's event loop
         worker.done.connect(thread.thread.quit, Qt.ConnectionType.DirectConnection)
         thread.ended.connect(self._on_training_ended)
-        self._training = _Training(thread, control, run_id)
+        self._training = _Training(thread, control)
         self._live += 1
         thread.start(worker.run)
         self._set_state(RunState.TRAINING)

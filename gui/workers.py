@@ -207,9 +207,9 @@ class TrainWorker(QObject):
             flush()
             log.warning("training diverged: %s", exc)
             self.failed.emit(RunFailed(run_id, f"{exc}. The last good checkpoint is kept."))
-        except (ConfigError, CorpusError, RunError) as exc:
+        except (ConfigError, CorpusError, RunError) as exc:  # said for a person already
             flush()
-            self.failed.emit(RunFailed(run_id, f"Cannot start training: {exc}"))
+            self.failed.emit(RunFailed(run_id, str(exc)))
         except Exception as exc:  # the thread must never die silently
             flush()
             log.error("training failed:\n%s", traceback.format_exc())
