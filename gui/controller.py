@@ -108,6 +108,7 @@ class AppController(QObject):
     _setCorpus = Signal(object)
     _analyseHeads = Signal()
     _analyseUnit = Signal(int, int)
+    _releaseMemory = Signal()
 
     def __init__(
         self,
@@ -167,6 +168,7 @@ class AppController(QObject):
         self._setCorpus.connect(analysis.set_corpus)
         self._analyseHeads.connect(analysis.analyse_heads)
         self._analyseUnit.connect(analysis.analyse_unit)
+        self._releaseMemory.connect(analysis.release_memory)
         analysis.headsAnalysed.connect(self.headsAnalysed)
         analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
@@ -223,7 +225,7 @@ class AppController(QObject):
     def _tell_if_ended(self) -> None:
         if self._closing and self._live == 0 and not self._ended_told:
             self._ended_told = True
-            self._release_current()
+            self._trainer = self._resume = None
             self.allThreadsEnded.emit()
 
     # --- corpus -----------------------------------------------------------------------------
@@ -488,11 +490,9 @@ class AppController(QObject):
         """A run that stops being current can no longer be continued from the window: drop its
         trainer (weights, optimizer state, data views), or every Retrain would keep one alive."""
         if self._trainer is not None or self._resume is not None:
-            from headwatch.core.memory import release_free_memory
-
             self._trainer = None
             self._resume = None
-            release_free_memory()
+            self._releaseMemory.emit()
 
     # --- what the training thread reports ---------------------------------------------------
 

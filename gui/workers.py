@@ -316,6 +316,12 @@ class AnalysisWorker(QObject):
         self.corpus = corpus
 
     @Slot()
+    def release_memory(self) -> None:
+        """Hand freed memory back to the system (a dropped trainer's): at the lecture preset
+        that takes a few hundred ms, which the window must not wait for."""
+        release_free_memory()
+
+    @Slot()
     def analyse_heads(self) -> None:
         snapshot = self.snapshots.latest()
         if snapshot is None or self.corpus is None:
