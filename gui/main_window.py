@@ -558,13 +558,8 @@ class MainWindow(QMainWindow):
         self._settings.setValue("prompt", self.prompt_edit.text())
         self._settings.sync()
 
-    def shutdown(self) -> None:
-        """Ask every thread to end (training saves its run); returns at once. The controller's
-        allThreadsEnded says when they have."""
-        self.controller.shutdown()
-
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.save_settings()
         self.hide()  # at once; the threads end (and the process exits) after the step in flight
-        self.shutdown()
+        self.controller.shutdown()  # allThreadsEnded says when they have
         super().closeEvent(event)
