@@ -46,23 +46,23 @@ def main(argv: list[str] | None = None) -> int:
         loop.exec()
         timer.stop()
 
-    wait_until(lambda: window.corpus is not None, 120)
+    wait_until(lambda: window.controller.corpus is not None, 120)
     if args.steps >= window.setup.iters_spin.value():  # keep the preset unless it is too short
         window.setup.iters_spin.setValue(args.steps + 500)
     window.setup.eval_every_spin.setValue(100)
     window.train()
+    controller = window.controller
+    wait_until(lambda: controller.current and controller.current.step >= args.steps, 600)
+    controller.pause()
+    window.request_inspection()
+    step = controller.current.step
     wait_until(
-        lambda: window.session.current and window.session.current.trainer.step >= args.steps, 600
-    )
-    window.session.pause()
-    window._request_inspection()
-    step = window.session.current.trainer.step
-    wait_until(
-        lambda: window.last_inspection is not None and window.last_inspection.step >= step, 30
+        lambda: controller.last_inspection is not None and controller.last_inspection.step >= step,
+        30,
     )
     # let it write something, as a user would press Sample
     sampled = []
-    window.analysis_worker.sampled.connect(lambda *a: sampled.append(a))
+    controller.sampled.connect(sampled.append)
     window.sample_view.findChild(QWidget, "sampleButton").click()
     wait_until(lambda: bool(sampled), 60)
     app.processEvents()
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     window.grab().save(args.out)
     print(f"wrote {args.out} at step {step}")
     window.close()
+    wait_until(controller.threads_ended, 600)  # the run saves after its step in flight
     return 0
 
 

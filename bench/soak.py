@@ -87,7 +87,7 @@ def soak(
     window = MainWindow(settings_path=Path(os.environ["HEADWATCH_HOME"]) / "soak.ini")
     window.show()
     loop = QEventLoop()
-    while window.corpus is None:
+    while window.controller.corpus is None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     if small:  # the test suite's version: a small model, the same machinery
         window.setup.layers_spin.setValue(2)
@@ -108,8 +108,8 @@ def soak(
     def tick_sample() -> None:
         nonlocal last_retrain
         now = time.monotonic()
-        run = window.session.current
-        step = run.trainer.step if run is not None and run.trainer is not None else -1
+        run = window.controller.current
+        step = run.step if run is not None else -1
         result.samples.append((now - start, rss_mb(), thread_count(), step))
         if now - last_retrain >= retrain_every:
             last_retrain = now
@@ -127,11 +127,12 @@ def soak(
     loop.exec()
     typing.stop()
     sampling.stop()
+    window.controller.allThreadsEnded.connect(loop.quit)
+    QTimer.singleShot(600_000, loop.quit)
     window.close()
-    app.processEvents()
-    viewers = (window.inspect_thread, window.analysis_thread)
-    if window.session.is_training() or any(t.is_running() for t in viewers):
-        result.exceptions.append("a worker thread was still running after close")
+    loop.exec()
+    if not window.controller.threads_ended():
+        result.exceptions.append("a worker thread was still running 10 minutes after close")
     window.deleteLater()
     app.processEvents()
     sys.excepthook = previous_hook

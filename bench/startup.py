@@ -45,12 +45,12 @@ marks = {}
 def shown():
     marks["shown"] = time.time()
     def corpus_ready():
-        if window.corpus is None:
+        if window.controller.corpus is None:
             QTimer.singleShot(20, corpus_ready)
             return
         marks["corpus"] = time.time()
+        window.controller.allThreadsEnded.connect(app.quit)
         window.close()
-        app.quit()
     corpus_ready()
 QTimer.singleShot(0, shown)
 app.exec()
@@ -73,7 +73,7 @@ preset, steps = sys.argv[1], int(sys.argv[2])
 app = QApplication(sys.argv[:1])
 window = MainWindow()
 window.show()
-while window.corpus is None:
+while window.controller.corpus is None:
     app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 window.setup.apply_preset(preset)
 window.setup.iters_spin.setValue(steps)
@@ -82,15 +82,17 @@ window.prompt_edit.setText("ROMEO:\\nBut soft, what light through yonder window 
 window.train()
 loop = QEventLoop()
 def check():
-    run = window.session.current
-    if run is not None and not window.session.is_training() and run.trainer.step >= steps:
+    run = window.controller.current
+    if run is not None and not window.controller.is_training() and run.step >= steps:
         loop.quit()
 timer = QTimer(interval=200)
 timer.timeout.connect(check)
 timer.start()
 loop.exec()
-done = window.session.current.trainer.step  # read before close() releases the trainer
+done = window.controller.current.step
+window.controller.allThreadsEnded.connect(loop.quit)
 window.close()
+loop.exec()
 with open("/proc/self/status") as fh:
     status = dict(line.split(":", 1) for line in fh)
 print(int(status["VmHWM"].split()[0]) // 1024, done)

@@ -139,15 +139,15 @@ def run_headless(job_json: str) -> None:
     worker.join()
 
 
-def wait_until_parked(trainer, quiet_seconds: float) -> None:
-    """Run the event loop until the paused trainer's step count stood still for quiet_seconds
-    (the step in flight when the pause came has ended)."""
-    last = (trainer.step, time.perf_counter())
+def wait_until_parked(step, quiet_seconds: float) -> None:
+    """Run the event loop until the paused run's step() stood still for quiet_seconds (the step
+    in flight when the pause came has ended and been reported)."""
+    last = (step(), time.perf_counter())
 
     def parked() -> bool:
         nonlocal last
-        if trainer.step != last[0]:
-            last = (trainer.step, time.perf_counter())
+        if step() != last[0]:
+            last = (step(), time.perf_counter())
         return time.perf_counter() - last[1] >= quiet_seconds
 
     run_events_for(0, done=parked)
@@ -207,7 +207,7 @@ def main() -> int:
     window = MainWindow(settings_path=Path(os.environ["HEADWATCH_HOME"]) / "bench.ini")
     window.resize(1600, 1000)
     window.show()
-    while window.corpus is None:
+    while window.controller.corpus is None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     window.setup.apply_preset(args.preset)
     window.setup.iters_spin.setValue(10**6)
@@ -250,8 +250,9 @@ def main() -> int:
 
     class PaintWatch(QObject):
         def eventFilter(self, obj, event) -> bool:  # noqa: N802
-            if event.type() == QEvent.Type.Paint and window.last_inspection is not None:
-                shown = "".join(window.last_inspection.tokens)
+            inspection = window.controller.last_inspection
+            if event.type() == QEvent.Type.Paint and inspection is not None:
+                shown = "".join(inspection.tokens)
                 if shown in typed_at:
                     # this paint serves its prompt and every one typed before it (those were
                     # skipped for this newer one): each waited from its keystroke until now
@@ -262,7 +263,7 @@ def main() -> int:
 
     watch = PaintWatch()
     viewport.installEventFilter(watch)
-    window.session.stepsReady.connect(lambda *a: reports.append((a[3], a[6])))
+    window.controller.stepsReady.connect(lambda b: reports.append((b.step, b.elapsed)))
     window.prompt_edit.setText(prompt_at(prompt_len).replace("\n", "\\n"))
     window.train()
 
@@ -309,14 +310,15 @@ def main() -> int:
     run_events_for(2)  # the window's training warms up
     for _ in range(args.rounds):
         window_round("watching")
-        window.session.pause()
+        window.controller.pause()
         step_seconds = tokens_per_step / by_kind["watching"][-1]
-        wait_until_parked(window.session.current.trainer, max(0.3, 1.5 * step_seconds))
+        wait_until_parked(lambda: window.controller.current.step, max(0.3, 1.5 * step_seconds))
         by_kind["headless"].append(headless_trainer.tokens_per_s(share))
-        window.session.resume()
+        window.controller.resume()
         window_round("typing")
     headless_trainer.close()
     window.close()
+    run_events_for(0, done=window.controller.threads_ended, limit=600)
     headless = statistics.median(by_kind["headless"])
     shares = {  # each window round against the headless round beside it: drift cancels
         kind: [w / h for w, h in zip(by_kind[kind], by_kind["headless"], strict=True)]

@@ -8,7 +8,15 @@ from dataclasses import asdict, dataclass, fields
 
 
 class ConfigError(ValueError):
-    """A model or training setting that cannot work; the message says what to change."""
+    """A model or training setting that cannot work; the message says what to change.
+
+    `field` names the setting at fault (a GPTConfig / TrainConfig field name such as "n_head"),
+    or is None when the problem is not one setting's; a form outlines that field.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class OutOfMemory(ConfigError):
@@ -44,11 +52,11 @@ def check_whole(name: str, value: object, minimum: int = 1, maximum: int | None 
     raises ConfigError naming the range."""
     high = maximum or MAXIMA.get(name, MAX_SEED if name == "seed" else None)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        raise ConfigError(f"{name} must be a whole number, got {value!r}", name)
     if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}", name)
     if high is not None and value > high:
-        raise ConfigError(f"{name} must be at most {high:,}, got {value:,}")
+        raise ConfigError(f"{name} must be at most {high:,}, got {value:,}", name)
     return value
 
 
@@ -57,11 +65,12 @@ def check_sampling(max_new_tokens: int, temperature: float) -> None:
     0, sampling is greedy: always the most likely character). Raises ConfigError."""
     check_whole("tokens", max_new_tokens, maximum=MAX_SAMPLE_TOKENS)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise ConfigError(f"temperature must be a number, got {temperature!r}")
+        raise ConfigError(f"temperature must be a number, got {temperature!r}", "temperature")
     if not math.isfinite(temperature) or temperature < 0:
         raise ConfigError(
             f"temperature must be a finite number of at least 0 (0 picks the most likely "
-            f"character every time), got {temperature}"
+            f"character every time), got {temperature}",
+            "temperature",
         )
 
 
@@ -95,7 +104,7 @@ class GPTConfig:
         for name in ("attention", "ffn", "residual", "layernorm"):
             value = getattr(self, name)
             if not isinstance(value, bool):
-                raise ConfigError(f"{name} must be on or off (true or false), got {value!r}")
+                raise ConfigError(f"{name} must be on or off (true or false), got {value!r}", name)
         for name in ("vocab_size", "block_size", "n_head", "n_embd"):
             check_whole(name, getattr(self, name))
         # its lower bound depends on attention (0 is the bigram model): checked below
@@ -104,26 +113,37 @@ class GPTConfig:
         if self.attention and self.n_layer < 1:
             raise ConfigError(
                 f"n_layer must be at least 1, got {self.n_layer} (0 layers is the bigram model: "
-                "turn attention off for it)"
+                "turn attention off for it)",
+                "n_layer",
             )
         if not self.attention and self.n_layer != 0:
             raise ConfigError(
                 f"with attention off the model is the bigram model, which has no blocks: "
-                f"set n_layer to 0 (got {self.n_layer})"
+                f"set n_layer to 0 (got {self.n_layer})",
+                "n_layer",
             )
         if self.n_embd % self.n_head:
-            hint = ", ".join(str(h) for h in range(1, 65) if self.n_embd % h == 0)
+            hint = ", ".join(str(h) for h in self.head_counts(self.n_embd))
             raise ConfigError(
                 f"n_embd ({self.n_embd}) must divide evenly among {self.n_head} heads; "
-                f"choose heads from {hint}"
+                f"choose heads from {hint}",
+                "n_head",
             )
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
-            raise ConfigError(f"dropout must be a number, got {self.dropout!r}")
+            raise ConfigError(f"dropout must be a number, got {self.dropout!r}", "dropout")
         if not (0.0 <= self.dropout < 1.0) or math.isnan(self.dropout):
-            raise ConfigError(f"dropout must be at least 0 and below 1, got {self.dropout}")
+            raise ConfigError(
+                f"dropout must be at least 0 and below 1, got {self.dropout}", "dropout"
+            )
         if not isinstance(self.init, str) or self.init not in INIT_SCHEMES:
             choices = "; ".join(f"{name!r} ({what})" for name, what in INIT_SCHEMES.items())
-            raise ConfigError(f"init must be {choices}; got {self.init!r}")
+            raise ConfigError(f"init must be {choices}; got {self.init!r}", "init")
+
+    @staticmethod
+    def head_counts(n_embd: int, limit: int = 64) -> list[int]:
+        """The head counts n_embd divides evenly among (each head gets n_embd / n_head channels),
+        up to limit."""
+        return [h for h in range(1, min(n_embd, limit) + 1) if n_embd % h == 0]
 
     @property
     def head_size(self) -> int:
@@ -170,14 +190,19 @@ class TrainConfig:
         check_whole("seed", self.seed, minimum=0)
         lr = self.learning_rate
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
-            raise ConfigError(f"learning rate must be a number, got {lr!r}")
+            raise ConfigError(f"learning rate must be a number, got {lr!r}", "learning_rate")
         if not (0 < lr <= 10):
-            raise ConfigError(f"learning rate must be above 0 and at most 10, got {lr}")
+            raise ConfigError(
+                f"learning rate must be above 0 and at most 10, got {lr}", "learning_rate"
+            )
         if not isinstance(self.device, str):
-            raise ConfigError(f"device must be a name such as auto or cpu, got {self.device!r}")
+            raise ConfigError(
+                f"device must be a name such as auto or cpu, got {self.device!r}", "device"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+                "precision",
             )
 
     def to_dict(self) -> dict:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
+from headwatch.core.head_label import HeadLabel
 from headwatch.core.model import GPT, BatchInspection
 
 # Statistics are averaged over query positions i >= FIRST_QUERY: there the first position (0),
@@ -28,7 +29,7 @@ FIRST_QUERY = 2
 # uniform distribution's is "broad"; anything else is "mixed".
 SHARE_THRESHOLD = 0.5
 BROAD_EVENNESS = 0.8
-LABELS = ("previous-token", "self", "first-position", "broad", "mixed")
+LABELS = tuple(HeadLabel)  # in the order label_head tries them
 
 
 def sample_windows(
@@ -125,18 +126,22 @@ def head_statistics(model: GPT, windows: torch.Tensor, batch_size: int = 256) ->
     return _stats_from({k: torch.cat(v) for k, v in parts.items()}, windows.shape[0])
 
 
-def label_head(previous: float, itself: float, first: float, evenness: float) -> str:
+def label_head(previous: float, itself: float, first: float, evenness: float) -> HeadLabel:
     """One of LABELS, by the thresholds above (ties between shares go in that order)."""
-    shares = {"previous-token": previous, "self": itself, "first-position": first}
+    shares = {
+        HeadLabel.PREVIOUS_TOKEN: previous,
+        HeadLabel.SELF: itself,
+        HeadLabel.FIRST_POSITION: first,
+    }
     name, share = max(shares.items(), key=lambda kv: kv[1])  # max keeps the first of equals
     if share >= SHARE_THRESHOLD:
         return name
     if evenness >= BROAD_EVENNESS:
-        return "broad"
-    return "mixed"
+        return HeadLabel.BROAD
+    return HeadLabel.MIXED
 
 
-def label_heads(stats: HeadStats) -> list[list[str]]:
+def label_heads(stats: HeadStats) -> list[list[HeadLabel]]:
     """labels[layer][head], see label_head."""
     L, H = stats.shape
     return [

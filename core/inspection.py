@@ -120,7 +120,6 @@ class Inspector:
         self._config: GPTConfig | None = None
         self._version = -1
         self._viewing = contextlib.nullcontext  # see _precision
-        self.snapshot: Snapshot | None = None
 
     def load(self, snapshot: Snapshot) -> GPT:
         if self._model is None or self._config != snapshot.config:
@@ -132,7 +131,6 @@ class Inspector:
         if snapshot.version != self._version:
             self._model.load_state_dict(snapshot.state)
             self._version = snapshot.version
-        self.snapshot = snapshot
         return self._model
 
     def inspect(self, snapshot: Snapshot, text: str, top_k: int = 10) -> PromptInspection:
@@ -184,7 +182,7 @@ class HeadReport:
 
     rows: list[dict]  # one per head: layer, head (0-based), label, entropy, previous, self, ...
     labels: list[list[str]]  # labels[layer][head]
-    description: str  # "over 200 validation windows of 64 characters, weights at step 1,200"
+    description: str  # "200 validation windows of 64 characters, weights at step 1,200"
 
 
 @dataclass(frozen=True)
@@ -218,7 +216,7 @@ class Analyst:
 
     def _describe(self, snapshot: Snapshot, windows: torch.Tensor) -> str:
         n, t = windows.shape
-        return f"over {n} validation windows of {t} characters, weights at step {snapshot.step:,}"
+        return f"{n} validation windows of {t} characters, weights at step {snapshot.step:,}"
 
     def heads(self, snapshot: Snapshot, corpus: Corpus) -> HeadReport:
         model = self.inspector.load(snapshot)

@@ -28,6 +28,13 @@ DIVERGED_FACTOR = 10.0  # a loss 10x a uniform guess's (43 for 75 characters) ha
 _SEEDED_INIT = threading.Lock()
 
 
+def seeded_gpt(model_config: GPTConfig, seed: int, device: torch.device | str = "cpu") -> GPT:
+    """Fresh weights drawn with `seed`: the weights a Trainer with that seed starts from."""
+    with _SEEDED_INIT:
+        torch.manual_seed(seed)
+        return GPT(model_config).to(device)
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN, infinite or absurd (over DIVERGED_FACTOR times a uniform guess's,
     how a far too high learning rate shows under bf16); the message says at which step and what
@@ -92,9 +99,7 @@ class Trainer:
                 f"model vocabulary ({model_config.vocab_size}) differs from the corpus "
                 f"({self.tokenizer.vocab_size})"
             )
-        with _SEEDED_INIT:
-            torch.manual_seed(train_config.seed)
-            self.model = GPT(model_config).to(self.device)
+        self.model = seeded_gpt(model_config, train_config.seed, self.device)
         # the config kept (and saved with the run) says which precision really ran
         step_flops = 6 * _matmul_weights(self.model) * train_config.batch_size
         step_flops *= model_config.block_size

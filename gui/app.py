@@ -97,10 +97,12 @@ def run_app(argv: Sequence[str]) -> int:
     app.setOrganizationName("HeadWatch")
     app.setStyleSheet(stylesheet())
     window = MainWindow()
+    # Closing hides the window at once and asks the threads to end; the event loop runs on
+    # (delivering the training thread's last signals) until they have, then the app quits.
+    app.setQuitOnLastWindowClosed(False)
+    window.controller.allThreadsEnded.connect(app.quit)
     window.show()
     code = app.exec()
-    # tear down in order: threads are joined in closeEvent; delete the window before the app
-    window.shutdown()
     window.deleteLater()
     del window
     app.processEvents()

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from headwatch.core.head_label import HeadLabel
 from headwatch.gui.head_table import LABEL_COLOURS, LABEL_TEXT_COLOUR, NEUTRAL_LABEL_COLOUR
 from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-_BADGE_TEXT = {"previous-token": "prev", "first-position": "first"}  # short, to fit small tiles
+_BADGE_TEXT = {HeadLabel.PREVIOUS_TOKEN: "prev", HeadLabel.FIRST_POSITION: "first"}  # short
 
 COLORMAP = "viridis"
 BLANK = 255  # colour index drawn transparent: masked future cells and the gaps between tiles

@@ -12,6 +12,7 @@ import csv
 import math
 from pathlib import Path
 
+from headwatch.core.formatting import format_duration
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -72,14 +73,6 @@ def format_params(n: int) -> str:
     if n < 1_000_000:
         return f"{n / 1e3:.0f}k"
     return f"{n / 1e6:.1f}M"
-
-
-def format_duration(seconds: float) -> str:
-    """83 -> '1:23'; an hour or more -> '1:02:03'."""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _loss(value: float | None) -> str:

@@ -8,6 +8,7 @@ badges).
 
 from __future__ import annotations
 
+from headwatch.core.head_label import HeadLabel
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -25,11 +26,11 @@ from PySide6.QtWidgets import (
 
 # Soft fills for dark text, one per label core can give a head.
 LABEL_COLOURS: dict[str, str] = {
-    "previous-token": "#cfe2f3",
-    "self": "#fde2c4",
-    "first-position": "#d5ecc9",
-    "broad": "#e3daf2",
-    "mixed": "#e4e6ea",
+    HeadLabel.PREVIOUS_TOKEN: "#cfe2f3",
+    HeadLabel.SELF: "#fde2c4",
+    HeadLabel.FIRST_POSITION: "#d5ecc9",
+    HeadLabel.BROAD: "#e3daf2",
+    HeadLabel.MIXED: "#e4e6ea",
 }
 NEUTRAL_LABEL_COLOUR = "#eef0f3"  # a label outside LABEL_COLOURS
 LABEL_TEXT_COLOUR = "#1f2328"

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pyqtgraph as pg
 from headwatch.gui.attention_grid import cache_drawing
+from headwatch.gui.messages import Evaluation, StepBatch
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,11 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-# Matplotlib's tab10 with its grey swapped for navy: grey would read as "disabled".
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#393b79", "#bcbd22", "#17becf",
-)  # fmt: skip
 DEFAULT_SMOOTHING = 0.6
 MAX_SMOOTHING = 0.99
 HINT = "Press Train (F5) to start a run"
@@ -224,13 +220,10 @@ class LossPlot(QWidget):
         plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
 
     # --- runs -------------------------------------------------------------------------------
-    def start_run(self, run_id: str, label: str) -> None:
-        """Add a run with the next free colour; an existing ``run_id`` starts over."""
+    def start_run(self, run_id: str, label: str, colour: str) -> None:
+        """Add a run drawn in ``colour`` ("#rrggbb"); an existing ``run_id`` starts over."""
         if run_id in self._runs:
             self.remove_run(run_id)
-        used = {run.colour for run in self._runs.values()}
-        free = [c for c in PALETTE if c not in used]
-        colour = free[0] if free else PALETTE[len(self._runs) % len(PALETTE)]
         run = _Run(
             label=label,
             colour=colour,
@@ -299,6 +292,13 @@ class LossPlot(QWidget):
         run.val_train.extend(np.array([train], dtype=float))
         run.val.setData(run.val_steps.view, run.val_losses.view)
         self._follow_data()
+
+    def add_steps(self, batch: StepBatch) -> None:
+        """A batch of per-step train losses from the controller."""
+        self.add_train_points(batch.run_id, batch.steps, batch.losses)
+
+    def add_evaluation(self, evaluation: Evaluation) -> None:
+        self.add_val_point(evaluation.run_id, evaluation.step, evaluation.train, evaluation.val)
 
     def remove_run(self, run_id: str) -> None:
         run = self._runs.pop(run_id, None)

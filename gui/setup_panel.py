@@ -15,7 +15,9 @@ from contextlib import contextmanager
 
 from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig
 from headwatch.core.corpus import Corpus, CorpusError
+from headwatch.core.formatting import format_duration
 from headwatch.core.presets import DEFAULT_PRESET, PRESETS
+from headwatch.gui.messages import Progress, RunState
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeySequence, QStandardItemModel, QValidator
 from PySide6.QtWidgets import (
@@ -40,8 +42,7 @@ from PySide6.QtWidgets import (
 
 PRESET_LABELS = {"lecture": "lecture (GPU recommended)"}
 CUSTOM = "custom"
-DEFAULT_DEVICES = ("auto", "cpu")
-STATES = ("idle", "training", "paused")
+DEFAULT_DEVICES = ("auto", "cpu")  # until the window lists the devices that exist
 MAX_HEADS = 64
 LR_MIN, LR_MAX = 1e-6, 10.0
 NO_CORPUS = "no corpus yet — open a text file or choose Built-in"
@@ -70,23 +71,23 @@ def format_rate(tokens_per_s: float) -> str:
     return f"{tokens_per_s / 1e6:.1f}M"
 
 
-def format_duration(seconds: float) -> str:
-    """0:52, 12:05, 1:02:05."""
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def progress_text(step: int, total: int, tokens_per_s: float, eta_s: float | None) -> str:
-    parts = [f"{step:,} / {total:,}", f"{format_rate(max(tokens_per_s, 0.0))} tok/s"]
-    if eta_s is not None and math.isfinite(eta_s) and eta_s >= 0:
-        parts.append(f"ETA {format_duration(eta_s)}")
+def progress_text(progress: Progress) -> str:
+    """ "1,200 / 2,000 · 14.2k tok/s · ETA 0:52"; "ETA estimating…" while training without one."""
+    parts = [f"{progress.step:,} / {progress.total:,}"]
+    if progress.tokens_per_s > 0:
+        parts.append(f"{format_rate(progress.tokens_per_s)} tok/s")
+    eta = progress.eta_s
+    if progress.state is RunState.STOPPING:
+        parts.append("stopping…")
+    elif progress.state is RunState.PAUSED:
+        parts.append("paused")
+    elif eta is not None and math.isfinite(eta) and eta >= 0:
+        parts.append(f"ETA {format_duration(eta)}")
+    elif progress.state is RunState.TRAINING:
+        parts.append("ETA estimating…")
+    elif progress.step >= progress.total:
+        parts.append("done")
     return " · ".join(parts)
-
-
-def head_choices(n_embd: int) -> list[int]:
-    """Head counts that split n_embd evenly (at most MAX_HEADS of them)."""
-    return [h for h in range(1, min(n_embd, MAX_HEADS) + 1) if n_embd % h == 0]
 
 
 class ScientificSpinBox(QDoubleSpinBox):
@@ -149,7 +150,7 @@ class SetupPanel(QWidget):
         self.setObjectName("setupPanel")
         self._corpus: Corpus | None = None
         self._loading = False
-        self._state = "idle"
+        self._state = RunState.IDLE
         self._bulk = False
         # the head count the user asked for: restored when n_embd allows it again
         self._wanted_heads = int(PRESETS[DEFAULT_PRESET]["n_head"])
@@ -443,23 +444,27 @@ class SetupPanel(QWidget):
 
         While a corpus is loading, its absence is not counted as a problem.
         """
-        problems = []
+        return [message for _, message in self._problems()]
+
+    def _problems(self) -> list[tuple[str | None, str]]:
+        """(the field at fault or None, why) for each problem."""
+        problems: list[tuple[str | None, str]] = []
         try:
             # only the corpus knows the vocabulary; any size checks the other fields
             self._gpt_config(self._corpus.vocab_size if self._corpus is not None else 1)
         except ConfigError as exc:
-            problems.append(str(exc))
+            problems.append((exc.field, str(exc)))
         try:
             self.train_config()
         except ConfigError as exc:
-            problems.append(str(exc))
+            problems.append((exc.field, str(exc)))
         if self._corpus is not None:
             try:
                 self._corpus.check_block_size(self.block_spin.value())
             except CorpusError as exc:
-                problems.append(str(exc))
+                problems.append(("block_size", str(exc)))
         elif not self._loading:
-            problems.append(NO_CORPUS)
+            problems.append((None, NO_CORPUS))
         return problems
 
     def _gpt_config(self, vocab_size: int) -> GPTConfig:
@@ -477,20 +482,27 @@ class SetupPanel(QWidget):
 
     # --- run state and progress -----------------------------------------------------------
 
-    def set_state(self, state: str) -> None:
-        """One of STATES: "idle", "training" or "paused"; sets which run buttons work."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
-        self._state = state
+    def set_state(self, state: RunState | str) -> None:
+        """A RunState (or its value); sets which run buttons work. Raises ValueError for
+        another value."""
+        try:
+            self._state = RunState(state)
+        except ValueError:
+            names = ", ".join(s.value for s in RunState)
+            raise ValueError(f"unknown state {state!r}; use one of {names}") from None
         self._update_buttons(self.errors())
+        if self._state is RunState.STOPPING:
+            self.progress_label.setText("stopping…")
 
-    def state(self) -> str:
+    def state(self) -> RunState:
         return self._state
 
-    def set_progress(self, step: int, total: int, tokens_per_s: float, eta_s: float | None) -> None:
-        self.progress_bar.setRange(0, max(total, 1))
-        self.progress_bar.setValue(min(max(step, 0), max(total, 1)))
-        self.progress_label.setText(progress_text(step, total, tokens_per_s, eta_s))
+    def set_progress(self, progress: Progress) -> None:
+        """The current run's step of its total, speed and ETA (or what it is doing)."""
+        total = max(progress.total, 1)
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(min(max(progress.step, 0), total))
+        self.progress_label.setText(progress_text(progress))
 
     def reset_progress(self) -> None:
         self.progress_bar.setRange(0, self.iters_spin.value())
@@ -594,7 +606,7 @@ class SetupPanel(QWidget):
         self._changed()
 
     def _on_pause_clicked(self) -> None:
-        if self._state == "paused":
+        if self._state is RunState.PAUSED:
             self.resumeRequested.emit()
         else:
             self.pauseRequested.emit()
@@ -609,23 +621,21 @@ class SetupPanel(QWidget):
         n_embd = self.embd_spin.value()
         self.head_size_label.setText(f"head size {n_embd // self.heads()}")
         self._sync_preset()
-        problems = self.errors()
-        self.validation_label.setText(_breakable("\n".join(f"• {p}" for p in problems)))
+        problems = self._problems()
+        messages = [message for _, message in problems]
+        self.validation_label.setText(_breakable("\n".join(f"• {p}" for p in messages)))
         self.validation_label.setVisible(bool(problems))
         self._mark_fields(problems)
-        self._update_buttons(problems)
+        self._update_buttons(messages)
 
-    def _mark_fields(self, problems: list[str]) -> None:
+    def _mark_fields(self, problems: list[tuple[str | None, str]]) -> None:
         """Outline each field a problem names, its tooltip saying why: the reason by the field."""
         fields = {
-            "n_layer": self.layers_spin, "n_embd": self.embd_spin, "n_head": self.heads_combo,
-            "block": self.block_spin, "dropout": self.dropout_spin, "batch_size": self.batch_spin,
-            "learning rate": self.lr_spin, "max_iters": self.iters_spin,
-            "eval_interval": self.eval_every_spin, "eval_iters": self.eval_iters_spin,
-            "seed": self.seed_spin,
+            **self._int_fields, **self._float_fields, "n_head": self.heads_combo,
+            "device": self.device_combo, "precision": self.precision_combo,
         }  # fmt: skip
         for key, widget in fields.items():
-            reasons = [p for p in problems if key in p]
+            reasons = [message for field, message in problems if field == key]
             invalid = bool(reasons)
             if widget.property("invalid") == invalid and not invalid:
                 continue
@@ -636,7 +646,7 @@ class SetupPanel(QWidget):
             widget.setToolTip("\n".join(reasons) if invalid else widget.property("plainToolTip"))
 
     def _populate_heads(self) -> None:
-        choices = head_choices(self.embd_spin.value())
+        choices = GPTConfig.head_counts(self.embd_spin.value(), MAX_HEADS)
         wanted = self._wanted_heads
         pick = wanted if wanted in choices else min(choices, key=lambda h: (abs(h - wanted), h))
         with QSignalBlocker(self.heads_combo):
@@ -662,12 +672,13 @@ class SetupPanel(QWidget):
 
     def _update_buttons(self, problems: list[str]) -> None:
         ready = not problems and self._corpus is not None and not self._loading
-        running = self._state in ("training", "paused")
+        running = self._state is not RunState.IDLE
         self.train_button.setEnabled(ready and not running)
         self.retrain_button.setEnabled(ready)
-        self.pause_button.setEnabled(running)
+        # while stopping, Stop still cancels a Retrain waiting for the stop
+        self.pause_button.setEnabled(running and self._state is not RunState.STOPPING)
         self.stop_button.setEnabled(running)
-        paused = self._state == "paused"
+        paused = self._state is RunState.PAUSED
         self.pause_button.setText("Resume" if paused else "Pause")
         icon = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
         self.pause_button.setIcon(self.style().standardIcon(icon))

@@ -1,9 +1,10 @@
 """QObject workers that run core code in their own QThreads and talk back only through signals.
 
-TrainWorker wraps core.session.train_into_run; InspectWorker turns the latest weight snapshot and
-the latest prompt into a PromptInspection; AnalysisWorker runs the longer jobs (head and unit
-analyses, samples) in a third thread, so that typing never waits behind them. None touches a
-widget: every signal crosses to the GUI thread as a queued connection.
+TrainWorker builds a trainer and runs core.session.train_into_run; InspectWorker turns the
+latest weight snapshot and the latest prompt into a PromptInspection; AnalysisWorker runs the
+longer jobs (head and unit analyses, samples) in a third thread, so that typing never waits
+behind them. None touches a widget: every signal crosses to the GUI thread as a queued
+connection, carrying one typed message (gui/messages.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from headwatch.core.config import ConfigError, GPTConfig
 from headwatch.core.control import SnapshotBox, TrainControl
-from headwatch.core.corpus import Corpus
+from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
 from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
@@ -26,7 +29,16 @@ from headwatch.core.performance import (
 )
 from headwatch.core.runs import RunWriter
 from headwatch.core.session import train_into_run
-from headwatch.core.trainer import Trainer, TrainingDiverged
+from headwatch.core.storage import RunError
+from headwatch.core.trainer import Trainer, TrainingDiverged, seeded_gpt
+from headwatch.gui.messages import (
+    Evaluation,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Sample,
+    StepBatch,
+)
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
 
 log = logging.getLogger("headwatch")
@@ -48,82 +60,123 @@ def _deliver(
     done(result)
 
 
-class TrainWorker(QObject):
-    # Every signal names its run, so late signals of an old run can be told apart.
-    # run_id, steps, losses, step, total, tokens/s, elapsed
-    stepsReady = Signal(str, list, list, int, int, float, float)
-    evaluated = Signal(str, int, float, float)  # run_id, step, train estimate, val estimate
-    snapshotReady = Signal(int)  # step of a newly published snapshot
-    finished = Signal(str, str)  # run_id, "done" or "stopped"
-    failed = Signal(str, str)  # run_id, a message for the user
+@dataclass(frozen=True)
+class TrainJob:
+    """What a TrainWorker trains: `build` runs in the training thread (building a model,
+    its optimizer and its run folder takes seconds at the lecture preset) and returns the
+    trainer, the writer of its run folder, and how many steps to train (None: to max_iters)."""
 
-    def __init__(
-        self,
-        run_id: str,
-        trainer: Trainer,
-        writer: RunWriter,
-        control: TrainControl,
-        steps: int | None,
-    ) -> None:
+    run_id: str
+    build: Callable[[], tuple[Trainer, RunWriter, int | None]]
+
+
+class TrainWorker(QObject):
+    """Builds and trains one run in its thread; every signal carries one typed message."""
+
+    started = Signal(object)  # RunStarted
+    stepsReady = Signal(object)  # StepBatch
+    evaluated = Signal(object)  # Evaluation
+    snapshotReady = Signal(int)  # step of a newly published snapshot
+    finished = Signal(object)  # RunFinished
+    failed = Signal(object)  # RunFailed
+    done = Signal()  # the last signal, after finished or failed: the thread may end
+
+    def __init__(self, job: TrainJob, control: TrainControl) -> None:
         super().__init__()
-        self.run_id = run_id
-        self.trainer, self.writer, self.control, self.steps = trainer, writer, control, steps
+        self.job, self.control = job, control
 
     @Slot()
     def run(self) -> None:
         give_way_to_the_window()
         use_torch_threads(TRAIN_THREADS)
+        try:
+            self._train()
+        finally:
+            self.done.emit()
+
+    def _train(self) -> None:
+        run_id = self.job.run_id
         steps: list[int] = []
         losses: list[float] = []
         last_flush = time.monotonic()
-        box = self.trainer.snapshots
-        seen_version = box.latest().version if box and box.latest() else -1
         progress = None
 
         def flush() -> None:
             nonlocal last_flush
             if steps and progress is not None:
                 self.stepsReady.emit(
-                    self.run_id,
-                    list(steps),
-                    list(losses),
-                    progress.step,
-                    progress.total,
-                    progress.tokens_per_s,
-                    progress.elapsed,
+                    StepBatch(
+                        run_id,
+                        tuple(steps),
+                        tuple(losses),
+                        progress.step,
+                        progress.total,
+                        progress.tokens_per_s,
+                        progress.elapsed,
+                    )
                 )
                 steps.clear()
                 losses.clear()
             last_flush = time.monotonic()
 
         try:
-            for progress in train_into_run(self.trainer, self.writer, self.control, self.steps):
+            trainer, writer, n_steps = self.job.build()
+            box = trainer.snapshots
+            seen_version = box.latest().version if box and box.latest() else -1
+            total = trainer.step + n_steps if n_steps is not None else trainer.config.max_iters
+            self.started.emit(
+                RunStarted(
+                    run_id,
+                    str(writer.path),
+                    trainer.model.num_parameters(),
+                    trainer.step,
+                    total,
+                    trainer,
+                )
+            )
+            for progress in train_into_run(trainer, writer, self.control, n_steps):
                 if progress.is_eval:
                     flush()
                     self.evaluated.emit(
-                        self.run_id, progress.step, progress.train_estimate, progress.val_estimate
+                        Evaluation(
+                            run_id, progress.step, progress.train_estimate, progress.val_estimate
+                        )
                     )
                 else:
                     steps.append(progress.step)
                     losses.append(progress.loss)
-                    if time.monotonic() - last_flush >= BATCH_SECONDS:
+                    # a pause shows the step it stopped at, not the last batch's
+                    if time.monotonic() - last_flush >= BATCH_SECONDS or self.control.paused:
                         flush()
                 latest = box.latest() if box else None
                 if latest is not None and latest.version != seen_version:
                     seen_version = latest.version
                     self.snapshotReady.emit(latest.step)
             flush()
-            self.finished.emit(self.run_id, "stopped" if self.control.stop_requested else "done")
+            reason = "stopped" if self.control.stop_requested else "done"
+            self.finished.emit(RunFinished(run_id, reason, trainer.step))
         except TrainingDiverged as exc:
             flush()
             log.warning("training diverged: %s", exc)
-            self.failed.emit(self.run_id, f"{exc}. The last good checkpoint is kept.")
+            self.failed.emit(RunFailed(run_id, f"{exc}. The last good checkpoint is kept."))
+        except (ConfigError, CorpusError, RunError) as exc:  # said for a person already
+            flush()
+            self.failed.emit(RunFailed(run_id, str(exc)))
         except Exception as exc:  # the thread must never die silently
             flush()
             log.error("training failed:\n%s", traceback.format_exc())
-            self.failed.emit(
-                self.run_id, f"Training stopped by an error: {type(exc).__name__}: {exc}"
-            )
+            message = f"Training stopped by an error: {type(exc).__name__}: {exc}"
+            self.failed.emit(RunFailed(run_id, message))
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """Fresh weights to show: a model of model_config drawn with seed (as a Trainer would)."""
+
+    model_config: GPTConfig
+    tokenizer: Tokenizer
+    seed: int
+    is_current: Callable[[], bool]  # False once the window asked for something newer
 
 
 class InspectWorker(QObject):
@@ -156,6 +209,18 @@ class InspectWorker(QObject):
         """New weights arrived: show the current prompt on them."""
         self._schedule()
 
+    @Slot(object)
+    def preview(self, request: PreviewRequest) -> None:
+        """Untrained weights for the settings, so the views show a model before any training.
+
+        Dropped when a newer request (or a clear) was made since: it would show stale weights."""
+        if not request.is_current():
+            return
+        state = seeded_gpt(request.model_config, request.seed).state_dict()
+        if request.is_current():
+            self.snapshots.publish(0, request.model_config, request.tokenizer, state)
+            self._schedule()
+
     def _schedule(self) -> None:
         # many requests queued while one inspection runs collapse into a single next one
         if not self._pending:
@@ -179,7 +244,7 @@ class InspectWorker(QObject):
 class AnalysisWorker(QObject):
     """The longer jobs on the newest snapshot: head and unit analyses, samples of text."""
 
-    sampled = Signal(str, str)  # prompt as used, continuation
+    sampled = Signal(object)  # Sample
     headsAnalysed = Signal(object)  # core.inspection.HeadReport
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
     failed = Signal(str)
@@ -201,6 +266,12 @@ class AnalysisWorker(QObject):
     @Slot(object)
     def set_corpus(self, corpus: Corpus) -> None:
         self.corpus = corpus
+
+    @Slot()
+    def release_memory(self) -> None:
+        """Hand freed memory back to the system (a dropped trainer's): at the lecture preset
+        that takes a few hundred ms, which the window must not wait for."""
+        release_free_memory()
 
     @Slot()
     def analyse_heads(self) -> None:
@@ -238,7 +309,7 @@ class AnalysisWorker(QObject):
             return
         _deliver(
             lambda: self.inspector.sample(snapshot, prompt, n_chars, temperature),
-            lambda result: self.sampled.emit(*result),
+            lambda result: self.sampled.emit(Sample(*result)),
             self.failed,
             "sample",
         )

@@ -19,18 +19,32 @@ def small_settings(window: MainWindow, heads: int = 4) -> None:
     setup.seed_spin.setValue(3)
 
 
-def open_window(qtbot, settings_path) -> MainWindow:
+def open_window(qtbot, settings_path, **kwargs) -> MainWindow:
     """A shown main window with the built-in corpus loaded and small settings."""
-    win = MainWindow(settings_path=settings_path)
+    win = MainWindow(settings_path=settings_path, **kwargs)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.corpus is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: win.controller.corpus is not None, timeout=60_000)
     small_settings(win)
     return win
+
+
+def stop_training(qtbot, window: MainWindow) -> None:
+    """Stop the run and wait (in the event loop) until its thread has ended."""
+    window.controller.stop()
+    qtbot.waitUntil(lambda: not window.controller.is_training(), timeout=60_000)
+
+
+def close_window(qtbot, window: MainWindow) -> None:
+    """Close the window and wait (in the event loop) until every thread has ended."""
+    window.close()
+    qtbot.waitUntil(window.controller.threads_ended, timeout=60_000)
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
     win = open_window(qtbot, tmp_path / "settings.ini")
+    controller = win.controller  # pytest-qt deletes the window before this teardown
     yield win
-    win.shutdown()
+    controller.shutdown()
+    qtbot.waitUntil(controller.threads_ended, timeout=60_000)

@@ -6,23 +6,25 @@ import csv
 import json
 import xml.etree.ElementTree as ET
 
-import headwatch.gui.main_window as main_window
+import headwatch.gui.controller as controller_module
 import pytest
 from headwatch.core.diagnostics import LABELS
 from headwatch.core.ladder import STAGES
 from PySide6.QtGui import QImage
 from PySide6.QtSvg import QSvgRenderer
 
+from tests.gui.conftest import stop_training
+
 
 @pytest.fixture
 def trained(qtbot, window):
     window.prompt_edit.setText("ROMEO:")
     window.train()
-    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 25, timeout=60_000)
-    window.session.stop(wait=True)
-    window._request_inspection()
-    qtbot.waitUntil(lambda: window.last_inspection is not None
-                    and window.last_inspection.step >= 25, timeout=30_000)  # fmt: skip
+    qtbot.waitUntil(lambda: window.controller.current.step >= 25, timeout=60_000)
+    stop_training(qtbot, window)
+    window.request_inspection()
+    qtbot.waitUntil(lambda: window.controller.last_inspection is not None
+                    and window.controller.last_inspection.step >= 25, timeout=30_000)  # fmt: skip
     return window
 
 
@@ -37,7 +39,7 @@ def test_heads_are_analysed_labelled_and_shown_as_lines(qtbot, trained):
     window.attention_grid.select_head(1, 2)
     assert window.head_table.selected() == (1, 2)
     lines = window.lines_view.visible_lines()
-    weights = window.last_inspection.attention[1, 2]
+    weights = window.controller.last_inspection.attention[1, 2]
     assert lines and all(j <= i and abs(w - weights[i, j]) < 1e-6 for i, j, w in lines)
     window.head_table.headSelected.emit(0, 3)  # a click on the table selects on the grid
     assert window.attention_grid.selected_head == (0, 3)
@@ -46,20 +48,21 @@ def test_heads_are_analysed_labelled_and_shown_as_lines(qtbot, trained):
 def test_heads_are_reanalysed_at_most_so_often_while_training_and_when_it_pauses(
     qtbot, window, monkeypatch
 ):
-    monkeypatch.setattr(main_window, "AUTO_ANALYSIS_SECONDS", 3600)
+    monkeypatch.setattr(controller_module, "AUTO_ANALYSIS_SECONDS", 3600)
+    controller = window.controller
     evaluations: list[int] = []
     analysed_after: list[int] = []  # how many evaluations had come at each analysis
-    window.headsAnalysisRequested.connect(lambda: analysed_after.append(len(evaluations)))
-    window.session.evaluated.connect(lambda run_id, step, *losses: evaluations.append(step))
+    controller.headsAnalysing.connect(lambda _busy: analysed_after.append(len(evaluations)))
+    controller.evaluated.connect(lambda evaluation: evaluations.append(evaluation.step))
     window.train()
     qtbot.waitUntil(lambda: len(evaluations) >= 3, timeout=60_000)
-    window.toggle_pause()
+    window.controller.toggle_pause()
     qtbot.waitUntil(lambda: len(analysed_after) == 2, timeout=10_000)
     assert analysed_after[0] == 0  # at the first evaluation, then at none for an hour
     assert analysed_after[1] >= 3  # the pause brings the badges up to date
-    window.toggle_pause()
-    with qtbot.waitSignal(window.session.finished, timeout=10_000):
-        window.session.stop(wait=True)
+    window.controller.toggle_pause()
+    with qtbot.waitSignal(controller.runFinished, timeout=10_000):
+        stop_training(qtbot, window)
     # the run's end analyses only if an evaluation came after the pause
     owed = len(evaluations) > analysed_after[1]
     assert len(analysed_after) == 2 + owed
@@ -67,7 +70,7 @@ def test_heads_are_reanalysed_at_most_so_often_while_training_and_when_it_pauses
     window.retrain()  # new weights: their heads are analysed at their first evaluation
     qtbot.waitUntil(lambda: len(analysed_after) == 3 + owed, timeout=60_000)
     assert analysed_after[-1] == before
-    window.session.stop(wait=True)
+    stop_training(qtbot, window)
 
 
 def test_clicking_a_unit_shows_its_top_contexts(qtbot, trained):
@@ -82,10 +85,11 @@ def test_clicking_a_unit_shows_its_top_contexts(qtbot, trained):
 
 
 def test_the_ladder_runs_every_stage_as_a_run(qtbot, window, monkeypatch):
-    monkeypatch.setattr(main_window, "LADDER_ITERS", 10)
+    monkeypatch.setattr(controller_module, "LADDER_ITERS", 10)
     window.compare_view.findChild(object, "ladderButton").click()
     qtbot.waitUntil(lambda: len(window.compare_view.rows()) == len(STAGES), timeout=120_000)
-    qtbot.waitUntil(lambda: not window._ladder and not window.session.is_training(),
+    controller = window.controller
+    qtbot.waitUntil(lambda: not controller.ladder_running() and not controller.is_training(),
                     timeout=120_000)  # fmt: skip
     labels = [r["label"] for r in window.compare_view.rows()]
     assert labels == [stage.label for stage in STAGES]
@@ -102,11 +106,11 @@ def test_every_export_opens_or_parses(qtbot, trained, tmp_path):
         assert window.export_view(kind, tmp_path / f"{kind}.svg")
         ET.parse(tmp_path / f"{kind}.svg")  # well-formed XML
         assert QSvgRenderer(str(tmp_path / f"{kind}.svg")).isValid()
-    assert window.export_loss_csv(tmp_path / "loss.csv")
+    assert window.controller.export_loss_csv(tmp_path / "loss.csv")
     with open(tmp_path / "loss.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 25 and any(r["val"] for r in rows) and rows[0]["run"] == "run1"
-    assert window.export_inspection_json(tmp_path / "inspection.json")
+    assert window.controller.export_inspection_json(tmp_path / "inspection.json")
     data = json.loads((tmp_path / "inspection.json").read_text())
     assert data["tokens"] == list("ROMEO:") and len(data["attention"][0][0]) == 6
     window.compare_view.export_csv(tmp_path / "runs.csv")

@@ -22,15 +22,15 @@ SCRIPT = textwrap.dedent(
 
     def drive():
         w = window()
-        if w is None or w.corpus is None:
+        if w is None or w.controller.corpus is None:
             QTimer.singleShot(50, drive)
             return
         w.setup.iters_spin.setValue(100000)
         w.train()
         def close_when_training():
-            run = w.session.current
-            if run is not None and run.trainer is not None and run.trainer.step >= 3:
-                print("closing at step", run.trainer.step, flush=True)
+            run = w.controller.current
+            if run is not None and run.step >= 3:
+                print("closing at step", run.step, flush=True)
                 w.close()
             else:
                 QTimer.singleShot(50, close_when_training)

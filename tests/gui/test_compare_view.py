@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 
 import pytest
+from headwatch.core.formatting import format_duration
 from headwatch.gui.compare_view import (
     COLUMNS,
     CSV_HEADER,
     CompareView,
-    format_duration,
     format_params,
 )
 from PySide6.QtCore import Qt
@@ -63,6 +63,7 @@ def test_cells_are_formatted(view):
     assert model.index(1, BEST_VAL).data() == "—"
     assert format_params(4_225) == "4.2k" and format_params(10_788_929) == "10.8M"
     assert format_duration(3_723) == "1:02:03"
+    assert format_duration(59.6) == "1:00"  # rounded, the same in the table and the progress
 
 
 def test_upsert_updates_one_row_in_place(view):

@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from headwatch.gui.loss_plot import HINT, PALETTE, LossPlot, _round_up
+from headwatch.gui.loss_plot import HINT, LossPlot, _round_up
+from headwatch.gui.run_list import PALETTE, pick_colour
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
+
+
+def start_run(plot: LossPlot, run_id: str, label: str) -> None:
+    """As the controller does: the next free colour of the palette."""
+    used = [plot.colour(r) for r in plot.run_ids()]
+    plot.start_run(run_id, label, pick_colour(used, len(used)))
 
 
 def reference_ema(values, weight: float) -> np.ndarray:
@@ -50,13 +57,13 @@ def test_empty_state_hint_goes_away_with_the_first_run(plot):
     assert plot.run_ids() == []
     assert plot.describe_point(10, 2.0) == ""
     assert not hint_label(plot).isHidden()
-    plot.start_run("a", "heads=4")
+    start_run(plot, "a", "heads=4")
     assert hint_label(plot).isHidden()
 
 
 def test_two_runs_grow_in_batches_with_distinct_colours(plot):
-    plot.start_run("a", "heads=4")
-    plot.start_run("b", "heads=1")
+    start_run(plot, "a", "heads=4")
+    start_run(plot, "b", "heads=1")
     plot.add_train_points("a", [0, 1, 2], [4.2, 4.1, 4.0])
     plot.add_train_points("a", [3, 4], [3.9, 3.8])
     plot.add_train_points("b", [0], [4.3])
@@ -70,25 +77,25 @@ def test_two_runs_grow_in_batches_with_distinct_colours(plot):
 
 def test_colours_cycle_and_freed_colours_are_reused(plot):
     for i in range(len(PALETTE)):
-        plot.start_run(f"r{i}", f"run {i}")
+        start_run(plot, f"r{i}", f"run {i}")
     assert [plot.colour(f"r{i}") for i in range(len(PALETTE))] == list(PALETTE)
-    plot.start_run("extra", "run 10")
+    start_run(plot, "extra", "run 10")
     assert plot.colour("extra") in PALETTE
     plot.remove_run("r3")
-    plot.start_run("again", "run 11")
+    start_run(plot, "again", "run 11")
     assert plot.colour("again") == PALETTE[3]
 
 
 def test_ema_matches_reference_across_batches(plot):
     losses = noisy_loss(700)
-    plot.start_run("a", "heads=4")
+    start_run(plot, "a", "heads=4")
     feed(plot, "a", losses)
     assert plot.smoothing() == pytest.approx(0.6)
     np.testing.assert_allclose(plot.smoothed("a"), reference_ema(losses, 0.6), rtol=1e-10)
 
 
 def test_ema_skips_non_finite_losses_like_tensorboard(plot):
-    plot.start_run("a", "lr=1")
+    start_run(plot, "a", "lr=1")
     plot.add_train_points("a", [0, 1, 2, 3], [2.0, float("nan"), 1.0, 3.0])
     smoothed = plot.smoothed("a")
     assert np.isnan(smoothed[1])
@@ -97,8 +104,8 @@ def test_ema_skips_non_finite_losses_like_tensorboard(plot):
 
 def test_changing_smoothing_recomputes_every_curve(plot):
     a, b = noisy_loss(300, seed=1), noisy_loss(120, seed=2)
-    plot.start_run("a", "heads=4")
-    plot.start_run("b", "heads=1")
+    start_run(plot, "a", "heads=4")
+    start_run(plot, "b", "heads=1")
     feed(plot, "a", a)
     feed(plot, "b", b)
     plot.set_smoothing(0.9)
@@ -123,7 +130,7 @@ def test_smoothing_is_clamped(plot):
 
 
 def test_log_scale_toggle_sets_log_mode_on_the_plot(plot):
-    plot.start_run("a", "heads=4")
+    start_run(plot, "a", "heads=4")
     feed(plot, "a", noisy_loss(50))
     check = plot.findChild(QCheckBox, "logScaleCheck")
     assert check.text() == "Log scale"
@@ -143,8 +150,8 @@ def test_axes_are_labelled(plot):
 
 def two_level_runs(plot: LossPlot) -> None:
     steps = list(range(1000))
-    plot.start_run("high", "heads=1")
-    plot.start_run("low", "heads=4")
+    start_run(plot, "high", "heads=1")
+    start_run(plot, "low", "heads=4")
     plot.add_train_points("high", steps, [3.0] * 1000)
     plot.add_train_points("low", steps, [1.0] * 1000)
     plot.add_val_point("high", 600, train=2.9, val=3.4)
@@ -183,8 +190,8 @@ def test_hover_shows_the_description(qtbot, plot):
 
 
 def test_set_label_updates_the_legend_in_place(plot):
-    plot.start_run("a", "heads=4")
-    plot.start_run("b", "heads=1")
+    start_run(plot, "a", "heads=4")
+    start_run(plot, "b", "heads=1")
     plot.set_label("a", "heads=4 · lr=3e-3")
     assert plot.label("a") == "heads=4 · lr=3e-3"
     assert plot.legend_text("a") == "heads=4 · lr=3e-3"
@@ -193,8 +200,8 @@ def test_set_label_updates_the_legend_in_place(plot):
 
 
 def test_remove_run_and_clear(plot):
-    plot.start_run("a", "heads=4")
-    plot.start_run("b", "heads=1")
+    start_run(plot, "a", "heads=4")
+    start_run(plot, "b", "heads=1")
     feed(plot, "a", noisy_loss(40))
     curves_per_run = len(curves(plot)) // 2
     plot.remove_run("a")
@@ -211,15 +218,15 @@ def test_remove_run_and_clear(plot):
 
 
 def test_restarting_a_run_id_starts_it_over(plot):
-    plot.start_run("a", "heads=4")
+    start_run(plot, "a", "heads=4")
     feed(plot, "a", noisy_loss(30))
-    plot.start_run("a", "heads=4")
+    start_run(plot, "a", "heads=4")
     assert plot.train_count("a") == 0
 
 
 def test_a_long_run_keeps_appending(plot):
     losses = noisy_loss(20_000)
-    plot.start_run("long", "heads=4")
+    start_run(plot, "long", "heads=4")
     feed(plot, "long", losses, batch=50)
     for step in range(0, 20_000, 200):
         plot.add_val_point("long", step, float(losses[step]), float(losses[step]) + 0.05)
@@ -229,7 +236,7 @@ def test_a_long_run_keeps_appending(plot):
 
 
 def test_the_view_follows_the_data_in_a_few_coarse_steps(plot):
-    plot.start_run("a", "heads=4")
+    start_run(plot, "a", "heads=4")
     view = plot.plot_item.getViewBox()
     ranges = []
     losses = noisy_loss(2000)
@@ -245,7 +252,7 @@ def test_the_view_follows_the_data_in_a_few_coarse_steps(plot):
 
 
 def test_panning_stops_the_following_and_the_a_button_resumes_it(plot):
-    plot.start_run("a", "run")
+    start_run(plot, "a", "run")
     feed(plot, "a", noisy_loss(300))
     view = plot.plot_item.getViewBox()
     view.setRange(xRange=(50, 60), yRange=(2, 3), padding=0)
@@ -259,7 +266,7 @@ def test_panning_stops_the_following_and_the_a_button_resumes_it(plot):
 
 
 def test_log_scale_follows_in_log_units(plot):
-    plot.start_run("a", "run")
+    start_run(plot, "a", "run")
     feed(plot, "a", noisy_loss(500))
     plot.set_log_scale(True)
     _, (y0, y1) = plot.plot_item.getViewBox().viewRange()

@@ -18,6 +18,9 @@ import torch
 from headwatch.core.runs import CHECKPOINT, CONFIG, load_run
 from headwatch.core.trainer import Trainer
 from headwatch.gui.app import setup_logging
+from headwatch.gui.threads import WorkerThread
+
+from tests.gui.conftest import close_window, stop_training
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,12 +51,12 @@ def _empty(path: Path) -> Path:
     ],
 )
 def test_bad_corpus_is_explained_and_the_previous_one_stays(window, tmp_path, make, message):
-    before = window.corpus
+    before = window.controller.corpus
     path = make(tmp_path / "corpus.txt")
     assert window.set_corpus(str(path)) is False
     assert message in window.last_error
     assert "previous corpus stays loaded" in window.last_error
-    assert window.corpus is before and window.setup.corpus() is before
+    assert window.controller.corpus is before and window.setup.corpus() is before
 
 
 def test_unreadable_and_oversized_corpus(window, tmp_path, monkeypatch):
@@ -79,13 +82,14 @@ def test_corpus_shorter_than_a_block_cannot_be_trained(qtbot, window, tmp_path):
     assert not window.setup.train_button.isEnabled()  # ... but cannot train at block 16
     assert any("too short for block size 16" in e for e in window.setup.errors())
     assert "too short" in window.setup.block_spin.toolTip()  # the reason is at the field
-    assert window.snapshots.latest() is None  # no weights of another vocabulary on show
+    snapshots = window.controller.snapshots
+    assert snapshots.latest() is None  # no weights of another vocabulary on show
     window.setup.block_spin.setValue(4)  # fixing the setting shows fresh weights again
-    qtbot.waitUntil(lambda: window.snapshots.latest() is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: snapshots.latest() is not None, timeout=5_000)
     window.setup.block_spin.setValue(16)
     window.train()  # F5 regardless: refused with a message, nothing started
     assert "too short for block size" in window.last_error
-    assert window.session.current is None
+    assert window.controller.current is None
 
 
 def test_invalid_hyperparameter_blocks_training_with_the_reason_by_the_field(window):
@@ -101,9 +105,9 @@ def test_invalid_hyperparameter_blocks_training_with_the_reason_by_the_field(win
 @pytest.fixture
 def saved_run(qtbot, window):
     window.train()
-    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 12, timeout=30_000)
-    window.session.stop(wait=True)
-    return Path(window.session.current.path)
+    qtbot.waitUntil(lambda: window.controller.current.step >= 12, timeout=30_000)
+    stop_training(qtbot, window)
+    return Path(window.controller.current.folder)
 
 
 def _snapshot_files(folder: Path) -> dict[str, bytes]:
@@ -126,18 +130,18 @@ def _snapshot_files(folder: Path) -> dict[str, bytes]:
 def test_bad_run_folder_is_explained_and_nothing_is_overwritten(window, saved_run, damage, message):
     damage(saved_run)
     before = _snapshot_files(saved_run)
-    current = window.session.current
-    assert window.open_run(saved_run) is False
+    current = window.controller.current
+    assert window.controller.open_run(saved_run) is False
     assert message in window.last_error and "Nothing was changed" in window.last_error
     assert _snapshot_files(saved_run) == before
-    assert window.session.current is current
+    assert window.controller.current is current
 
 
 def test_checkpoint_of_another_architecture_is_refused(window, saved_run, tmp_path):
     config = json.loads((saved_run / CONFIG).read_text())
     config["model"]["n_layer"] = 3
     (saved_run / CONFIG).write_text(json.dumps(config))
-    assert window.open_run(saved_run) is False
+    assert window.controller.open_run(saved_run) is False
     assert "another architecture" in window.last_error
 
 
@@ -146,7 +150,7 @@ def test_divergence_keeps_the_last_good_checkpoint(qtbot, window):
     window.train()
     qtbot.waitUntil(lambda: "diverged" in window.last_error, timeout=60_000)
     assert "lower the learning rate" in window.last_error
-    record = load_run(window.session.current.path)
+    record = load_run(window.controller.current.folder)
     assert all(torch.isfinite(t).all() for t in record.checkpoint["model"].values())
 
 
@@ -166,14 +170,15 @@ def test_exception_in_the_training_thread_is_shown_logged_and_recoverable(
     monkeypatch.setattr(Trainer, "train_step", flaky)
     window.train()
     qtbot.waitUntil(lambda: "simulated fault" in window.last_error, timeout=30_000)
-    assert window.session.state == "idle" and not window.session.is_training()
+    qtbot.waitUntil(lambda: not window.controller.is_training(), timeout=10_000)
+    assert window.controller.state == "idle"
     for handler in logging.getLogger("headwatch").handlers:
         handler.flush()
     log_file = Path(os.environ["HEADWATCH_HOME"]) / "log" / "headwatch.log"
     assert "simulated fault in the training thread" in log_file.read_text()
     window.train()  # and it trains again
-    qtbot.waitUntil(lambda: window.session.current.trainer.step >= 3, timeout=30_000)
-    window.session.stop(wait=True)
+    qtbot.waitUntil(lambda: window.controller.current.step >= 3, timeout=30_000)
+    stop_training(qtbot, window)
 
 
 def test_crashed_run_opens_and_resumes(qtbot, window, tmp_path):
@@ -203,12 +208,12 @@ def test_crashed_run_opens_and_resumes(qtbot, window, tmp_path):
         pass
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
-    assert window.open_run(run)
-    saved = window.session.current.trainer.step
+    assert window.controller.open_run(run)
+    saved = window.controller.current.step
     assert saved >= 20
     window.train()  # same settings are not required: Train continues the opened run
-    qtbot.waitUntil(lambda: window.session.current.trainer.step >= saved + 3, timeout=30_000)
-    window.session.stop(wait=True)
+    qtbot.waitUntil(lambda: window.controller.current.step >= saved + 3, timeout=30_000)
+    stop_training(qtbot, window)
     assert window.last_error == ""
     assert load_run(run).step >= saved + 3
 
@@ -222,20 +227,18 @@ def test_rapid_retrain_heads_stop_train_with_typing(qtbot, window):
         window.retrain()
         qtbot.keyClicks(window.prompt_edit, "ab")
         if i % 3 == 0:
-            window.stop()
+            window.controller.stop()
         window.train()
         if i % 5 == 0:
-            window.toggle_pause()
+            window.controller.toggle_pause()
         qtbot.wait(1)  # let queued signals through, as a user's clicks would
-    window.session.resume()
-    qtbot.waitUntil(lambda: window.session.state == "training", timeout=10_000)
-    live = [t for t in [window.session._thread] if t is not None and t.is_running()]
-    assert len(live) == 1
+    window.controller.resume()
+    qtbot.waitUntil(lambda: window.controller.state == "training", timeout=60_000)
+    assert window.controller.is_training()
+    training = [n for n in WorkerThread.running_names() if n.startswith("train-")]
+    assert len(training) == 1  # one live training thread, whatever was queued
     assert window.last_error == ""
-    thread = window.session._thread.thread
-    window.close()
-    assert not thread.isRunning() and not window.inspect_thread.is_running()
-    assert not window.analysis_thread.is_running()
+    close_window(qtbot, window)
 
 
 def test_short_soak(qtbot):

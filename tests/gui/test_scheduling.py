@@ -58,8 +58,8 @@ def test_the_window_trains_below_its_own_priority_with_all_threads(qtbot, window
     assert torch.get_num_threads() == 1  # the GUI thread: serial (core.performance explains why)
     window.prompt_edit.setText("ROMEO:")
     window.setup.train_button.click()
-    qtbot.waitUntil(lambda: window.session.current is not None, timeout=10_000)
-    run_id = window.session.current.run_id
+    qtbot.waitUntil(lambda: window.controller.current is not None, timeout=10_000)
+    run_id = window.controller.current.run_id
     qtbot.waitUntil(lambda: window.loss_plot.train_count(run_id) >= 2, timeout=30_000)
     training = threads_named("train-")
     assert training, "the training thread is named after its run"
@@ -96,5 +96,5 @@ def test_a_threads_torch_count_survives_another_thread_setting_its_own():
 def test_what_the_window_built_at_start_is_exempt_from_full_garbage_collections(window):
     # torch, Qt and the widgets frozen: a full collection no longer walks them (they made each
     # one hold the GIL for 120-240 ms, every thread stopped, a keystroke waiting)
-    assert window.ready()
+    assert window.controller.is_ready()
     assert gc.get_freeze_count() > 50_000  # torch alone brings ~200k objects

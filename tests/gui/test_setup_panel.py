@@ -8,6 +8,7 @@ import pytest
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.trainer import TrainConfig
+from headwatch.gui.messages import Progress, RunState
 from headwatch.gui.setup_panel import CUSTOM, NO_CORPUS, PRESETS, RETRAIN_HINT, SetupPanel
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
@@ -207,7 +208,9 @@ def test_states_set_the_buttons(ready):
     ready.set_state("paused")
     assert enabled() == {"train": False, "pause": True, "stop": True, "retrain": True}
     assert ready.pause_button.text() == "Resume"
-    ready.set_state("idle")
+    ready.set_state("stopping")  # Stop still cancels a Retrain waiting for the stop
+    assert enabled() == {"train": False, "pause": False, "stop": True, "retrain": True}
+    ready.set_state(RunState.IDLE)
     assert enabled() == {"train": True, "pause": False, "stop": False, "retrain": True}
     assert ready.pause_button.text() == "Pause"
     with pytest.raises(ValueError, match="unknown state"):
@@ -296,14 +299,19 @@ def test_settings_changed_once_per_edit_or_preset(ready):
 
 
 def test_progress_label_and_bar(ready):
-    ready.set_progress(1200, 2000, 14_200.0, 52.0)
+    training = RunState.TRAINING
+    ready.set_progress(Progress(1200, 2000, 14_200.0, 52.0, training))
     assert ready.progress_label.text() == "1,200 / 2,000 · 14.2k tok/s · ETA 0:52"
     assert (ready.progress_bar.value(), ready.progress_bar.maximum()) == (1200, 2000)
     assert ready.progress_bar.format() == "%v / %m"
-    ready.set_progress(5, 5000, 850.0, 3725.0)
+    ready.set_progress(Progress(5, 5000, 850.0, 3725.0, training))
     assert ready.progress_label.text() == "5 / 5,000 · 850 tok/s · ETA 1:02:05"
-    ready.set_progress(10, 100, 2_500_000.0, None)
-    assert ready.progress_label.text() == "10 / 100 · 2.5M tok/s"
+    ready.set_progress(Progress(10, 100, 2_500_000.0, None, training))
+    assert ready.progress_label.text() == "10 / 100 · 2.5M tok/s · ETA estimating…"
+    ready.set_progress(Progress(10, 100, 2_500_000.0, None, RunState.STOPPING))
+    assert ready.progress_label.text() == "10 / 100 · 2.5M tok/s · stopping…"
+    ready.set_progress(Progress(20, 20, 0.0, None, RunState.IDLE))  # an opened, finished run
+    assert ready.progress_label.text() == "20 / 20 · done"
     ready.reset_progress()
     assert ready.progress_bar.value() == 0
     assert ready.progress_bar.maximum() == ready.iters_spin.value()

@@ -1,0 +1,15 @@
+"""How numbers are written for people, the same in the window and on the command line."""
+
+from __future__ import annotations
+
+
+def format_duration(seconds: float) -> str:
+    """Whole seconds as 0:52, 12:05 or 1:02:05 (rounded to the nearest second: 59.6 s is 1:00).
+
+    Raises ValueError for a negative or non-finite duration.
+    """
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"a duration must be a finite number of seconds >= 0, got {seconds!r}")
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

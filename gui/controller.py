@@ -1,0 +1,779 @@
+"""The application's state and its threads, with no widgets: what the window shows and does.
+
+AppController owns the corpus, the session's runs (gui/run_list.py), the training lifecycle (one
+training thread at a time), the prompt inspection and the analyses (two viewing threads), the
+head-analysis schedule, the lecture's ladder, and opening, saving and exporting runs. The window
+sends it the user's intent and renders what it publishes; every signal carries one typed object.
+
+Nothing here waits for a thread. A stop takes effect after the step in flight (the state reads
+STOPPING meanwhile), and whatever was asked for next — a Retrain, an opened run, the ladder's
+next stage — starts when the old training thread has ended (WorkerThread.ended).
+Signals of a run that is no longer current still land on that run's own record, so no late
+signal has to be filtered out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from headwatch.core.compare import flat_settings
+from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
+from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_corpus, load_text_file
+from headwatch.core.storage import RunError
+from headwatch.gui.exports import write_inspection_json, write_loss_csv
+from headwatch.gui.messages import (
+    Evaluation,
+    LadderStatus,
+    Problem,
+    Progress,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunState,
+    StepBatch,
+)
+from headwatch.gui.run_list import RunInfo, RunList
+from headwatch.gui.threads import WorkerThread
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+
+if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
+    from headwatch.core.control import TrainControl
+    from headwatch.core.inspection import PromptInspection
+    from headwatch.core.ladder import Stage
+    from headwatch.core.runs import RunRecord
+    from headwatch.core.trainer import Trainer
+
+log = logging.getLogger("headwatch")
+
+# new weights for the views at most this often: more only takes CPU from training (each one is
+# an inspection and a repaint)
+SNAPSHOT_SECONDS = 0.4
+AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request only (CPU cost)
+# While training, heads are re-analysed at an evaluation at most this often, and once more when
+# the run pauses or ends: at every evaluation the analyses took ~9 % of training's speed at baby.
+AUTO_ANALYSIS_SECONDS = 15.0
+LADDER_ITERS = 2000  # per stage: the smallest budget at which the lecture's ordering held
+# The ETA comes from the steps of the last ETA_WINDOW_S seconds, once they span ETA_MIN_SPAN_S:
+# the first steps (allocations, warm-up) are slower than the rest and would inflate it.
+ETA_WINDOW_S = 30.0
+ETA_MIN_SPAN_S = 2.0
+
+
+@dataclass
+class _Training:
+    """The one live training thread and what drives it."""
+
+    thread: WorkerThread
+    control: TrainControl
+
+
+class AppController(QObject):
+    """The app's state and lifecycle; see the module docstring. No widgets, signals only."""
+
+    runAdded = Signal(object)  # RunInfo of a new run
+    runChanged = Signal(object)  # RunInfo, replaced whole
+    stepsReady = Signal(object)  # StepBatch
+    evaluated = Signal(object)  # Evaluation
+    progressChanged = Signal(object)  # Progress of the current run
+    stateChanged = Signal(object)  # RunState
+    runFinished = Signal(object)  # RunFinished
+    problem = Signal(object)  # Problem: a message for the user
+    status = Signal(str)  # a line for the status bar
+    corpusChanged = Signal(object)  # Corpus now in use (also after a failed load: the old one)
+    corpusLoading = Signal(str)
+    weightsCleared = Signal()  # nothing to show: the settings do not fit the corpus
+    inspected = Signal(object)  # PromptInspection
+    headsAnalysing = Signal(bool)  # True: an analysis is on its way
+    headsAnalysed = Signal(object)  # HeadReport
+    unitAnalysing = Signal()
+    unitAnalysed = Signal(object)  # UnitReport
+    sampled = Signal(object)  # Sample
+    ladderChanged = Signal(object)  # LadderStatus
+    allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
+
+    # to the viewing threads (queued)
+    _inspect = Signal(str)
+    _refresh = Signal()
+    _preview = Signal(object)
+    _sample = Signal(str, float, int)
+    _setCorpus = Signal(object)
+    _analyseHeads = Signal()
+    _analyseUnit = Signal(int, int)
+    _releaseMemory = Signal()
+
+    def __init__(
+        self,
+        trainer_factory: Callable[..., Trainer] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        """trainer_factory builds a run's trainer in the training thread, called like
+        headwatch.core.trainer.Trainer (the default)."""
+        super().__init__(parent)
+        self.trainer_factory = trainer_factory
+        self.corpus: Corpus | None = None
+        self.runs = RunList()
+        self.last_inspection: PromptInspection | None = None
+        self._prompt = ""
+        self.snapshots = None  # a SnapshotBox, made in start()
+        self._state = RunState.IDLE
+        self._started = False
+        self._closing = False
+        self._ended_told = False
+        self._viewers: list[WorkerThread] = []
+        self._live = 0  # threads started and not yet finished
+        self._training: _Training | None = None
+        self._pending: Callable[[], None] | None = None  # to start once training has ended
+        self._current_id: str | None = None
+        self._trainer: Trainer | None = None  # the current run's, to continue it
+        self._resume: tuple[RunRecord, Corpus] | None = None  # an opened run's, to continue it
+        self._current_done = False  # the current run reached its total
+        self._counter = 0
+        self._preview_version = 0
+        self._recent: deque[tuple[float, int]] = deque()  # (monotonic s, step) for the ETA
+        self._auto_analysis_at = -math.inf  # time.monotonic() of the last automatic analysis
+        self._auto_analysis_owed = False  # an evaluation came since then
+        self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
+
+    # --- start and end ----------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Load torch, start the inspection and analysis threads. Call once the window shows.
+        False when it had started already or was shut down before."""
+        from headwatch.core.control import SnapshotBox
+        from headwatch.core.performance import keep_gui_thread_serial
+        from headwatch.core.trainer import Trainer
+        from headwatch.gui.workers import AnalysisWorker, InspectWorker
+
+        if self._started or self._closing:
+            return False
+        keep_gui_thread_serial()  # before this thread's first torch op: training keeps the cores
+        self.trainer_factory = self.trainer_factory or Trainer
+        self.snapshots = SnapshotBox()
+        inspect = InspectWorker(self.snapshots)
+        self._inspect.connect(inspect.request)
+        self._refresh.connect(inspect.refresh)
+        self._preview.connect(inspect.preview)
+        inspect.inspected.connect(self._on_inspected)
+        inspect.failed.connect(lambda message: self._tell("Inspection", message))
+        analysis = AnalysisWorker(self.snapshots)
+        self._sample.connect(analysis.sample)
+        self._setCorpus.connect(analysis.set_corpus)
+        self._analyseHeads.connect(analysis.analyse_heads)
+        self._analyseUnit.connect(analysis.analyse_unit)
+        self._releaseMemory.connect(analysis.release_memory)
+        analysis.headsAnalysed.connect(self.headsAnalysed)
+        analysis.unitAnalysed.connect(self.unitAnalysed)
+        analysis.sampled.connect(self.sampled)
+        analysis.failed.connect(lambda message: self._tell("Analysis", message))
+        for worker, name in ((inspect, "inspect"), (analysis, "analyse")):
+            thread = WorkerThread(worker, name)
+            thread.ended.connect(self._on_thread_ended)
+            self._viewers.append(thread)
+            self._live += 1
+            thread.start(worker.start)
+        self._started = True
+        self._inspect.emit(self._prompt)  # typed before the thread was there to hear it
+        return True
+
+    @staticmethod
+    def devices() -> list[str]:
+        """What the Device box offers: auto and cpu, and cuda / mps where torch can use them."""
+        import torch
+
+        devices = ["auto", "cpu"]
+        if torch.cuda.is_available():
+            devices.append("cuda")
+        if torch.backends.mps.is_available():
+            devices.append("mps")
+        return devices
+
+    def is_ready(self) -> bool:
+        return self._started and not self._closing
+
+    def shutdown(self) -> None:
+        """Stop training after its step in flight (it saves the run) and end every thread;
+        returns at once. allThreadsEnded follows when they have ended."""
+        if not self._closing:
+            self._closing = True
+            self._pending = None
+            self._ladder = []
+            if self._training is not None:
+                self._training.control.stop()
+                self._set_state(RunState.STOPPING)
+            for thread in self._viewers:
+                thread.quit()
+        # told from the event loop, so a caller connected after this call still hears it
+        QTimer.singleShot(0, self._tell_if_ended)
+
+    def threads_ended(self) -> bool:
+        """True when no thread of this controller runs."""
+        return self._live == 0
+
+    @Slot()
+    def _on_thread_ended(self) -> None:
+        self._live -= 1
+        self._tell_if_ended()
+
+    def _tell_if_ended(self) -> None:
+        if self._closing and self._live == 0 and not self._ended_told:
+            self._ended_told = True
+            self._trainer = self._resume = None
+            self.allThreadsEnded.emit()
+
+    # --- corpus -----------------------------------------------------------------------------
+
+    def set_corpus(self, path: str | None, quiet: bool = False) -> bool:
+        """Load a corpus (None: the built-in one). On failure the previous corpus stays.
+
+        quiet: raise the CorpusError instead of telling the user."""
+        if path is None:
+            self.corpusLoading.emit("Loading the Shakespeare corpus…")
+            self.status.emit("Loading the built-in Shakespeare corpus…")
+        try:
+            corpus = builtin_corpus() if path is None else load_text_file(path)
+        except CorpusError as exc:
+            if self.corpus is not None:
+                self.corpusChanged.emit(self.corpus)
+            if quiet:
+                raise
+            self._tell("Cannot use this corpus", f"{exc}\n\nThe previous corpus stays loaded.")
+            return False
+        self._use_corpus(corpus)
+        self.status.emit(corpus.summary())
+        return True
+
+    def _use_corpus(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self._setCorpus.emit(corpus)
+        self.corpusChanged.emit(corpus)
+
+    def preview(
+        self, model_config: GPTConfig | None, train_config: TrainConfig | None, replace: bool
+    ) -> bool:
+        """Untrained weights for these settings on show, so the views show something before any
+        training (built in the inspection thread). Only when nothing is shown, or `replace`
+        (a new corpus: the weights on show may have another vocabulary); nothing while training.
+        None for a config: the settings are invalid, and with `replace` the views are cleared.
+        True when fresh weights are on their way."""
+        if not self._started or self.corpus is None or self._training is not None:
+            return False
+        if not replace and self._current_id is not None and self.snapshots.latest() is not None:
+            return False
+        from headwatch.gui.workers import PreviewRequest
+
+        self._preview_version += 1
+        valid = model_config is not None and train_config is not None
+        if valid:
+            try:
+                self.corpus.check_block_size(model_config.block_size)
+            except CorpusError as exc:
+                log.info("no preview weights: %s", exc)
+                valid = False
+        if not valid:
+            if replace:
+                self.snapshots.clear()
+                self.last_inspection = None
+                self.weightsCleared.emit()
+            return False
+        version = self._preview_version
+        request = PreviewRequest(
+            model_config,
+            self.corpus.tokenizer,
+            train_config.seed,
+            lambda: self._preview_version == version,
+        )
+        self._preview.emit(request)
+        return True
+
+    # --- training ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RunState:
+        return self._state
+
+    @property
+    def current(self) -> RunInfo | None:
+        """The run the controls act on (the one training, or last trained or opened)."""
+        return self.runs.get(self._current_id) if self._current_id else None
+
+    def is_training(self) -> bool:
+        """A training thread is alive (training, paused or stopping)."""
+        return self._training is not None
+
+    def can_continue(self) -> bool:
+        """Train would continue the current run: it has weights and its corpus."""
+        return self._trainer is not None or self._resume is not None
+
+    def train(self, model_config: GPTConfig, train_config: TrainConfig) -> None:
+        """F5: resume a pause; continue the current run if its settings are these; else a new
+        run. While a run is stopping, this waits for it (unless something else already does)."""
+        if not self.is_ready():
+            return
+        if self._state is RunState.PAUSED:
+            self.resume()
+            return
+        if self._state is RunState.STOPPING:
+            if self._pending is None:
+                self._pending = lambda: self.train(model_config, train_config)
+            return
+        if self._training is not None:
+            return
+        run = self.current
+        settings = self._settings(model_config, train_config)
+        same = run is not None and (self._resume is not None or run.settings == settings)
+        if same and self.can_continue() and not self._current_done:
+            self._continue_current()
+            return
+        self.retrain(model_config, train_config)
+
+    def retrain(self, model_config: GPTConfig, train_config: TrainConfig, title: str = "") -> bool:
+        """Fresh weights with these settings, as a new run; a run in progress is stopped first
+        and this starts when its thread has ended. A title (a ladder stage) names the run.
+        False (and a message) when the corpus cannot take these settings."""
+        if not self.is_ready():
+            return False
+        if self.corpus is None:
+            self._tell("No corpus yet", "Wait for the corpus to load, or open a text file.")
+            return False
+        corpus = self.corpus
+        try:
+            corpus.check_block_size(model_config.block_size)
+            if corpus.vocab_size != model_config.vocab_size:
+                raise ConfigError("the model's vocabulary is not the corpus's", "vocab_size")
+        except (ConfigError, CorpusError) as exc:
+            self._tell("Cannot start training", str(exc))
+            return False
+        self._start(lambda: self._launch_new(corpus, model_config, train_config, title))
+        return True
+
+    def pause(self) -> None:
+        if self._training is not None and self._state is RunState.TRAINING:
+            self._training.control.pause()
+            self._set_state(RunState.PAUSED)
+
+    def resume(self) -> None:
+        if self._training is not None and self._state is RunState.PAUSED:
+            self._training.control.resume()
+            self._recent.clear()  # the pause is no part of the pace
+            self._set_state(RunState.TRAINING)
+
+    def toggle_pause(self) -> None:
+        if self._state is RunState.PAUSED:
+            self.resume()
+        else:
+            self.pause()
+
+    def stop(self) -> None:
+        """Stop after the step in flight (the run is saved); also drops a start waiting for it."""
+        self._pending = None
+        if self._ladder:
+            self._end_ladder("The ladder was stopped.")
+        if self._training is not None:
+            self._training.control.stop()
+            self._set_state(RunState.STOPPING)
+
+    def _start(self, launch: Callable[[], None]) -> None:
+        """launch() now, or once the training thread in progress has stopped."""
+        if self._training is None:
+            launch()
+            return
+        self._pending = launch
+        self._training.control.stop()
+        self._set_state(RunState.STOPPING)
+
+    def _settings(self, model_config: GPTConfig, train_config: TrainConfig) -> dict:
+        name = self.corpus.name if self.corpus is not None else "?"
+        return flat_settings(model_config.to_dict(), train_config.to_dict(), name)
+
+    def _new_run(self, settings: dict, title: str = "", **figures) -> str:
+        self._release_current()
+        self._counter += 1
+        run_id = f"run{self._counter}"
+        new, *relabelled = self.runs.add(run_id, settings, title, **figures)
+        self._current_id = run_id
+        self._current_done = False
+        self._recent.clear()
+        self._auto_analysis_at, self._auto_analysis_owed = -math.inf, False  # new heads: at once
+        self.runAdded.emit(new)
+        for run in relabelled:
+            self.runChanged.emit(run)
+        return run_id
+
+    def _launch_new(
+        self, corpus: Corpus, model_config: GPTConfig, train_config: TrainConfig, title: str
+    ) -> None:
+        from headwatch.core.runs import RunWriter, new_run_dir
+
+        settings = flat_settings(model_config.to_dict(), train_config.to_dict(), corpus.name)
+        run_id = self._new_run(settings, title, total=train_config.max_iters)
+        factory, box = self.trainer_factory, self.snapshots
+        folder_name = f"L{model_config.n_layer}H{model_config.n_head}C{model_config.n_embd}"
+
+        def build() -> tuple:  # in the training thread
+            trainer = factory(
+                corpus, model_config, train_config, snapshots=box, snapshot_every_s=SNAPSHOT_SECONDS
+            )
+            writer = RunWriter.create(
+                new_run_dir(folder_name), corpus, model_config, trainer.config
+            )
+            return trainer, writer, None
+
+        self._launch(run_id, build)
+
+    def _continue_current(self) -> None:
+        from headwatch.core.runs import RunWriter, trainer_for
+
+        run = self.current
+        box = self.snapshots
+        if self._trainer is not None:
+            trainer, folder = self._trainer, run.folder
+
+            def build() -> tuple:
+                return trainer, RunWriter(folder), _steps_left(trainer)
+        else:
+            record, corpus = self._resume
+
+            def build() -> tuple:
+                trainer = trainer_for(
+                    record, corpus, snapshots=box, snapshot_every_s=SNAPSHOT_SECONDS
+                )
+                return trainer, RunWriter.reopen(record), _steps_left(trainer)
+
+            self._resume = None  # the trainer it builds takes over (RunStarted)
+
+        self._recent.clear()
+        self._launch(run.run_id, build)
+
+    def _launch(self, run_id: str, build: Callable[[], tuple]) -> None:
+        from headwatch.core.control import TrainControl
+        from headwatch.gui.workers import TrainJob, TrainWorker
+
+        self._preview_version += 1  # a preview still queued would cover the run's weights
+        control = TrainControl()
+        worker = TrainWorker(TrainJob(run_id, build), control)
+        # receivers live in the GUI thread, so these connections are queued
+        worker.started.connect(self._on_run_started)
+        worker.stepsReady.connect(self._on_steps)
+        worker.evaluated.connect(self._on_evaluated)
+        worker.snapshotReady.connect(self._refresh)
+        worker.finished.connect(self._on_run_finished)
+        worker.failed.connect(self._on_run_failed)
+        thread = WorkerThread(worker, f"train-{run_id}")
+        # direct: the worker's last act, in its own thread, ends that thread's event loop
+        worker.done.connect(thread.thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.ended.connect(self._on_training_ended)
+        self._training = _Training(thread, control)
+        self._live += 1
+        thread.start(worker.run)
+        self._set_state(RunState.TRAINING)
+
+    @Slot()
+    def _on_training_ended(self) -> None:
+        self._training = None
+        self._on_thread_ended()
+        if self._closing:
+            return
+        self._set_state(RunState.IDLE)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
+
+    def _release_current(self) -> None:
+        """A run that stops being current can no longer be continued from the window: drop its
+        trainer (weights, optimizer state, data views), or every Retrain would keep one alive."""
+        if self._trainer is not None or self._resume is not None:
+            self._trainer = None
+            self._resume = None
+            self._releaseMemory.emit()
+
+    # --- what the training thread reports ---------------------------------------------------
+
+    @Slot(object)
+    def _on_run_started(self, message: RunStarted) -> None:
+        run = self.runs.update(
+            message.run_id,
+            folder=message.folder,
+            parameters=message.parameters,
+            step=message.step,
+            total=message.total,
+            state=RunState.TRAINING,
+        )
+        if message.run_id == self._current_id and not self._closing:
+            self._trainer = message.trainer
+        self.runChanged.emit(run)
+        self.status.emit(f"Training into {message.folder}")
+        if message.run_id == self._current_id:
+            self._publish_progress(run)
+
+    @Slot(object)
+    def _on_steps(self, batch: StepBatch) -> None:
+        run = self.runs.update(
+            batch.run_id,
+            step=batch.step,
+            total=batch.total,
+            tokens_per_s=batch.tokens_per_s,
+            elapsed=batch.elapsed,
+        )
+        self.stepsReady.emit(batch)
+        self.runChanged.emit(run)
+        if batch.run_id == self._current_id:
+            self._recent.append((time.monotonic(), batch.step))
+            self._publish_progress(run)
+
+    def _eta(self, run: RunInfo) -> float | None:
+        """Seconds to the run's total at the pace of its recent steps; None until known."""
+        recent = self._recent
+        while recent and recent[-1][0] - recent[0][0] > ETA_WINDOW_S:
+            recent.popleft()
+        if len(recent) < 3 or recent[-1][0] - recent[1][0] < ETA_MIN_SPAN_S:
+            return None  # recent[0] ends the warm-up batch: the pace is counted after it
+        (t0, s0), (t1, s1) = recent[1], recent[-1]
+        if s1 <= s0:
+            return None
+        return (run.total - run.step) * (t1 - t0) / (s1 - s0)
+
+    def _publish_progress(self, run: RunInfo) -> None:
+        eta = self._eta(run) if self._state is RunState.TRAINING else None
+        self.progressChanged.emit(
+            Progress(run.step, run.total, run.tokens_per_s or 0.0, eta, self._state)
+        )
+
+    @Slot(object)
+    def _on_evaluated(self, evaluation: Evaluation) -> None:
+        run = self.runs.update(
+            evaluation.run_id,
+            step=max(evaluation.step, self.runs.get(evaluation.run_id).step),
+            last_train=evaluation.train,
+            val=evaluation.val,
+        )
+        small = 0 < run.parameters <= AUTO_ANALYSIS_MAX_PARAMS
+        if small and evaluation.run_id == self._current_id:  # the badges follow training
+            self._auto_analysis_owed = True
+            if time.monotonic() - self._auto_analysis_at >= AUTO_ANALYSIS_SECONDS:
+                self._analyse_heads_owed()
+        self.evaluated.emit(evaluation)
+        self.runChanged.emit(run)
+
+    @Slot(object)
+    def _on_run_finished(self, message: RunFinished) -> None:
+        run = self.runs.update(message.run_id, state=RunState.IDLE, step=message.step)
+        self.runChanged.emit(run)
+        if message.run_id == self._current_id:
+            self._current_done = run.step >= run.total
+            self._analyse_heads_owed()
+        word = "Finished" if message.reason == "done" else "Stopped"
+        self.status.emit(f"{word}; the run is saved in {run.folder}")
+        self.runFinished.emit(message)
+        if self._ladder and message.reason == "done" and message.run_id == self._current_id:
+            self._next_ladder_stage()
+        elif self._ladder:
+            self._end_ladder("The ladder was stopped.")
+
+    @Slot(object)
+    def _on_run_failed(self, message: RunFailed) -> None:
+        run = self.runs.update(message.run_id, state=RunState.IDLE)
+        self.runChanged.emit(run)
+        if message.run_id == self._current_id:
+            self._trainer = None  # diverged or broken weights: this run cannot continue
+        if self._ladder:
+            self._end_ladder("")
+        self._tell("Training stopped", message.message)
+
+    def _set_state(self, state: RunState) -> None:
+        if state is not self._state:
+            self._state = state
+            self.stateChanged.emit(state)
+            if state is RunState.PAUSED:  # someone stopped to look: the badges catch up
+                self._analyse_heads_owed()
+            if self.current is not None and not self._closing:
+                self._publish_progress(self.current)
+
+    # --- prompt, analyses, samples ----------------------------------------------------------
+
+    def inspect(self, prompt: str) -> None:
+        """Inspect the prompt on the latest weights (in the inspection thread)."""
+        self._prompt = prompt
+        self._inspect.emit(prompt)
+
+    @Slot(object)
+    def _on_inspected(self, result: PromptInspection) -> None:
+        # answers come in order; one for a prompt already changed is still shown (a newer one
+        # follows), or fast typing on a big model would show nothing until the typing stops
+        self.last_inspection = result
+        self.inspected.emit(result)
+
+    def analyse_heads(self) -> None:
+        self.headsAnalysing.emit(True)
+        self._analyseHeads.emit()
+
+    def _analyse_heads_owed(self) -> None:
+        if self._auto_analysis_owed:
+            self._auto_analysis_owed = False
+            self._auto_analysis_at = time.monotonic()
+            self.analyse_heads()
+
+    def analyse_unit(self, layer: int, unit: int) -> None:
+        """The contexts that excite hidden unit `unit` of layer `layer` (0-based) most."""
+        self.unitAnalysing.emit()
+        self._analyseUnit.emit(layer, unit)
+
+    def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
+        self._sample.emit(prompt, temperature, n_chars)
+
+    # --- the lecture's ladder ---------------------------------------------------------------
+
+    def run_ladder(self) -> None:
+        """Train every stage of the lecture's ladder in turn, each a run of this session."""
+        from headwatch.core.ladder import STAGES
+
+        if not self.is_ready():
+            return
+        if self.corpus is None:
+            self._tell("No corpus yet", "Wait for the corpus to load, or open a text file.")
+            return
+        self._ladder = list(STAGES)
+        self._start(self._next_ladder_stage)
+
+    def ladder_running(self) -> bool:
+        return bool(self._ladder)
+
+    def _next_ladder_stage(self) -> None:
+        from headwatch.core.ladder import STAGES
+        from headwatch.core.ladder import train_config as ladder_train_config
+
+        if not self._ladder:
+            self._end_ladder("The ladder is done: compare the stages' val loss.")
+            return
+        stage = self._ladder.pop(0)
+        done = len(STAGES) - len(self._ladder)
+        self.ladderChanged.emit(LadderStatus(True, f"stage {done} of {len(STAGES)}: {stage.label}"))
+        try:
+            model_config = stage.model_config(self.corpus.vocab_size)
+            train_config = ladder_train_config(LADDER_ITERS, eval_iters=50)
+        except ConfigError as exc:
+            self._end_ladder("")
+            self._tell("Cannot run the ladder", str(exc))
+            return
+        if not self.retrain(model_config, train_config, title=stage.label):
+            self._end_ladder("")
+
+    def _end_ladder(self, text: str) -> None:
+        self._ladder = []
+        self.ladderChanged.emit(LadderStatus(False, text))
+
+    # --- runs on disk -----------------------------------------------------------------------
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show a saved run: its weights in the views, its curve on the plot; continue it with
+        Train when its corpus is still there. A run in progress is stopped first, and the run
+        opens once it has. False (and a message) when the folder is not a usable run."""
+        from headwatch.core.runs import load_run
+
+        if not self.is_ready():
+            return False
+        try:
+            record = load_run(path)
+            if record.checkpoint is None:
+                raise RunError(f"{path}: has no checkpoint yet, so there are no weights to show")
+        except RunError as exc:
+            self._tell("Cannot open this run", f"{exc}\n\nNothing was changed.")
+            return False
+        corpus = None
+        with contextlib.suppress(CorpusError):
+            corpus = load_corpus(record.corpus.get("path"))
+            if corpus.tokenizer.chars != record.tokenizer.chars:
+                corpus = None
+        self._start(lambda: self._adopt(record, corpus))
+        return True
+
+    def _adopt(self, record: RunRecord, corpus: Corpus | None) -> None:
+        from headwatch.core.model import GPT
+
+        settings = flat_settings(
+            record.model_config.to_dict(),
+            record.train_config.to_dict(),
+            record.corpus.get("name", "?"),
+        )
+        vals = [row.val for row in record.metrics if row.val is not None]
+        trains = [row.train for row in record.metrics if row.train is not None]
+        run_id = self._new_run(
+            settings,
+            folder=str(record.path),
+            parameters=GPT.unfilled(record.model_config, "meta").num_parameters(),
+            best_val=min(vals) if vals else None,
+            last_train=trains[-1] if trains else None,
+            elapsed=record.checkpoint["elapsed"],
+            step=record.step,
+            total=record.train_config.max_iters,
+        )
+        self._resume = (record, corpus) if corpus is not None else None
+        self._preview_version += 1
+        if corpus is not None:  # the window now shows (and would continue) this run
+            self._use_corpus(corpus)
+        self.snapshots.publish(
+            record.step, record.model_config, record.tokenizer, record.checkpoint["model"]
+        )
+        losses = [(row.step, row.loss) for row in record.metrics if row.loss is not None]
+        run = self.current
+        if losses:
+            steps, values = zip(*losses, strict=True)
+            self.stepsReady.emit(StepBatch(run_id, steps, values, run.step, run.total, 0.0, 0.0))
+        for row in record.metrics:
+            if row.val is not None:
+                self.evaluated.emit(Evaluation(run_id, row.step, row.train, row.val))
+        self._publish_progress(run)
+        self._refresh.emit()
+        note = "" if corpus else " (its corpus is not available: inspect only)"
+        self.status.emit(f"Opened {record.path} at step {record.step:,}{note}")
+
+    def save_run_as(self, destination: str | Path) -> bool:
+        """Copy the current run's folder to destination (which must not exist)."""
+        run = self.current
+        if run is None or not run.folder:
+            self._tell("Nothing to save", "Train a model or open a run first.")
+            return False
+        try:
+            shutil.copytree(run.folder, destination)
+        except (OSError, shutil.Error) as exc:
+            self._tell("Cannot save the run", f"{destination}: {exc}")
+            return False
+        self.status.emit(f"Run copied to {destination}")
+        return True
+
+    def export_loss_csv(self, path: str | Path) -> bool:
+        """Every run of the session: its per-step losses and its evaluations, one row each."""
+        return self.write_file(path, lambda target: write_loss_csv(list(self.runs), target))
+
+    def export_inspection_json(self, path: str | Path) -> bool:
+        """The prompt's inspection, in the schema of `headwatch inspect --json`."""
+        result = self.last_inspection
+        if result is None or result.empty:
+            self._tell("Nothing to export", "Type a prompt first.")
+            return False
+        return self.write_file(path, lambda target: write_inspection_json(result, target))
+
+    def write_file(self, path: str | Path, write: Callable[[str | Path], None]) -> bool:
+        """write(path), a failure told as one message; True when it worked."""
+        try:
+            write(path)
+        except OSError as exc:
+            self._tell("Cannot export", f"{path}: {exc.strerror or exc}")
+            return False
+        return True
+
+    def _tell(self, title: str, message: str) -> None:
+        self.problem.emit(Problem(title, message))
+
+
+def _steps_left(trainer: Trainer) -> int | None:
+    """Up to the run's max_iters, or another full round once it got there."""
+    return trainer.config.max_iters if trainer.step >= trainer.config.max_iters else None

@@ -1,0 +1,109 @@
+"""What crosses a thread or a module boundary in the window: one typed object per signal.
+
+Workers send these to the controller (queued signals), the controller publishes them to the
+views. Plain frozen dataclasses with no Qt and no torch, so every layer can import them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class RunState(str, Enum):
+    """Where the training lifecycle is: which run buttons work and what the progress says."""
+
+    IDLE = "idle"  # no training thread
+    TRAINING = "training"
+    PAUSED = "paused"  # the thread waits between steps
+    STOPPING = "stopping"  # asked to stop; the step in flight finishes and the run is saved
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+    __hash__ = str.__hash__  # Enum hashes the name: a dict keyed by members must find "self"
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The training thread built its trainer and opened the run folder."""
+
+    run_id: str
+    folder: str
+    parameters: int
+    step: int  # where it starts (a continued run: its saved step)
+    total: int  # the step it trains towards
+    trainer: Any  # headwatch.core.trainer.Trainer, kept to continue the run later
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """Per-step train losses since the last batch (about 5 a second) and where the run is."""
+
+    run_id: str
+    steps: tuple[int, ...]
+    losses: tuple[float, ...]  # nats per character, one per step
+    step: int  # the last step done
+    total: int
+    tokens_per_s: float
+    elapsed: float  # seconds of training, resumed sessions included
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Loss estimates (nats per character) over eval_iters batches at one step."""
+
+    run_id: str
+    step: int
+    train: float
+    val: float
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The training thread's run ended normally: reason "done" (reached its total) or "stopped"."""
+
+    run_id: str
+    reason: str
+    step: int
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The run could not start or go on (diverged, an error); the message is for the user."""
+
+    run_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the progress bar shows for the current run; eta_s None while it is estimating."""
+
+    step: int
+    total: int
+    tokens_per_s: float
+    eta_s: float | None
+    state: RunState
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A message for the user: a title and what was wrong and what to do."""
+
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LadderStatus:
+    running: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    prompt: str  # as used (unknown characters left out)
+    continuation: str

@@ -1,0 +1,69 @@
+"""The prompt line and, under it, what was made of the prompt (length, unknown characters)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from headwatch.gui.text_display import quoted_char
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from headwatch.core.inspection import PromptInspection
+
+DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
+
+
+def prompt_from_field(text: str) -> str:
+    """The prompt line edit cannot hold a newline, so '\\n' typed there stands for one."""
+    return text.replace("\\n", "\n")
+
+
+class PromptBar(QWidget):
+    """`edit` (the prompt, "\\n" for a new line) over `status` (what the inspection made of it)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit(DEFAULT_PROMPT)
+        self.edit.setObjectName("promptEdit")
+        self.edit.setPlaceholderText("Type a prompt — \\n starts a new line")
+        self.edit.setClearButtonEnabled(True)
+        self.status = QLabel()
+        self.status.setObjectName("promptStatus")
+        self.status.setWordWrap(False)
+        row = QHBoxLayout()
+        label = QLabel("Prompt")
+        label.setObjectName("promptLabel")
+        row.addWidget(label)
+        row.addWidget(self.edit, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+
+    def prompt(self) -> str:
+        return prompt_from_field(self.edit.text())
+
+    def show_inspection(self, result: PromptInspection) -> None:
+        """Say what was left out or cut, or how long the prompt is; mark a problem in colour."""
+        notes, problem = [], False
+        if result.prompt.unknown:
+            chars = ", ".join(quoted_char(u.char) for u in result.prompt.unknown[:8])
+            notes.append(f"Not in the vocabulary, left out: {chars}")
+            problem = True
+        if result.prompt.truncated:
+            notes.append(
+                f"Longer than the block size: showing the last {len(result.tokens)} characters"
+            )
+        if not notes:
+            notes.append(
+                f"{len(result.tokens)} characters · weights at step {result.step:,}"
+                if result.tokens
+                else "Type a prompt to see what every head attends to"
+            )
+        self.status.setText(" · ".join(notes))
+        self.edit.setToolTip(result.prompt.describe_unknown() if problem else "")
+        if self.edit.property("problem") != problem:  # re-styling costs every keystroke
+            for widget in (self.status, self.edit):
+                widget.setProperty("problem", problem)
+                widget.style().unpolish(widget)
+                widget.style().polish(widget)
