@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from headwatch.core.config import GPTConfig, OutOfMemory, TrainConfig
 from headwatch.core.corpus import Corpus, Tokenizer
@@ -35,12 +37,16 @@ def out_of_memory(trainer: Trainer, kept: str) -> OutOfMemory:
 
 
 def build_trainer(
-    corpus: Corpus | Tokenizer, model_config: GPTConfig, train_config: TrainConfig, **kwargs
+    corpus: Corpus | Tokenizer,
+    model_config: GPTConfig,
+    train_config: TrainConfig,
+    factory: Callable[..., Trainer] = Trainer,
+    **kwargs,
 ) -> Trainer:
-    """Trainer(...), an allocation failure raised as OutOfMemory naming the model's size (a
-    model too big to build is too big to train)."""
+    """factory(...) (a Trainer by default), an allocation failure raised as OutOfMemory naming
+    the model's size (a model too big to build is too big to train)."""
     try:
-        return Trainer(corpus, model_config, train_config, **kwargs)
+        return factory(corpus, model_config, train_config, **kwargs)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise

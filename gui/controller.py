@@ -14,10 +14,8 @@ signal has to be filtered out.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import shutil
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from headwatch.core.compare import flat_settings
 from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
-from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_corpus, load_text_file
+from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_text_file
 from headwatch.core.storage import RunError
 from headwatch.gui.exports import write_inspection_json, write_loss_csv
 from headwatch.gui.messages import (
@@ -411,6 +409,7 @@ class AppController(QObject):
     def _launch_new(
         self, corpus: Corpus, model_config: GPTConfig, train_config: TrainConfig, title: str
     ) -> None:
+        from headwatch.core.oom import build_trainer
         from headwatch.core.runs import RunWriter, new_run_dir
 
         settings = flat_settings(model_config.to_dict(), train_config.to_dict(), corpus.name)
@@ -419,8 +418,13 @@ class AppController(QObject):
         folder_name = f"L{model_config.n_layer}H{model_config.n_head}C{model_config.n_embd}"
 
         def build() -> tuple:  # in the training thread
-            trainer = factory(
-                corpus, model_config, train_config, snapshots=box, snapshot_every_s=SNAPSHOT_SECONDS
+            trainer = build_trainer(
+                corpus,
+                model_config,
+                train_config,
+                factory,
+                snapshots=box,
+                snapshot_every_s=SNAPSHOT_SECONDS,
             )
             writer = RunWriter.create(
                 new_run_dir(folder_name), corpus, model_config, trainer.config
@@ -676,7 +680,7 @@ class AppController(QObject):
         """Show a saved run: its weights in the views, its curve on the plot; continue it with
         Train when its corpus is still there. A run in progress is stopped first, and the run
         opens once it has. False (and a message) when the folder is not a usable run."""
-        from headwatch.core.runs import load_run
+        from headwatch.core.runs import load_run, resumable_corpus
 
         if not self.is_ready():
             return False
@@ -687,15 +691,11 @@ class AppController(QObject):
         except RunError as exc:
             self._tell("Cannot open this run", f"{exc}\n\nNothing was changed.")
             return False
-        corpus = None
-        with contextlib.suppress(CorpusError):
-            corpus = load_corpus(record.corpus.get("path"))
-            if corpus.tokenizer.chars != record.tokenizer.chars:
-                corpus = None
-        self._start(lambda: self._adopt(record, corpus))
+        corpus, why = resumable_corpus(record)
+        self._start(lambda: self._adopt(record, corpus, why))
         return True
 
-    def _adopt(self, record: RunRecord, corpus: Corpus | None) -> None:
+    def _adopt(self, record: RunRecord, corpus: Corpus | None, why: str = "") -> None:
         from headwatch.core.model import GPT
 
         settings = flat_settings(
@@ -732,7 +732,9 @@ class AppController(QObject):
                 self.evaluated.emit(Evaluation(run_id, row.step, row.train, row.val))
         self._publish_progress(run)
         self._refresh.emit()
-        note = "" if corpus else " (its corpus is not available: inspect only)"
+        note = f" ({why})" if why else ""
+        if corpus is None:
+            note = f" — to view only: {why or 'its corpus is not available'}"
         self.status.emit(f"Opened {record.path} at step {record.step:,}{note}")
 
     def save_run_as(self, destination: str | Path) -> bool:
@@ -741,10 +743,12 @@ class AppController(QObject):
         if run is None or not run.folder:
             self._tell("Nothing to save", "Train a model or open a run first.")
             return False
+        from headwatch.core.runs import copy_run
+
         try:
-            shutil.copytree(run.folder, destination)
-        except (OSError, shutil.Error) as exc:
-            self._tell("Cannot save the run", f"{destination}: {exc}")
+            copy_run(run.folder, destination)
+        except RunError as exc:
+            self._tell("Cannot save the run", str(exc))
             return False
         self.status.emit(f"Run copied to {destination}")
         return True

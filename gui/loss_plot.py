@@ -127,6 +127,24 @@ def _colour_with_alpha(colour: str, alpha: int) -> tuple[int, int, int, int]:
     return (c.red(), c.green(), c.blue(), alpha)
 
 
+class FittingLabel(QLabel):
+    """A label showing the longest of its texts that fits its width (none if none fits), so a
+    narrow column shortens it rather than cutting a word in half or widening the column."""
+
+    def __init__(self, texts: tuple[str, ...]) -> None:
+        super().__init__(texts[0])
+        self.texts = texts
+        # any width: the text adapts, so the label never forces the column wider
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        metrics = self.fontMetrics()
+        room = self.contentsRect().width()
+        fits = [t for t in self.texts if metrics.horizontalAdvance(t) <= room]
+        self.setText(fits[0] if fits else "")
+        super().resizeEvent(event)
+
+
 class LossPlot(QWidget):
     """Train (raw + smoothed) and val loss of every run in the session, one colour per run."""
 
@@ -149,11 +167,9 @@ class LossPlot(QWidget):
         self._slider_value = QLabel(f"{DEFAULT_SMOOTHING:.2f}")
         self._log_check = QCheckBox("Log scale", objectName="logScaleCheck")
         self._log_check.toggled.connect(self.set_log_scale)
-        key = QLabel("faint: raw · dashed ●: val")
+        key = FittingLabel(("faint: raw · dashed ●: val", "dashed ●: val", "●: val"))
         key.setToolTip("solid: train loss, smoothed · faint: per step · dashed: val loss")
         key.setStyleSheet("color: palette(placeholder-text);")
-        # the key may be clipped rather than force the whole right column wider
-        key.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         key.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
         controls = QHBoxLayout()

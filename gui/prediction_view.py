@@ -204,11 +204,13 @@ class SampleView(QWidget):
         # Wide enough for "Sampling…" so the controls do not shift while busy.
         self._button.setMinimumWidth(self._button.fontMetrics().horizontalAdvance("Sampling…") + 24)
         self._temperature = QDoubleSpinBox(objectName="temperatureSpin")
-        self._temperature.setRange(0.1, 2.0)
+        self._temperature.setRange(0.0, 2.0)  # 0: greedy, as core.inspection samples it
         self._temperature.setSingleStep(0.1)
         self._temperature.setDecimals(1)
         self._temperature.setValue(1.0)
-        self._temperature.setToolTip("Below 1: safer, more repetitive; above 1: wilder")
+        self._temperature.setToolTip(
+            "0: always the most likely character; below 1: safer, more repetitive; above 1: wilder"
+        )
         self._length = QSpinBox(objectName="sampleLengthSpin")
         self._length.setRange(10, 2000)
         self._length.setSingleStep(50)

@@ -223,7 +223,8 @@ def test_prompt_status_names_characters_left_out(qtbot, window):
     window.prompt_edit.setText("RO\u200bME\u202e")
     qtbot.waitUntil(
         lambda: (
-            window.last_inspection is not None and window.last_inspection.tokens == list("ROME")
+            window.controller.last_inspection is not None
+            and window.controller.last_inspection.tokens == list("ROME")
         ),
         timeout=10_000,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from headwatch.gui.loss_plot import HINT, LossPlot, _round_up
+from headwatch.gui.loss_plot import HINT, FittingLabel, LossPlot, _round_up
 from headwatch.gui.run_list import PALETTE, pick_colour
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
@@ -279,3 +279,16 @@ def test_log_scale_follows_in_log_units(plot):
 )
 def test_ranges_round_up_to_round_numbers(value, rounded):
     assert _round_up(value) == pytest.approx(rounded)
+
+
+def test_the_key_shortens_rather_than_being_cut(qtbot):
+    key = FittingLabel(("faint: raw · dashed ●: val", "dashed ●: val", "●: val"))
+    qtbot.addWidget(key)
+    key.show()
+    shown = set()
+    for width in (20, 60, 110, 170, 400):
+        key.resize(width, 24)
+        qtbot.waitUntil(lambda w=width: key.width() == w)
+        assert key.fontMetrics().horizontalAdvance(key.text()) <= key.contentsRect().width()
+        shown.add(key.text())
+    assert shown == {"", "●: val", "dashed ●: val", "faint: raw · dashed ●: val"}

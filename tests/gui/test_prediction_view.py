@@ -56,7 +56,7 @@ def test_controls_have_their_defaults(sample):
     temperature = sample.findChild(QDoubleSpinBox, "temperatureSpin")
     length = sample.findChild(QSpinBox, "sampleLengthSpin")
     assert sample.objectName() == "sampleView"
-    assert (temperature.minimum(), temperature.maximum(), temperature.value()) == (0.1, 2.0, 1.0)
+    assert (temperature.minimum(), temperature.maximum(), temperature.value()) == (0.0, 2.0, 1.0)
     assert temperature.singleStep() == pytest.approx(0.1)
     assert (length.minimum(), length.maximum(), length.value()) == (10, 2000, 300)
 
