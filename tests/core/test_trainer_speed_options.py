@@ -66,9 +66,9 @@ def test_bf16_hardware_is_read_from_the_cpu_flags():
     assert not has_bf16_flag("")
 
 
-@pytest.mark.parametrize("value", ["fp16", "BF16", "", None, 16])
+@pytest.mark.parametrize("value", ["fp8", "BF16", "", None, 16])
 def test_unknown_precision_is_refused(value):
-    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, fp16"):
         TrainConfig(precision=value)
 
 
