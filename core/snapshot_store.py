@@ -11,14 +11,15 @@ range, so no weight overflows or flushes to zero; its ~3 significant digits chan
 pattern or prediction a person can see. Each file is written atomically (core.storage), so a
 reader never sees half a file and a killed run leaves only whole ones. Past the byte budget the
 store thins: timed snapshots first, then evaluations, then log-spaced steps, each time the one
-whose removal leaves the smallest gap (the older one on a tie); the disk never holds more than
-the budget. Readers use `list_snapshots` and `load_snapshot`; neither writes nor locks.
+whose removal leaves the smallest gap (the older one on a tie), the first and the newest last;
+the disk never holds more than the budget. Readers use `list_snapshots` and `load_snapshot`; neither writes nor locks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import time
@@ -223,12 +224,9 @@ def _size(snapshots: list[SnapshotInfo]) -> int:
     return sum(s.size for s in snapshots)
 
 
-def _gap(snapshots: list[SnapshotInfo], i: int) -> int:
-    """Steps between i's neighbours: the hole its removal would leave (the ends count double)."""
-    before = snapshots[i - 1].step if i > 0 else None
-    after = snapshots[i + 1].step if i + 1 < len(snapshots) else None
-    if before is None and after is None:
-        return 0
-    if before is None or after is None:
-        return 2 * abs((after if after is not None else before) - snapshots[i].step)
-    return after - before
+def _gap(snapshots: list[SnapshotInfo], i: int) -> float:
+    """Steps between i's neighbours: the hole its removal would leave. The first and the newest
+    snapshot are the timeline's ends (the initial weights, the latest): removed last."""
+    if i == 0 or i == len(snapshots) - 1:
+        return math.inf
+    return snapshots[i + 1].step - snapshots[i - 1].step
