@@ -19,6 +19,7 @@ from headwatch.core.config import MAX_SEED, check_sampling, check_whole
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
 from headwatch.core.distributed import Distributed, from_environment
+from headwatch.core.follow import DEFAULT_STALE_AFTER_S, RunFollower
 from headwatch.core.inspection import inspect_prompt, sample_text
 from headwatch.core.ladder import (
     DEFAULT_EVAL_ITERS,
@@ -178,6 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="the weights snapshot of this step (the nearest one kept) instead of the checkpoint",
     )
 
+    follow = sub.add_parser(
+        "follow",
+        help="follow a run another process is training (here, on a share or a synced folder)",
+        description="Prints each evaluation and each new weights snapshot as they land; ends "
+        "when the run ends (Ctrl+C stops following; the run is never touched).",
+    )
+    follow.add_argument("run", help="run folder")
+    follow.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between looks (default 1)"
+    )
+    follow.add_argument(
+        "--stale-after",
+        type=float,
+        default=DEFAULT_STALE_AFTER_S,
+        help=f"seconds without a change that count as stale (default {DEFAULT_STALE_AFTER_S:g})",
+    )
+
     sample = sub.add_parser("sample", help="let a trained model write")
     sample.add_argument("run", help="run folder")
     sample.add_argument("--prompt", default="")
@@ -216,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "inspect": cmd_inspect,
             "sample": cmd_sample,
             "ladder": cmd_ladder,
+            "follow": cmd_follow,
         }
         return commands[args.command](args)
     except _OtherRankFailed:
@@ -613,6 +632,44 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if unknown:
         print(f"headwatch: note: {unknown}", file=sys.stderr)
     print(prompt + continuation)
+    return 0
+
+
+# --- follow ----------------------------------------------------------------------------------
+
+
+FOLLOW_SAYS = {
+    "dead": "the writer is no longer running (killed or crashed); still watching",
+    "stale": "no update for {idle}",
+    "waiting": "waiting for the first checkpoint",
+}
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    """Evaluations on stdout as they land, states on stderr; 0 when the run ends."""
+    if not (args.interval > 0 and args.stale_after > 0):
+        raise ConfigError("--interval and --stale-after must be more than 0 seconds")
+    follower = RunFollower(args.run, stale_after_s=args.stale_after)
+    said = None
+    try:
+        for update in follower.updates(args.interval):
+            for row in update.rows:
+                if row.val is not None:
+                    print(f"step {row.step:>6}  train {row.train:.4f}  val {row.val:.4f}")
+            if update.snapshot is not None:
+                print(f"weights of step {update.snapshot.step}", file=sys.stderr)
+            if update.state == "ended":
+                print(f"the run ended at step {update.step}", file=sys.stderr)
+                return 0
+            says = FOLLOW_SAYS.get(update.state, "following")
+            if says != said:
+                idle_s = update.idle_s
+                idle = f"{idle_s / 60:.0f} min" if idle_s >= 60 else f"{idle_s:.0f} s"
+                print(f"headwatch: {says.format(idle=idle)}", file=sys.stderr, flush=True)
+                said = says
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
     return 0
 
 

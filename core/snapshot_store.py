@@ -12,7 +12,8 @@ pattern or prediction a person can see. Each file is written atomically (core.st
 reader never sees half a file and a killed run leaves only whole ones. Past the byte budget the
 store thins: timed snapshots first, then evaluations, then log-spaced steps, each time the one
 whose removal leaves the smallest gap (the older one on a tie), the first and the newest last;
-the disk never holds more than the budget. Readers use `list_snapshots` and `load_snapshot`; neither writes nor locks.
+the disk never holds more than the budget. Readers use `list_snapshots` and `load_snapshot`;
+neither writes nor locks.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from headwatch.core.cli import main
 from headwatch.core.follow import RunFollower
 from headwatch.core.lock import LOCK
 from headwatch.core.runs import RunWriter
@@ -91,3 +92,28 @@ def test_a_finished_run_has_ended_and_silence_is_stale(tmp_path):
 def test_following_a_folder_that_is_no_run_is_one_error(tmp_path):
     with pytest.raises(RunError, match="not a HeadWatch run"):
         RunFollower(tmp_path)
+
+
+def test_headwatch_follow_prints_the_evaluations_of_a_run_and_its_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]
+    assert main(argv) == 0  # evaluations at 6 and 12
+    capsys.readouterr()
+    assert main(["follow", str(out), "--interval", "0.01"]) == 0
+    captured = capsys.readouterr()
+    evals = [line.split()[1] for line in captured.out.splitlines()]
+    assert evals == ["6", "12"]
+    assert captured.err.splitlines()[-1] == "the run ended at step 12"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--interval", "0"], "--interval and --stale-after must be more than 0 seconds"),
+        ([], "not a HeadWatch run (no config.json) — nothing to follow"),
+    ],
+)
+def test_headwatch_follow_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    assert main(["follow", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

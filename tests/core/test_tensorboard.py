@@ -22,7 +22,8 @@ def test_train_writes_losses_lr_speed_attention_and_ffn_histograms(tmp_path):
     events = EventAccumulator(str(out / "tb"), size_guidance={"images": 0, "histograms": 0})
     events.Reload()
     tags = events.Tags()
-    assert set(tags["scalars"]) == {"loss/train_step", "loss/train", "loss/val", "lr", "tokens_per_s"}
+    scalars = {"loss/train_step", "loss/train", "loss/val", "lr", "tokens_per_s"}
+    assert set(tags["scalars"]) == scalars
     assert [e.step for e in events.Scalars("loss/train_step")] == list(range(1, 13))
     assert [e.step for e in events.Scalars("loss/val")] == [6, 12]
     learning_rate = load_run(out).train_config.learning_rate
