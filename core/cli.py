@@ -420,7 +420,7 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
         record = None
 
         def prepare():
-            store = SnapshotStore(args.out, args.snapshot_every, _megabytes(args))
+            store = SnapshotStore(args.out, args.snapshot_every, args.snapshot_budget_mb)
             tensorboard = check_tensorboard() if args.tensorboard else None
             if args.resume:
                 return *_resume(args, distributed), store, tensorboard
@@ -432,7 +432,10 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
             seconds = trainer.compile()
             if main_rank:
                 print(f"compiled the model in {seconds:.1f}s", file=sys.stderr)
-        if control.stop_requested:
+        stop = control.stop_requested
+        if distributed is not None:
+            stop = distributed.any(stop)  # every rank returns here, or none
+        if stop:
             if main_rank:
                 print("stopped before training began; nothing was changed", file=sys.stderr)
             return interrupts.exit_code
@@ -444,7 +447,6 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
             store.check_room(trainer.model)
             if record is not None:
                 writer = RunWriter.reopen(record)
-                store.drop_after(record.step)
                 return writer, writer.record_changes(record, trainer)
             world_size = distributed.world_size if distributed else 1
             writer = RunWriter.create(
@@ -485,10 +487,6 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
         finally:
             if board is not None:
                 board.close()
-
-
-def _megabytes(args: argparse.Namespace) -> int:
-    return int(args.snapshot_budget_mb * 2**20)
 
 
 def _follow_the_group(trainer, control, steps, interrupts) -> int:

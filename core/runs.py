@@ -29,7 +29,13 @@ from headwatch.core.model import GPT, ConfigError, GPTConfig, upgrade_state_dict
 from headwatch.core.oom import build_trainer
 from headwatch.core.paths import runs_dir
 from headwatch.core.performance import resolve_device
-from headwatch.core.snapshot_store import SnapshotInfo, SnapshotStore, load_snapshot, snapshot_dir
+from headwatch.core.snapshot_store import (
+    SnapshotInfo,
+    SnapshotStore,
+    drop_snapshots_after,
+    load_snapshot,
+    snapshot_dir,
+)
 from headwatch.core.storage import (
     RunError,
     RunLocked,  # noqa: F401 - re-exported
@@ -223,9 +229,9 @@ class RunWriter:
 
     @classmethod
     def reopen(cls, record: RunRecord) -> RunWriter:
-        """Continue a loaded run, locked: metrics past its checkpoint (a crash's leftovers) are
-        dropped. Raises RunLocked while another process trains it, RunError if its checkpoint
-        changed since record was loaded, RunWriteError."""
+        """Continue a loaded run, locked: metrics and snapshots past its checkpoint (a crash's
+        leftovers) are dropped. Raises RunLocked while another process trains it, RunError if
+        its checkpoint changed since record was loaded, RunWriteError."""
         writer = cls(record.path)
         writer.lock.acquire()
         try:
@@ -238,6 +244,7 @@ class RunWriter:
             for stale in record.path.glob(".*.tmp"):  # a save cut short by a crash
                 with contextlib.suppress(OSError):
                     stale.unlink()
+            drop_snapshots_after(record.path, record.step)
             kept = [row for row in record.metrics if row.step <= record.step]
             if len(kept) != len(record.metrics) or _metrics_has_partial_line(record.path / METRICS):
                 text = "".join(r.to_json() + "\n" for r in kept)

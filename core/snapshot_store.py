@@ -107,6 +107,18 @@ def load_snapshot(info: SnapshotInfo | str | os.PathLike) -> dict:
         raise RunError(f"{path}: is incomplete ({exc})") from exc
 
 
+def drop_snapshots_after(run: str | os.PathLike, step: int) -> None:
+    """Remove snapshots past step and temp files: a killed run's leftovers, when it is continued
+    from the checkpoint of step (its weights after that step are not this run's any more)."""
+    for info in list_snapshots(run):
+        if info.step > step:
+            with contextlib.suppress(OSError):
+                info.path.unlink()
+    for stale in snapshot_dir(run).glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
 def encode_snapshot(step: int, elapsed: float, state: dict[str, torch.Tensor]) -> bytes:
     """A snapshot file's bytes: state's floating tensors in VIEW_DTYPE."""
     model = {
@@ -131,25 +143,26 @@ def encode_snapshot(step: int, elapsed: float, state: dict[str, torch.Tensor]) -
 class SnapshotStore:
     """Writes one run's snapshots and keeps them within budget_bytes (see the module docstring).
 
-    every_s: seconds between timed snapshots (0: none). Raises ConfigError for a negative
-    interval or a budget under 1 MB; RunWriteError (from write) when the disk refuses a file.
+    every_s: seconds between timed snapshots (0: none); budget_mb: the most its files take
+    (MiB). Raises ConfigError for a negative interval or a budget under 1 MB; RunWriteError
+    (from write) when the disk refuses a file.
     """
 
     def __init__(
         self,
         run: str | os.PathLike,
         every_s: float = DEFAULT_EVERY_S,
-        budget_bytes: int = DEFAULT_BUDGET_MB * 2**20,
+        budget_mb: float = DEFAULT_BUDGET_MB,
     ) -> None:
         if not every_s >= 0:
             raise ConfigError(f"--snapshot-every must be 0 (off) or more seconds, got {every_s}")
-        if budget_bytes < 2**20:
+        if not (1 <= budget_mb < math.inf):
             raise ConfigError(
-                f"--snapshot-budget-mb must be at least 1, got {budget_bytes / 2**20:g}"
+                f"--snapshot-budget-mb must be a number of at least 1, got {budget_mb}"
             )
         self.folder = snapshot_dir(run)
         self.every_s = every_s
-        self.budget_bytes = budget_bytes
+        self.budget_bytes = int(budget_mb * 2**20)
         self._last_timed = time.monotonic()
         self.notes: list[str] = []
 
@@ -161,16 +174,6 @@ class SnapshotStore:
                 f"one weights snapshot of this model takes {size / 2**20:.1f} MB, more than "
                 f"--snapshot-budget-mb {self.budget_bytes / 2**20:g}; raise the budget"
             )
-
-    def drop_after(self, step: int) -> None:
-        """Remove snapshots past step and temp files (a killed run's, continued from step)."""
-        for info in list_snapshots(self.folder.parent):
-            if info.step > step:
-                with contextlib.suppress(OSError):
-                    info.path.unlink()
-        for stale in self.folder.glob(".*.tmp"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
 
     def wants(self, step: int, is_eval: bool) -> str | None:
         """The kind of snapshot due at this step, or None."""

@@ -131,7 +131,7 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_model = DistributedDataParallel(self.model, device_ids=ids)
-        self.group_stop = False  # under torchrun: some rank was asked to stop (see train_step)
+        self.group_stop = False  # under torchrun: some rank was asked to stop (_agree_on_step)
         # One fused kernel for all of AdamW's element-wise maths instead of ~10 ops per
         # parameter tensor: the same update in a quarter of the optimizer's time.
         self.optimizer, self._fused_adamw = _adamw(
@@ -186,21 +186,24 @@ class Trainer:
         uniform = math.log(max(2, self.model_config.vocab_size))
         return not math.isfinite(loss) or loss > DIVERGED_FACTOR * uniform
 
-    def train_step(self, stop: bool = False) -> float:
-        """One optimizer step on a fresh training batch; returns its loss (nats).
-
-        Under torchrun the loss returned is the mean over ranks (the global batch's), and
-        `stop` (this rank was asked to stop) is shared in the same all-reduce: group_stop is
-        then set on every rank alike, so all stop after the same step."""
+    def train_step(self) -> float:
+        """One optimizer step on a fresh training batch; returns its loss (nats; under torchrun
+        the loss of this rank's slice, see _agree_on_step)."""
         self.train_model.train()
         x, y = self.get_batch("train")
         loss = self.forward_loss(x, y)
         self.backward(loss)
         self.update()
         self.step += 1
+        return loss.item()
+
+    def _agree_on_step(self, loss: float, stop: bool) -> float:
+        """Under torchrun: the global batch's loss (the mean over ranks), and whether some rank
+        was asked to stop, shared in one all-reduce, so group_stop is set alike on every rank
+        and all stop after the same step. Without torchrun: loss as it is."""
         if self.distributed is None:
-            return loss.item()
-        total, stops = self.distributed.sum([loss.item(), float(stop)])
+            return loss
+        total, stops = self.distributed.sum([loss, float(stop)])
         self.group_stop = stops > 0
         return total / self.distributed.world_size
 
@@ -268,7 +271,9 @@ class Trainer:
                 self.publish_snapshot(force=True)
                 return
             started = time.perf_counter()
-            loss = self.train_step(control is not None and control.stop_requested)
+            loss = self._agree_on_step(
+                self.train_step(), control is not None and control.stop_requested
+            )
             took = time.perf_counter() - started
             self.elapsed += took
             recent.append(took)

@@ -86,7 +86,7 @@ def test_the_budget_thins_older_snapshots_and_is_never_exceeded(tmp_path):
     corpus = small_corpus()
     state = Trainer(corpus, small_model(corpus.vocab_size), small_training()).cpu_state()
     size = len(encode_snapshot(0, 0.0, state))
-    store = SnapshotStore(tmp_path / "run", every_s=0, budget_bytes=2**20)
+    store = SnapshotStore(tmp_path / "run", every_s=0)
     store.budget_bytes = 5 * size  # room for five (the 1 MB floor is for the command line)
     steps = [0, 10, 20, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500]
     for step in steps:
@@ -111,7 +111,11 @@ def test_a_budget_too_small_for_one_snapshot_is_refused_before_training(tmp_path
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("option", ["--snapshot-every=-1", "--snapshot-budget-mb=0.5"])
+@pytest.mark.parametrize(
+    "option",
+    ["--snapshot-every=-1", "--snapshot-every=nan", "--snapshot-budget-mb=0.5"]
+    + ["--snapshot-budget-mb=nan", "--snapshot-budget-mb=inf"],
+)
 def test_bad_snapshot_options_are_one_line(tmp_path, capsys, option):
     argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, option]
     assert main([*argv, "--out", str(tmp_path / "run")]) == 2
@@ -142,6 +146,10 @@ def test_a_killed_runs_snapshots_all_load(tmp_path):
         assert load_snapshot(info)["step"] == info.step
     record = load_run(out)
     assert all(record.build_snapshot_model(info) is not None for info in snapshots)
+    # continued from its checkpoint, the run drops the snapshots of the steps it lost
+    assert main(["train", "--resume", "--iters", "2", "--out", str(out)]) == 0
+    steps = [s.step for s in list_snapshots(out)]
+    assert all(s <= record.step for s in steps[:-1]) and steps[-1] == record.step + 2
 
 
 def test_inspect_step_equals_the_inspection_of_that_snapshot(tmp_path, capsys):
