@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from headwatch.core.lock import lock_state
-from headwatch.core.runs import CHECKPOINT, METRICS, MetricRow
+from headwatch.core.runs import CHECKPOINT, METRICS, MetricRow, file_stamp
 from headwatch.core.snapshot_store import SnapshotInfo, list_snapshots, snapshot_dir
 from headwatch.core.storage import RunError
 
@@ -73,7 +73,7 @@ class RunFollower:
     def poll(self) -> FollowUpdate:
         update = FollowUpdate("following")
         self._read_metrics(update)
-        stamp = _stamp(self.path / CHECKPOINT)
+        stamp = file_stamp(self.path / CHECKPOINT)
         if stamp != self._checkpoint_stamp:
             update.checkpoint_changed = stamp is not None
             self._checkpoint_stamp = stamp
@@ -102,7 +102,7 @@ class RunFollower:
 
     def _read_metrics(self, update: FollowUpdate) -> None:
         path = self.path / METRICS
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         if stamp == self._metrics_stamp:
             return  # the cheap case: nothing written since the last poll
         self._metrics_stamp = stamp
@@ -142,11 +142,3 @@ class RunFollower:
         if newest is not None and newest.path.name != self._newest_snapshot:
             self._newest_snapshot = newest.path.name
             update.snapshot = newest
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size

@@ -121,10 +121,7 @@ class RunRecord:
         """The model with the weights of one of the run's snapshots (core.snapshot_store).
         Raises RunError for a damaged snapshot or one that does not fit the run."""
         state = load_snapshot(info)["model"]
-        expected = {
-            k: v.shape for k, v in GPT.unfilled(self.model_config, "meta").state_dict().items()
-        }
-        if expected != {k: getattr(v, "shape", None) for k, v in state.items()}:
+        if not _fits(self.model_config, state):
             raise RunError(f"{info.path}: weights do not fit the run's architecture")
         return self._model_from(state)
 
@@ -235,7 +232,7 @@ class RunWriter:
         writer = cls(record.path)
         writer.lock.acquire()
         try:
-            if _stamp(record.path / CHECKPOINT) != record.checkpoint_stamp:
+            if file_stamp(record.path / CHECKPOINT) != record.checkpoint_stamp:
                 raise RunError(
                     f"{record.path}: was saved by another process since it was opened — open "
                     "it again to continue from its latest step"
@@ -373,7 +370,8 @@ def _dump(config: dict) -> str:
     return json.dumps(config, indent=2)
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of path, None when it cannot be read: enough to tell it changed."""
     try:
         stat = path.stat()
     except OSError:
@@ -432,7 +430,7 @@ def load_run(path: str | os.PathLike, with_checkpoint: bool = True) -> RunRecord
     record.changes = changes
     record.world_size = world_size
     if with_checkpoint and (folder / CHECKPOINT).exists():
-        record.checkpoint_stamp = _stamp(folder / CHECKPOINT)
+        record.checkpoint_stamp = file_stamp(folder / CHECKPOINT)
         record.checkpoint = _load_checkpoint(folder / CHECKPOINT, model_config, tokenizer)
     return record
 

@@ -173,7 +173,7 @@ class Trainer:
     # --- steps --------------------------------------------------------------------------
 
     def precision_context(self) -> contextlib.AbstractContextManager:
-        """Where forward passes run: plain fp32, or bf16 autocast (see TrainConfig.precision)."""
+        """Where forward passes run: plain fp32, or bf16 / fp16 autocast (TrainConfig.precision)."""
         if self.config.precision == "fp32":
             return contextlib.nullcontext()
         dtype = torch.float16 if self.config.precision == "fp16" else torch.bfloat16
@@ -254,7 +254,8 @@ class Trainer:
         """Train until `steps` more steps (default: up to max_iters) are done or a stop is asked.
 
         Evaluates every eval_interval steps and at the end. Raises TrainingDiverged when the loss
-        is NaN, infinite or absurdly high (see _diverged).
+        is NaN, infinite or absurdly high (see _diverged). Under torchrun a stop asked on any rank
+        ends every rank after the same step (_agree_on_step), and pausing is not offered.
         """
         target = self.step + steps if steps is not None else self.config.max_iters
         tokens_per_step = self.config.batch_size * self.model_config.block_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -84,3 +85,31 @@ def test_a_global_batch_that_does_not_divide_among_the_processes_is_refused(tmp_
     assert _per_rank_batch(record, 1) == 6 and _per_rank_batch(record, 3) == 2
     with pytest.raises(RunError, match=r"global batch of 6 windows \(2 × 3\), which does not"):
         _per_rank_batch(record, 4)
+
+
+def test_ctrl_c_stops_every_rank_after_the_same_step_which_is_saved(tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    command += ["2", "-m", "headwatch", "train", *TINY, "--corpus", str(write_corpus(tmp_path))]
+    command += ["--batch", "4", "--iters", "1000000", "--eval-every", "10", "--out", str(out)]
+    child = subprocess.Popen(  # its own process group, as a terminal's foreground job
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        for line in child.stdout:
+            if line.startswith("step     20/"):
+                break
+        os.killpg(child.pid, signal.SIGINT)  # what Ctrl+C sends to torchrun and both ranks
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert "headwatch: Ctrl+C: stopping after the step in flight" in err
+    stopped = [line for line in err.splitlines() if line.startswith("stopped at step ")]
+    assert len(stopped) == 1  # rank 0 alone says it
+    record = load_run(out)
+    assert stopped[0] == f"stopped at step {record.step}; saved in {out}"
+    assert record.step >= 20 and record.metrics[-1].step == record.step
+    assert not (out / "train.lock").exists()
