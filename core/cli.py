@@ -21,6 +21,8 @@ from headwatch.core.charnames import quoted, visible_string
 from headwatch.core.config import MAX_SEED, check_sampling, check_whole
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
+from headwatch.core.distributed import Distributed, from_environment
+from headwatch.core.follow import DEFAULT_STALE_AFTER_S, RunFollower
 from headwatch.core.head_profiles import base_json
 from headwatch.core.inspection import inspect_prompt, sample_text
 from headwatch.core.ladder import (
@@ -49,6 +51,14 @@ from headwatch.core.runs import (
     trainer_for,
 )
 from headwatch.core.session import train_into_run
+from headwatch.core.snapshot_store import (
+    DEFAULT_BUDGET_MB,
+    DEFAULT_EVERY_S,
+    SnapshotStore,
+    list_snapshots,
+    nearest,
+)
+from headwatch.core.tensorboard_log import check_tensorboard
 from headwatch.core.trainer import PRECISIONS, TrainConfig, TrainingDiverged
 
 EXIT_BAD_INPUT = 2
@@ -74,6 +84,15 @@ TRAIN_OPTIONS = {
 
 class UsageError(Exception):
     pass
+
+
+class _OtherRankFailed(Exception):
+    """Under torchrun: another rank met bad input (and says so); this one stops quietly."""
+
+
+def _is_main_rank() -> bool:
+    """False on torchrun's ranks other than 0: they keep quiet, so a message is said once."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,12 +147,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", required=True, help="run folder to create")
     train.add_argument("--resume", action="store_true", help="continue the run already in --out")
+    train.add_argument(
+        "--snapshot-every",
+        type=float,
+        default=DEFAULT_EVERY_S,
+        metavar="SECONDS",
+        help=f"a weights snapshot for followers this often (default {DEFAULT_EVERY_S:g}; 0: only "
+        "at log-spaced steps and evaluations)",
+    )
+    train.add_argument(
+        "--snapshot-budget-mb",
+        type=float,
+        default=DEFAULT_BUDGET_MB,
+        metavar="MB",
+        help=f"most disk the run's snapshots take; older ones are thinned (default "
+        f"{DEFAULT_BUDGET_MB})",
+    )
+    train.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files in RUN/tb/ (pip install headwatch[tensorboard])",
+    )
+    train.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the model with torch.compile first (minutes of compiling; faster steps)",
+    )
 
     inspect = sub.add_parser("inspect", help="attention, FFN and next-char guesses for a prompt")
     inspect.add_argument("run", help="run folder")
     inspect.add_argument("--prompt", required=True)
     inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _knockout_options(inspect)
+    inspect.add_argument(
+        "--step",
+        type=int,
+        default=None,
+        help="the weights snapshot of this step (the nearest one kept) instead of the checkpoint",
+    )
 
     heads = sub.add_parser(
         "heads", help="what each attention head does: profile, label, loss without it"
@@ -166,6 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lens.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _knockout_options(lens)
+
+    follow = sub.add_parser(
+        "follow",
+        help="follow a run another process is training (here, on a share or a synced folder)",
+        description="Prints each evaluation and each new weights snapshot as they land; ends "
+        "when the run ends (Ctrl+C stops following; the run is never touched).",
+    )
+    follow.add_argument("run", help="run folder")
+    follow.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between looks (default 1)"
+    )
+    follow.add_argument(
+        "--stale-after",
+        type=float,
+        default=DEFAULT_STALE_AFTER_S,
+        help=f"seconds without a change that count as stale (default {DEFAULT_STALE_AFTER_S:g})",
+    )
 
     sample = sub.add_parser("sample", help="let a trained model write")
     sample.add_argument("run", help="run folder")
@@ -207,10 +275,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ladder": cmd_ladder,
             "heads": cmd_heads,
             "lens": cmd_lens,
+            "follow": cmd_follow,
         }
         return commands[args.command](args)
+    except _OtherRankFailed:
+        return EXIT_BAD_INPUT
     except (UsageError, ConfigError, CorpusError, RunError) as exc:
-        print(f"headwatch: error: {exc}", file=sys.stderr)
+        if _is_main_rank():
+            print(f"headwatch: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # before training began, or a second Ctrl+C outside it
         print("headwatch: interrupted", file=sys.stderr)
@@ -236,11 +308,15 @@ class _Interrupts:
     signum: the first signal received, or None."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    # Under torchrun a Ctrl+C reaches each rank twice (from the terminal, then forwarded by
+    # torchrun as SIGTERM): a second signal this soon is the same interruption.
+    SAME_INTERRUPTION_S = 2.0
 
     def __init__(self, control: TrainControl) -> None:
         self.control = control
         self.signum: int | None = None
         self._previous: dict = {}
+        self._first_at = 0.0
 
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():  # where signals can be caught
@@ -254,10 +330,16 @@ class _Interrupts:
 
     def _handle(self, signum: int, frame) -> None:
         if self.signum is not None:
+            soon = time.monotonic() - self._first_at < self.SAME_INTERRUPTION_S
+            if soon and "RANK" in os.environ:
+                return
             self.control.abort()
             raise KeyboardInterrupt
         self.signum = signum
+        self._first_at = time.monotonic()
         self.control.stop()
+        if not _is_main_rank():
+            return
         name = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
         # os.write, not print: a handler may run while print is writing to the same stream
         os.write(
@@ -283,10 +365,12 @@ def _given(args: argparse.Namespace) -> dict:
     }
 
 
-def _new_run(args: argparse.Namespace):
-    """(corpus, trainer) for a new run: defaults, then the preset, then the options given."""
+def _new_run(args: argparse.Namespace, distributed: Distributed | None):
+    """(corpus, build) for a new run: defaults, then the preset, then the options given;
+    build(**kwargs) makes its trainer."""
     settings = {**_train_defaults(), **PRESETS.get(args.preset or "", {}), **_given(args)}
-    if is_run_dir(args.out):  # before minutes of loading: RunWriter.create would refuse it
+    # other ranks do not look: rank 0 may have created it a moment ago
+    if _is_main_rank() and is_run_dir(args.out):  # before minutes of loading
         raise RunError(
             f"{args.out}: already holds a run — resume it (--resume), or choose another --out"
         )
@@ -295,12 +379,13 @@ def _new_run(args: argparse.Namespace):
     model = {k: v for k, v in settings.items() if k in model_fields}
     model_config = GPTConfig(**{**model, "vocab_size": corpus.vocab_size})
     train_config = TrainConfig(**{k: v for k, v in settings.items() if k not in model_fields})
-    return corpus, build_trainer(corpus, model_config, train_config)
+    return corpus, lambda **kw: build_trainer(corpus, model_config, train_config, **kw)
 
 
-def _resume(args: argparse.Namespace):
-    """(corpus, trainer, record, steps, note) to continue the run in --out with the options
-    given applied (see core.runs.resume_configs)."""
+def _resume(args: argparse.Namespace, distributed: Distributed | None):
+    """(corpus, build, record, steps, note) to continue the run in --out with the options
+    given applied (see core.runs.resume_configs); build(**kwargs) makes its trainer. Under
+    another number of processes than the run's, the global batch is kept (see _per_rank_batch)."""
     if args.preset is not None:
         raise UsageError("--preset chooses a new run's settings; it cannot be used with --resume")
     if not is_run_dir(args.out):
@@ -315,32 +400,103 @@ def _resume(args: argparse.Namespace):
     asked["max_iters"] = record.step + steps
     if "device" not in asked and not device_available(record.train_config.device):
         asked["device"] = "auto"  # trained elsewhere (a GPU): here, wherever auto finds
+    world_size = distributed.world_size if distributed else 1
+    if "batch_size" not in asked and world_size != record.world_size:
+        asked["batch_size"] = _per_rank_batch(record, world_size)
     # --corpus may name the same text elsewhere; check_corpus refuses any other text
     corpus = load_corpus(args.corpus if args.corpus is not None else record.corpus.get("path"))
     note = check_corpus(record, corpus)
     model_config, train_config = resume_configs(record, asked)
-    trainer = trainer_for(record, corpus, model_config=model_config, train_config=train_config)
-    return corpus, trainer, record, steps, note
+
+    def build(**kwargs):
+        return trainer_for(
+            record, corpus, model_config=model_config, train_config=train_config, **kwargs
+        )
+
+    return corpus, build, record, steps, note
+
+
+def _per_rank_batch(record, world_size: int) -> int:
+    """The batch per process that keeps the run's global batch under world_size processes.
+    Raises RunError when it does not divide."""
+    global_batch = record.global_batch
+    if global_batch % world_size:
+        raise RunError(
+            f"{record.path}: was trained with a global batch of {global_batch} windows "
+            f"({record.world_size} × {record.train_config.batch_size}), which does not divide "
+            f"among {world_size} processes — resume with a process count that divides it, or "
+            "give --batch to change the global batch"
+        )
+    return global_batch // world_size
+
+
+def _together(distributed: Distributed | None, work):
+    """work() on this rank; under torchrun, when bad input stopped some rank, every rank stops
+    (that one raising its error, the others _OtherRankFailed) rather than waiting for it."""
+    error = None
+    try:
+        result = work()
+    except (UsageError, ConfigError, CorpusError, RunError) as exc:
+        error = exc
+    if distributed is not None and distributed.any(error is not None) and error is None:
+        raise _OtherRankFailed
+    if error is not None:
+        raise error
+    return result
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    distributed = from_environment()
+    try:
+        return _train(args, distributed)
+    finally:
+        if distributed is not None:
+            distributed.close()
+
+
+def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
     control = TrainControl()
+    main_rank = distributed is None or distributed.is_main
     with _Interrupts(control) as interrupts:
         record = None
-        if args.resume:
-            corpus, trainer, record, steps, note = _resume(args)
-        else:
-            corpus, trainer = _new_run(args)
-            steps, note = None, ""
-        if control.stop_requested:
-            print("stopped before training began; nothing was changed", file=sys.stderr)
+
+        def prepare():
+            store = SnapshotStore(args.out, args.snapshot_every, args.snapshot_budget_mb)
+            tensorboard = check_tensorboard() if args.tensorboard else None
+            if args.resume:
+                return *_resume(args, distributed), store, tensorboard
+            return *_new_run(args, distributed), None, None, "", store, tensorboard
+
+        corpus, build, record, steps, note, store, tensorboard = _together(distributed, prepare)
+        trainer = _together(distributed, lambda: build(distributed=distributed))
+        if args.compile:
+            seconds = trainer.compile()
+            if main_rank:
+                print(f"compiled the model in {seconds:.1f}s", file=sys.stderr)
+        stop = control.stop_requested
+        if distributed is not None:
+            stop = distributed.any(stop)  # every rank returns here, or none
+        if stop:
+            if main_rank:
+                print("stopped before training began; nothing was changed", file=sys.stderr)
             return interrupts.exit_code
-        if record is not None:
-            writer = RunWriter.reopen(record)
-            changed = writer.record_changes(record, trainer)
-        else:
-            writer = RunWriter.create(args.out, corpus, trainer.model_config, trainer.config)
-            changed = {}
+        if not main_rank:
+            _together(distributed, lambda: None)  # rank 0 opens the run folder meanwhile
+            return _follow_the_group(trainer, control, steps, interrupts)
+
+        def open_run():
+            store.check_room(trainer.model)
+            if record is not None:
+                writer = RunWriter.reopen(record)
+                return writer, writer.record_changes(record, trainer)
+            world_size = distributed.world_size if distributed else 1
+            writer = RunWriter.create(
+                args.out, corpus, trainer.model_config, trainer.config, world_size
+            )
+            return writer, {}
+
+        writer, changed = _together(distributed, open_run)
+        writer.snapshots = store
         for line in [*writer.notes, note]:
             if line:
                 print(f"headwatch: {line}", file=sys.stderr)
@@ -359,7 +515,31 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"on {trainer.device}",
             file=sys.stderr,
         )
-        return _train_loop(args, trainer, writer, control, steps, interrupts)
+        if distributed is not None:
+            print(
+                f"{distributed.world_size} processes ({distributed.backend}), "
+                f"{trainer.config.batch_size} windows each: a global batch of "
+                f"{distributed.world_size * trainer.config.batch_size}",
+                file=sys.stderr,
+            )
+        board = tensorboard(args.out, trainer) if tensorboard else None
+        try:
+            return _train_loop(args, trainer, writer, control, steps, interrupts, board)
+        finally:
+            if board is not None:
+                board.close()
+
+
+def _follow_the_group(trainer, control, steps, interrupts) -> int:
+    """A rank other than 0 under torchrun: the same steps, silently, writing nothing."""
+    try:
+        for _ in trainer.run(control, steps):
+            pass
+    except TrainingDiverged:
+        return 1
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return interrupts.exit_code if interrupts.signum is not None else 0
 
 
 def _kept(writer: RunWriter) -> str:
@@ -368,12 +548,14 @@ def _kept(writer: RunWriter) -> str:
     return f"the checkpoint of step {writer.saved_step} is kept in {writer.path}"
 
 
-def _train_loop(args, trainer, writer, control, steps, interrupts) -> int:
+def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int:
     bar = _ProgressBar(sys.stderr)
     last = None
     started = time.perf_counter()
     try:
         for p in train_into_run(trainer, writer, control, steps):
+            if board is not None:
+                board.record(p)
             if p.is_eval:
                 bar.clear()
                 print(
@@ -439,10 +621,20 @@ class _ProgressBar:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    record = load_run(args.run)
-    model = record.build_model()
+    record = load_run(args.run, with_checkpoint=args.step is None)
+    if args.step is None:
+        model, step = record.build_model(), record.step
+    else:
+        info = nearest(list_snapshots(args.run), args.step)
+        if info.step != args.step:
+            print(
+                f"headwatch: note: no snapshot of step {args.step} is kept; showing step "
+                f"{info.step}, the nearest",
+                file=sys.stderr,
+            )
+        model, step = record.build_snapshot_model(info), info.step
     with _knockout(args, record, model):
-        result = inspect_prompt(model, record.tokenizer, args.prompt, record.step)
+        result = inspect_prompt(model, record.tokenizer, args.prompt, step)
     if result.prompt.unknown:
         print(f"headwatch: note: {result.prompt.describe_unknown()}", file=sys.stderr)
     if result.empty:
@@ -452,7 +644,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     prompt = visible_string("".join(result.tokens))
-    print(f"run {args.run} at step {record.step}; prompt '{prompt}'")
+    print(f"run {args.run} at step {step}; prompt '{prompt}'")
     for layer in range(result.attention.shape[0]):
         for head in range(result.attention.shape[1]):
             row = result.attention[layer, head, -1]
@@ -581,20 +773,53 @@ def cmd_lens(args: argparse.Namespace) -> int:
     if result.note:
         print(f"note: {result.note}")
     print(f"loss by depth over {x.shape[0]} validation windows; each stage's guess per position:")
-    shown = "".join(_visible(ch) for ch in result.tokens)
+    shown = visible_string("".join(result.tokens))
     print(f"{'':<8} {'loss':>6}  {'p(next)':>7}  {shown}")
     for name, loss, p_next, top in zip(
         result.stages, losses, result.p_next, result.top, strict=True
     ):
         known = [p for p in p_next if p is not None]
         mean = f"{sum(known) / len(known):.2f}" if known else "-"
-        print(f"{name:<8} {loss:>6.3f}  {mean:>7}  {''.join(_visible(ch) for ch in top)}")
+        print(f"{name:<8} {loss:>6.3f}  {mean:>7}  {visible_string(''.join(top))}")
     return 0
 
 
-def _visible(ch: str) -> str:
-    """One printable column for a character: newline as ⏎, other control characters as ·."""
-    return "⏎" if ch == "\n" else ("·" if not ch.isprintable() else ch)
+# --- follow ----------------------------------------------------------------------------------
+
+
+FOLLOW_SAYS = {
+    "dead": "the writer is no longer running (killed or crashed); still watching",
+    "stale": "no update for {idle}",
+    "waiting": "waiting for the first checkpoint",
+}
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    """Evaluations on stdout as they land, states on stderr; 0 when the run ends."""
+    if not (args.interval > 0 and args.stale_after > 0):
+        raise ConfigError("--interval and --stale-after must be more than 0 seconds")
+    follower = RunFollower(args.run, stale_after_s=args.stale_after)
+    said = None
+    try:
+        for update in follower.updates(args.interval):
+            for row in update.rows:
+                if row.val is not None:
+                    print(f"step {row.step:>6}  train {row.train:.4f}  val {row.val:.4f}")
+            if update.snapshot is not None:
+                print(f"weights of step {update.snapshot.step}", file=sys.stderr)
+            if update.state == "ended":
+                print(f"the run ended at step {update.step}", file=sys.stderr)
+                return 0
+            says = FOLLOW_SAYS.get(update.state, "following")
+            if says != said:
+                idle_s = update.idle_s
+                idle = f"{idle_s / 60:.0f} min" if idle_s >= 60 else f"{idle_s:.0f} s"
+                print(f"headwatch: {says.format(idle=idle)}", file=sys.stderr, flush=True)
+                said = says
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 # --- ladder ----------------------------------------------------------------------------------

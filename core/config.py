@@ -163,7 +163,7 @@ class GPTConfig:
         return cls(**_known_settings(cls, data, "model"))
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -179,9 +179,10 @@ class TrainConfig:
     seed: int = 1337  # initial weights and batches
     device: str = "auto"  # auto, cpu, cuda or mps (core.performance.resolve_device)
     # "bf16": matmuls under bfloat16 autocast, weights and optimizer in fp32; to the same loss
-    # within ~0.01, not bit-for-bit. "auto": bf16 where the hardware has it and a step is big
-    # enough for it to pay, else fp32 (core.performance.resolve_precision); a run's saved
-    # config says which one ran.
+    # within ~0.01, not bit-for-bit. "fp16": the same in float16 with a gradient scaler, for
+    # GPUs without bf16. "auto": bf16 where the hardware has it and a step is big enough for it
+    # to pay, fp16 on a CUDA GPU without bf16, else fp32 (core.performance.resolve_precision);
+    # a run's saved config says which one ran.
     precision: str = "auto"
 
     def __post_init__(self) -> None:

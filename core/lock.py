@@ -138,3 +138,21 @@ class RunLock:
         raise RunLocked(
             self.folder, pid, str(owner.get("host") or "this machine"), str(owner.get("time", ""))
         )
+
+
+def lock_state(folder: str | os.PathLike) -> tuple[str, dict | None]:
+    """What a run's lock says, read without taking it: ("free", None), ("held", owner) by a live
+    process of this host, ("dead", owner) left by one no longer running, or ("elsewhere", owner)
+    held from another host (which cannot be checked from here)."""
+    path = Path(folder) / LOCK
+    if not path.exists():
+        return "free", None
+    owner = _read_owner(path)
+    if owner is None:  # being written by its owner this very moment
+        return "held", None
+    pid, host = owner.get("pid"), owner.get("host")
+    if host != _host():
+        return "elsewhere", owner
+    if isinstance(pid, int) and not _alive(pid):
+        return "dead", owner
+    return "held", owner

@@ -7,9 +7,12 @@ docs/performance.md):
 - Precision (`resolve_precision`): "auto" trains in bf16 where the device multiplies bf16 in
   hardware (a CUDA GPU with bf16; a CPU with AVX512-BF16 or AMX, `native_bf16_cpu`) and, on a
   CPU, where a step has at least BF16_MIN_STEP_FLOPS of matmul work: below that, casting the
-  activations to bf16 costs what the bf16 matmuls save. Elsewhere fp32 (torch only emulates bf16
-  on other CPUs, slower than fp32). Big models (FAST_INSPECTION_MIN_PARAMS) are also *viewed* in
+  activations to bf16 costs what the bf16 matmuls save. A CUDA GPU without bf16 gets fp16 (with
+  a gradient scaler, core.trainer). Elsewhere fp32 (torch only emulates bf16 on other CPUs,
+  slower than fp32). Big models (FAST_INSPECTION_MIN_PARAMS) are also *viewed* in
   bf16 on such a CPU (`inspect_in_bf16`), which keeps typing live on them.
+- CUDA (`use_tf32_matmuls`, `pinned_copy`): TF32 for the matmuls left in fp32; batches copied
+  from pinned memory without blocking, so the copy overlaps the step in flight.
 - Torch threads (`use_torch_threads`, `keep_gui_thread_serial`, TRAIN_THREADS): only the training
   thread runs torch on several threads (torch's default count, TRAIN_THREADS); the GUI, inspection
   and analysis threads run serial. libgomp keeps a pool of helper threads per thread that ran a
@@ -90,7 +93,7 @@ def resolve_precision(precision: str, device: torch.device, step_flops: float = 
     import torch
 
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     pays = step_flops >= BF16_MIN_STEP_FLOPS
     return "bf16" if device.type == "cpu" and native_bf16_cpu() and pays else "fp32"
 
@@ -102,6 +105,24 @@ def bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device.type in ("cpu", "mps")
+
+
+def use_tf32_matmuls() -> None:
+    """fp32 matmuls on CUDA through TF32 tensor cores (10-bit mantissa inputs, fp32 sums): several
+    times the fp32 rate on Ampere and later, for what stays fp32 under autocast. No effect on a
+    CPU."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
+def pinned_copy(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """tensor on device: to a GPU from page-locked memory without blocking (the copy overlaps
+    the step in flight); elsewhere a plain copy."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def inspect_in_bf16(num_parameters: int, device: torch.device) -> bool:

@@ -29,6 +29,13 @@ from headwatch.core.model import GPT, ConfigError, GPTConfig, upgrade_state_dict
 from headwatch.core.oom import build_trainer
 from headwatch.core.paths import runs_dir
 from headwatch.core.performance import resolve_device
+from headwatch.core.snapshot_store import (
+    SnapshotInfo,
+    SnapshotStore,
+    drop_snapshots_after,
+    load_snapshot,
+    snapshot_dir,
+)
 from headwatch.core.storage import (
     RunError,
     RunLocked,  # noqa: F401 - re-exported
@@ -94,6 +101,12 @@ class RunRecord:
     # (mtime_ns, size) of checkpoint.pt when loaded: RunWriter.reopen refuses a run changed since
     checkpoint_stamp: tuple[int, int] | None = None
     changes: list[dict] = field(default_factory=list)  # config.json "changes", see record_changes
+    world_size: int = 1  # processes that trained it (torchrun), each on batch_size windows
+
+    @property
+    def global_batch(self) -> int:
+        """Windows per optimizer step, over all processes."""
+        return self.world_size * self.train_config.batch_size
 
     @property
     def step(self) -> int:
@@ -102,8 +115,19 @@ class RunRecord:
     def build_model(self) -> GPT:
         if self.checkpoint is None:
             raise RunError(f"{self.path}: has no checkpoint yet, so there are no weights to load")
+        return self._model_from(self.checkpoint["model"])
+
+    def build_snapshot_model(self, info: SnapshotInfo) -> GPT:
+        """The model with the weights of one of the run's snapshots (core.snapshot_store).
+        Raises RunError for a damaged snapshot or one that does not fit the run."""
+        state = load_snapshot(info)["model"]
+        if not _fits(self.model_config, state):
+            raise RunError(f"{info.path}: weights do not fit the run's architecture")
+        return self._model_from(state)
+
+    def _model_from(self, state: dict) -> GPT:
         model = GPT.unfilled(self.model_config)
-        model.load_state_dict(self.checkpoint["model"])
+        model.load_state_dict(state)
         model.eval()
         return model
 
@@ -136,6 +160,8 @@ class RunWriter:
         self.saved_step: int | None = None  # the step of the checkpoint on disk, once known
         self._metrics: IO[str] | None = None
         self._fresh = False  # created by this writer: discard() may remove it
+        # weight snapshots kept while training (core.snapshot_store); None: none kept
+        self.snapshots: SnapshotStore | None = None
         self._made_folder = False
 
     @property
@@ -150,9 +176,11 @@ class RunWriter:
         corpus: Corpus,
         model_config: GPTConfig,
         train_config: TrainConfig,
+        world_size: int = 1,
     ) -> RunWriter:
-        """A new run folder holding config.json, locked. Raises RunError when path is a file or
-        holds a run, RunLocked when another process is creating it, RunWriteError."""
+        """A new run folder holding config.json, locked. world_size: processes training it
+        (torchrun). Raises RunError when path is a file or holds a run, RunLocked when another
+        process is creating it, RunWriteError."""
         target = Path(path)
         if target.exists() and not target.is_dir():
             raise RunError(f"{target}: exists and is not a folder — choose another output folder")
@@ -186,6 +214,7 @@ class RunWriter:
                 "sha256": corpus.sha256,
                 "chars": list(corpus.tokenizer.chars),
             },
+            "distributed": {"world_size": world_size},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         try:
@@ -197,13 +226,13 @@ class RunWriter:
 
     @classmethod
     def reopen(cls, record: RunRecord) -> RunWriter:
-        """Continue a loaded run, locked: metrics past its checkpoint (a crash's leftovers) are
-        dropped. Raises RunLocked while another process trains it, RunError if its checkpoint
-        changed since record was loaded, RunWriteError."""
+        """Continue a loaded run, locked: metrics and snapshots past its checkpoint (a crash's
+        leftovers) are dropped. Raises RunLocked while another process trains it, RunError if
+        its checkpoint changed since record was loaded, RunWriteError."""
         writer = cls(record.path)
         writer.lock.acquire()
         try:
-            if _stamp(record.path / CHECKPOINT) != record.checkpoint_stamp:
+            if file_stamp(record.path / CHECKPOINT) != record.checkpoint_stamp:
                 raise RunError(
                     f"{record.path}: was saved by another process since it was opened — open "
                     "it again to continue from its latest step"
@@ -212,6 +241,7 @@ class RunWriter:
             for stale in record.path.glob(".*.tmp"):  # a save cut short by a crash
                 with contextlib.suppress(OSError):
                     stale.unlink()
+            drop_snapshots_after(record.path, record.step)
             kept = [row for row in record.metrics if row.step <= record.step]
             if len(kept) != len(record.metrics) or _metrics_has_partial_line(record.path / METRICS):
                 text = "".join(r.to_json() + "\n" for r in kept)
@@ -226,8 +256,17 @@ class RunWriter:
         """Write into config.json the settings trainer resumes record with, and append what
         changed to its "changes" list: {"step": 40, "learning_rate": 0.001, "previous":
         {"learning_rate": 10.0}}. Returns the changed settings (name -> new value), {} if none."""
-        before = {**record.train_config.to_dict(), "dropout": record.model_config.dropout}
-        after = {**trainer.config.to_dict(), "dropout": trainer.model_config.dropout}
+        world_size = trainer.distributed.world_size if trainer.distributed else 1
+        before = {
+            **record.train_config.to_dict(),
+            "dropout": record.model_config.dropout,
+            "world_size": record.world_size,
+        }
+        after = {
+            **trainer.config.to_dict(),
+            "dropout": trainer.model_config.dropout,
+            "world_size": world_size,
+        }
         changed = {k: v for k, v in after.items() if before.get(k) != v}
         if not changed:
             return {}
@@ -238,6 +277,7 @@ class RunWriter:
             raise RunError(f"{path}: cannot be read ({exc})") from exc
         config["model"] = trainer.model_config.to_dict()
         config["train"] = trainer.config.to_dict()
+        config["distributed"] = {"world_size": world_size}
         entry = {"step": record.step, **changed, "previous": {k: before[k] for k in changed}}
         config["changes"] = [*config.get("changes", []), entry]
         self._write(path, None, lambda p: atomic_write_text(p, _dump(config)))
@@ -292,6 +332,7 @@ class RunWriter:
         if not self.holds_no_training:
             return
         self.close()
+        shutil.rmtree(snapshot_dir(self.path), ignore_errors=True)
         for name in (CHECKPOINT, METRICS, CONFIG, LOCK):
             with contextlib.suppress(OSError):
                 (self.path / name).unlink()
@@ -329,7 +370,8 @@ def _dump(config: dict) -> str:
     return json.dumps(config, indent=2)
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of path, None when it cannot be read: enough to tell it changed."""
     try:
         stat = path.stat()
     except OSError:
@@ -371,6 +413,9 @@ def load_run(path: str | os.PathLike, with_checkpoint: bool = True) -> RunRecord
         corpus = dict(config["corpus"])
         tokenizer = Tokenizer(tuple(corpus["chars"]))
         changes = list(config.get("changes", []))
+        world_size = int(config.get("distributed", {}).get("world_size", 1))
+        if world_size < 1:
+            raise ValueError(f"world_size {world_size}")
     except RunError:
         raise
     except (OSError, UnicodeDecodeError) as exc:
@@ -383,8 +428,9 @@ def load_run(path: str | os.PathLike, with_checkpoint: bool = True) -> RunRecord
         raise RunError(f"{config_path}: vocabulary and model size disagree — the file is damaged")
     record = RunRecord(folder, model_config, train_config, corpus, tokenizer, read_metrics(folder))
     record.changes = changes
+    record.world_size = world_size
     if with_checkpoint and (folder / CHECKPOINT).exists():
-        record.checkpoint_stamp = _stamp(folder / CHECKPOINT)
+        record.checkpoint_stamp = file_stamp(folder / CHECKPOINT)
         record.checkpoint = _load_checkpoint(folder / CHECKPOINT, model_config, tokenizer)
     return record
 
@@ -428,9 +474,7 @@ def _load_checkpoint(path: Path, model_config: GPTConfig, tokenizer: Tokenizer) 
         raise RunError(f"{path}: was made for another architecture than this run's config.json")
     if chars != tokenizer.chars:
         raise RunError(f"{path}: was made for another vocabulary than this run's config.json")
-    expected = {k: v.shape for k, v in GPT.unfilled(model_config, "meta").state_dict().items()}
-    got = {k: getattr(v, "shape", None) for k, v in model_state.items()}
-    if expected != got:
+    if not _fits(model_config, model_state):
         raise RunError(f"{path}: weights do not fit the run's architecture")
     return {
         "step": step,
@@ -438,6 +482,12 @@ def _load_checkpoint(path: Path, model_config: GPTConfig, tokenizer: Tokenizer) 
         "model": model_state,
         "optimizer": payload.get("optimizer"),
     }
+
+
+def _fits(model_config: GPTConfig, state: dict) -> bool:
+    """Whether state holds exactly the weights, of the right shapes, of a model_config model."""
+    expected = {k: v.shape for k, v in GPT.unfilled(model_config, "meta").state_dict().items()}
+    return expected == {k: getattr(v, "shape", None) for k, v in state.items()}
 
 
 def check_corpus(record: RunRecord, corpus: Corpus) -> str:

@@ -18,6 +18,9 @@ def train_into_run(
 ) -> Iterator[Progress]:
     """Wrap trainer.run(), recording as it goes, holding the run's lock (writer.lock).
 
+    With writer.snapshots (core.snapshot_store) it also keeps weight snapshots: at log-spaced
+    steps, every evaluation, every few seconds, and where training ends.
+
     Saves when the run ends, is stopped, or the consumer stops iterating (unless control was
     aborted: then what is on disk stays). A divergence (TrainingDiverged) saves nothing, so the
     last good checkpoint stays on disk. Raises RunLocked when another process trains the run,
@@ -35,10 +38,18 @@ def train_into_run(
         if trainer.step != writer.saved_step:
             writer.save_checkpoint(trainer)
 
+    def snapshot(is_eval: bool, last: bool = False) -> None:
+        store = writer.snapshots
+        kind = store and (store.wants(trainer.step, is_eval) or ("timed" if last else None))
+        if kind:
+            store.write(trainer.step, trainer.elapsed, trainer.model.state_dict(), kind)
+
     try:
         if trainer.step == 0:
             save()  # a fresh run folder holds loadable weights from the start
+            snapshot(False)
         for progress in trainer.run(control, steps):
+            snapshot(progress.is_eval)
             if progress.is_eval:
                 writer.append(
                     MetricRow(
@@ -53,9 +64,11 @@ def train_into_run(
                 writer.append(MetricRow(progress.step, progress.elapsed, loss=progress.loss))
             yield progress
         save()
+        snapshot(False, last=True)
     except GeneratorExit:
         if not (control is not None and control.abort_requested):
             save()
+            snapshot(False, last=True)
         raise
     except BaseException as exc:
         if trainer.step == start_step:

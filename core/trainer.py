@@ -19,8 +19,15 @@ import torch
 from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, Tokenizer
+from headwatch.core.distributed import Distributed
 from headwatch.core.model import GPT
-from headwatch.core.performance import bf16_supported, resolve_device, resolve_precision
+from headwatch.core.performance import (
+    bf16_supported,
+    pinned_copy,
+    resolve_device,
+    resolve_precision,
+    use_tf32_matmuls,
+)
 
 DIVERGED_FACTOR = 10.0  # a loss 10x a uniform guess's (43 for 75 characters) has blown up
 # The weights are drawn from torch's global generator: two trainers built at once in two threads
@@ -73,7 +80,10 @@ class Trainer:
     (core.performance) and `config` keeps what really runs. Raises ConfigError when the model's
     vocabulary is not the corpus's, the device is missing or lacks the precision asked for, and
     CorpusError when the text is too short for block_size. `snapshots`: where weight snapshots
-    are published for viewers, at most every snapshot_every_s seconds.
+    are published for viewers, at most every snapshot_every_s seconds. `distributed`: this
+    process's rank under torchrun (core.distributed): the model is wrapped in
+    DistributedDataParallel, each step's global batch of world_size × batch_size windows is
+    drawn alike on every rank and rank r trains on slice r, evaluations are split over ranks.
     """
 
     def __init__(
@@ -84,9 +94,15 @@ class Trainer:
         *,
         snapshots: SnapshotBox | None = None,
         snapshot_every_s: float = 0.2,
+        distributed: Distributed | None = None,
     ) -> None:
         self.model_config = model_config
+        self.distributed = distributed
         self.device = resolve_device(train_config.device)
+        if distributed is not None:
+            self.device = distributed.device(self.device)
+        if self.device.type == "cuda":
+            use_tf32_matmuls()
         if isinstance(corpus_or_tokenizer, Corpus):
             corpus_or_tokenizer.check_block_size(model_config.block_size)
             self.tokenizer = corpus_or_tokenizer.tokenizer
@@ -109,7 +125,18 @@ class Trainer:
             raise ConfigError(
                 f"precision bf16 is not supported on {self.device.type} here; use fp32"
             )
+        if precision == "fp16" and self.device.type == "mps":
+            raise ConfigError("precision fp16 is not supported on mps here; use fp32 or bf16")
         self.config = train_config
+        # fp16's narrow exponent range underflows small gradients: scale the loss up first
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
+        self.train_model: torch.nn.Module = self.model
+        if distributed is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.group_stop = False  # under torchrun: some rank was asked to stop (_agree_on_step)
         # One fused kernel for all of AdamW's element-wise maths instead of ~10 ops per
         # parameter tensor: the same update in a quarter of the optimizer's time.
         self.optimizer, self._fused_adamw = _adamw(
@@ -127,23 +154,35 @@ class Trainer:
     def get_batch(
         self, split: str, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random windows as in the lecture, gathered in one indexing op: x, y each (B, T)."""
+        """Random windows as in the lecture, gathered in one indexing op: x, y each (B, T).
+
+        Under torchrun the generator draws the global batch of world_size × B windows (alike on
+        every rank) and this rank takes its slice, so N ranks see what one process with batch
+        N·B sees. On CUDA the batch is copied from pinned memory without waiting."""
         data = self.train_data if split == "train" else self.val_data
         if data is None:
             raise RuntimeError("this trainer has no corpus to draw batches from")
         T, B = self.model_config.block_size, self.config.batch_size
-        starts = torch.randint(len(data) - T, (B,), generator=generator or self._batch_rng)
+        world, rank = self._world()
+        starts = torch.randint(len(data) - T, (world * B,), generator=generator or self._batch_rng)
+        starts = starts[rank * B : (rank + 1) * B]
         windows = data[starts[:, None] + torch.arange(T + 1)].long()  # (B, T+1)
-        x, y = windows[:, :-1], windows[:, 1:]
-        return x.to(self.device), y.to(self.device)
+        return pinned_copy(windows[:, :-1], self.device), pinned_copy(windows[:, 1:], self.device)
+
+    def _world(self) -> tuple[int, int]:
+        """(world_size, rank): (1, 0) without torchrun."""
+        if self.distributed is None:
+            return 1, 0
+        return self.distributed.world_size, self.distributed.rank
 
     # --- steps --------------------------------------------------------------------------
 
     def precision_context(self) -> contextlib.AbstractContextManager:
-        """Where forward passes run: plain fp32, or bf16 autocast (see TrainConfig.precision)."""
+        """Where forward passes run: plain fp32, or bf16 / fp16 autocast (TrainConfig.precision)."""
         if self.config.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        dtype = torch.float16 if self.config.precision == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
 
     def _diverged(self, loss: float) -> bool:
         """NaN or infinite, or DIVERGED_FACTOR times the loss of a uniform guess, ln(vocab): under
@@ -153,8 +192,9 @@ class Trainer:
         return not math.isfinite(loss) or loss > DIVERGED_FACTOR * uniform
 
     def train_step(self) -> float:
-        """One optimizer step on a fresh training batch; returns its loss (nats)."""
-        self.model.train()
+        """One optimizer step on a fresh training batch; returns its loss (nats; under torchrun
+        the loss of this rank's slice, see _agree_on_step)."""
+        self.train_model.train()
         x, y = self.get_batch("train")
         loss = self.forward_loss(x, y)
         self.backward(loss)
@@ -162,36 +202,56 @@ class Trainer:
         self.step += 1
         return loss.item()
 
+    def _agree_on_step(self, loss: float, stop: bool) -> float:
+        """Under torchrun: the global batch's loss (the mean over ranks), and whether some rank
+        was asked to stop, shared in one all-reduce, so group_stop is set alike on every rank
+        and all stop after the same step. Without torchrun: loss as it is."""
+        if self.distributed is None:
+            return loss
+        total, stops = self.distributed.sum([loss, float(stop)])
+        self.group_stop = stops > 0
+        return total / self.distributed.world_size
+
     # the step's three parts, apart for bench/train_throughput.py to time each
 
     def forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The mean cross-entropy (a 0-d tensor, nats) of batch x (B, T) against targets y."""
         with self.precision_context():
-            return self.model(x, y)[1]
+            return self.train_model(x, y)[1]
 
     def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of loss (under torchrun: averaged over ranks by DDP's all-reduce)."""
         self.model.zero_grad(set_to_none=True)  # None, not zeros: backward writes, not adds
-        loss.backward()
+        self.scaler.scale(loss).backward()
 
     def update(self) -> None:
-        """One AdamW step on the gradients of the last backward pass."""
-        self.optimizer.step()
+        """One AdamW step on the gradients of the last backward pass (under fp16: unscaled
+        first, and skipped when they overflowed)."""
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
 
     @torch.no_grad()
     def estimate_loss(self) -> dict[str, float]:
-        """Mean loss over eval_iters batches per split (fixed seed: evals are comparable)."""
+        """Mean loss over eval_iters batches per split (fixed seed: evals are comparable).
+
+        Under torchrun each rank computes its slice of every (global) batch and the sums are
+        all-reduced: each rank pays 1/world_size of the evaluation."""
         self.model.eval()
-        out = {}
+        sums = []
         for split in ("train", "val"):
             rng = torch.Generator().manual_seed(self.config.seed + (split == "val"))
-            losses = []
+            total = 0.0
             for _ in range(self.config.eval_iters):
                 x, y = self.get_batch(split, rng)
                 with self.precision_context():
-                    losses.append(self.model(x, y)[1].item())
-            out[split] = sum(losses) / len(losses)
+                    total += self.model(x, y)[1].item()
+            sums.append(total)
+        world, _ = self._world()
+        if self.distributed is not None:
+            sums = self.distributed.sum(sums)
         self.model.train()
-        return out
+        train, val = (v / (world * self.config.eval_iters) for v in sums)
+        return {"train": train, "val": val}
 
     def run(
         self, control: TrainControl | None = None, steps: int | None = None
@@ -199,21 +259,27 @@ class Trainer:
         """Train until `steps` more steps (default: up to max_iters) are done or a stop is asked.
 
         Evaluates every eval_interval steps and at the end. Raises TrainingDiverged when the loss
-        is NaN, infinite or absurdly high (see _diverged).
+        is NaN, infinite or absurdly high (see _diverged). Under torchrun a stop asked on any rank
+        ends every rank after the same step (_agree_on_step), and pausing is not offered.
         """
         target = self.step + steps if steps is not None else self.config.max_iters
         tokens_per_step = self.config.batch_size * self.model_config.block_size
         recent: deque[float] = deque(maxlen=20)  # seconds per step, for a steady tokens/s
         self.publish_snapshot(force=True)
         while self.step < target:
-            if control is not None:
+            if control is not None and self.distributed is None:
                 if control.paused:
                     control.wait_while_paused()
                 if control.stop_requested:
                     self.publish_snapshot(force=True)  # viewers see where it stopped
                     return
+            if self.group_stop:  # decided alike on every rank by the last step's all-reduce
+                self.publish_snapshot(force=True)
+                return
             started = time.perf_counter()
-            loss = self.train_step()
+            loss = self._agree_on_step(
+                self.train_step(), control is not None and control.stop_requested
+            )
             took = time.perf_counter() - started
             self.elapsed += took
             recent.append(took)
@@ -230,6 +296,18 @@ class Trainer:
                 yield Progress(
                     self.step, target, None, tps, self.elapsed, estimate["train"], estimate["val"]
                 )
+
+    def compile(self) -> float:
+        """Compile the training model with torch.compile (fused kernels, fewer launches: faster
+        steps on a GPU); returns the seconds it took. Compiling happens at the first call, so one
+        forward and backward pass on a batch of a separate generator runs here, its gradients
+        dropped and the batch draws of training untouched."""
+        started = time.perf_counter()
+        self.train_model = torch.compile(self.train_model)
+        x, y = self.get_batch("train", torch.Generator().manual_seed(self.config.seed))
+        self.backward(self.forward_loss(x, y))
+        self.model.zero_grad(set_to_none=True)
+        return time.perf_counter() - started
 
     # --- weights out --------------------------------------------------------------------
 

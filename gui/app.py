@@ -15,7 +15,7 @@ from pathlib import Path
 from headwatch.core.paths import log_dir
 from headwatch.core.performance import keep_freed_memory
 
-SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "heads", "lens", "-h", "--help"}
+SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "heads", "lens", "follow", "-h", "--help"}
 
 
 def setup_logging() -> None:

@@ -66,9 +66,9 @@ def test_bf16_hardware_is_read_from_the_cpu_flags():
     assert not has_bf16_flag("")
 
 
-@pytest.mark.parametrize("value", ["fp16", "BF16", "", None, 16])
+@pytest.mark.parametrize("value", ["fp8", "BF16", "", None, 16])
 def test_unknown_precision_is_refused(value):
-    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, fp16"):
         TrainConfig(precision=value)
 
 
@@ -203,3 +203,32 @@ def test_bf16_trainers_in_two_threads_train_as_they_would_alone():
         t.join()
     assert not errors
     assert results == [alone, alone]
+
+
+# --- the CUDA path, run where it can: on the CPU ----------------------------------------------
+
+
+def test_fp16_with_a_gradient_scaler_learns_as_fp32_does():
+    results = {}
+    for precision in ("fp32", "fp16"):
+        trainer = make_trainer(precision=precision, max_iters=60, eval_interval=60)
+        for _ in trainer.run():
+            pass
+        results[precision] = trainer.estimate_loss()["val"]
+        assert trainer.scaler.is_enabled() == (precision == "fp16")
+    untrained = make_trainer().estimate_loss()["val"]
+    assert results["fp16"] < untrained - 0.3
+    assert results["fp16"] == pytest.approx(results["fp32"], abs=0.05)
+
+
+def test_auto_precision_on_a_gpu_without_bf16_is_fp16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert performance.resolve_precision("auto", torch.device("cuda")) == "fp16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert performance.resolve_precision("auto", torch.device("cuda")) == "bf16"
+
+
+def test_batches_on_the_cpu_are_not_pinned():
+    x = torch.arange(6).view(2, 3)
+    moved = performance.pinned_copy(x, torch.device("cpu"))
+    assert torch.equal(moved, x) and not moved.is_pinned()

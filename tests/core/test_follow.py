@@ -1,0 +1,119 @@
+"""The run follower: a real `headwatch train` process writes a run while a follower reads it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+from headwatch.core.cli import main
+from headwatch.core.follow import RunFollower
+from headwatch.core.lock import LOCK
+from headwatch.core.runs import RunWriter
+from headwatch.core.session import train_into_run
+from headwatch.core.snapshot_store import SnapshotStore, load_snapshot
+from headwatch.core.storage import RunError
+from headwatch.core.trainer import Trainer
+
+from tests.core.test_cli import SMALL
+from tests.core.test_snapshot_store import ROOT
+from tests.helpers import small_corpus, small_model, small_training, write_corpus
+
+
+def _eval_lines(child: subprocess.Popen, *steps: int):
+    """Blocks until the writer prints the evaluation of each step in turn (its files are on disk
+    by then: the CLI prints after train_into_run has written them)."""
+    for step in steps:
+        for line in child.stdout:
+            if line.startswith(f"step {step:>6}/"):
+                break
+        else:
+            pytest.fail(f"the writer ended before step {step}")
+        yield step
+
+
+def test_a_follower_sees_new_rows_and_weights_and_outlives_a_killed_writer(tmp_path):
+    out = tmp_path / "run"
+    argv = [*SMALL, "--iters", "1000000", "--eval-every", "10", "--snapshot-every", "0"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "headwatch", "train", "--corpus", str(write_corpus(tmp_path))]
+        + [*argv, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        steps = _eval_lines(child, 10, 20)
+        next(steps)
+        follower = RunFollower(out)
+        first = follower.poll()
+        assert first.state == "following" and first.owner["pid"] == child.pid
+        assert [r.step for r in first.rows if r.loss is not None][:10] == list(range(1, 11))
+        assert first.snapshot is not None and first.snapshot.step >= 10
+        next(steps)
+        second = follower.poll()
+        losses = [r.step for r in first.rows + second.rows if r.loss is not None]
+        assert losses == list(range(1, second.step + 1))  # each line once, none missed
+        assert second.step >= 20 and second.snapshot.step >= 20  # new weights
+        assert load_snapshot(second.snapshot)["step"] == second.snapshot.step
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    after = follower.poll()
+    assert after.state == "dead" and after.owner["pid"] == child.pid
+    assert (out / LOCK).exists()  # the follower never touches the lock
+    quiet = follower.poll()
+    assert not quiet.rows and quiet.snapshot is None and quiet.state == "dead"
+
+
+def test_a_finished_run_has_ended_and_silence_is_stale(tmp_path):
+    corpus = small_corpus()
+    trainer = Trainer(corpus, small_model(corpus.vocab_size), small_training(max_iters=12))
+    writer = RunWriter.create(tmp_path / "run", corpus, trainer.model_config, trainer.config)
+    writer.snapshots = SnapshotStore(tmp_path / "run", every_s=0)
+    now = [0.0]
+    follower = RunFollower(tmp_path / "run", stale_after_s=120, clock=lambda: now[0])
+    training = train_into_run(trainer, writer)
+    for progress in training:
+        if progress.step == 5:
+            break_at = follower.poll()
+            assert break_at.state == "following" and break_at.step == 5
+            now[0] += 121  # two minutes without a change, the writer still holding the lock
+            assert follower.poll().state == "stale"
+            break
+    training.close()  # saves step 5 and releases the lock
+    update = follower.poll()
+    assert update.state == "ended" and update.checkpoint_changed
+    assert update.idle_s == 0.0
+
+
+def test_following_a_folder_that_is_no_run_is_one_error(tmp_path):
+    with pytest.raises(RunError, match="not a HeadWatch run"):
+        RunFollower(tmp_path)
+
+
+def test_headwatch_follow_prints_the_evaluations_of_a_run_and_its_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]
+    assert main(argv) == 0  # evaluations at 6 and 12
+    capsys.readouterr()
+    assert main(["follow", str(out), "--interval", "0.01"]) == 0
+    captured = capsys.readouterr()
+    evals = [line.split()[1] for line in captured.out.splitlines()]
+    assert evals == ["6", "12"]
+    assert captured.err.splitlines()[-1] == "the run ended at step 12"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--interval", "0"], "--interval and --stale-after must be more than 0 seconds"),
+        ([], "not a HeadWatch run (no config.json) — nothing to follow"),
+    ],
+)
+def test_headwatch_follow_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    assert main(["follow", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
