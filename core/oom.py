@@ -40,13 +40,13 @@ def build_trainer(
     corpus: Corpus | Tokenizer,
     model_config: GPTConfig,
     train_config: TrainConfig,
-    factory: Callable[..., Trainer] = Trainer,
+    factory: Callable[..., Trainer] | None = None,
     **kwargs,
 ) -> Trainer:
     """factory(...) (a Trainer by default), an allocation failure raised as OutOfMemory naming
     the model's size (a model too big to build is too big to train)."""
     try:
-        return factory(corpus, model_config, train_config, **kwargs)
+        return (factory or Trainer)(corpus, model_config, train_config, **kwargs)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise

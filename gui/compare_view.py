@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from headwatch.core.formatting import format_duration
+from headwatch.gui.widgets import row_table
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -23,12 +24,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -245,12 +244,7 @@ class CompareView(QWidget):
         self._proxy.setSourceModel(self._model)
         self._proxy.setSortRole(SORT_ROLE)
         self._proxy.setDynamicSortFilter(True)
-        self._table = QTableView(objectName="compareTable")
-        self._table.setModel(self._proxy)
-        self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self._table.setAlternatingRowColors(True)
+        self._table = row_table("compareTable", self._proxy)
         self._table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a path's ends say the most
         self._table.setWordWrap(False)
         self._table.verticalHeader().hide()

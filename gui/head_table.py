@@ -9,17 +9,16 @@ badges).
 from __future__ import annotations
 
 from headwatch.core.head_label import HeadLabel
+from headwatch.gui.widgets import row_table
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
     QStyledItemDelegate,
     QStyleOptionViewItem,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -119,12 +118,7 @@ class HeadTable(QWidget):
             self._model.setHeaderData(
                 column, Qt.Orientation.Horizontal, tip, Qt.ItemDataRole.ToolTipRole
             )
-        self._view = QTableView(objectName="headTableView")
-        self._view.setModel(self._model)
-        self._view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self._view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self._view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self._view.setAlternatingRowColors(True)
+        self._view = row_table("headTableView", self._model)
         self._view.verticalHeader().hide()
         self._view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
         self._view.setSortingEnabled(True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
 from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.widgets import vertical_scroll
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -42,7 +43,7 @@ from PySide6.QtGui import (
     QPen,
     QResizeEvent,
 )
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 LINE_COLOUR = "#4e79a7"  # the prediction bars' blue
 FOCUS_COLOUR = "#e8591a"  # the attention grid's selection orange
@@ -358,11 +359,7 @@ class AttentionLinesView(QWidget):
 
         self._canvas = _LinesCanvas()
         self._canvas.hovered.connect(self._on_hovered)
-        self._scroll = QScrollArea()
-        self._scroll.setWidget(self._canvas)
-        self._scroll.setWidgetResizable(True)
-        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll = vertical_scroll(self._canvas)
         self._headings = _Headings(self._canvas, self)
         self._headings.hide()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from headwatch.gui.text_display import visible_char
+from headwatch.gui.widgets import vertical_scroll
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
@@ -21,7 +22,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
 )
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 HIGHLIGHT_COLOUR = "#e8591a"  # the attention grid's selection orange
 _BAR_COLOUR = "#4e79a7"  # the prediction bars' blue
@@ -222,11 +223,7 @@ class NeuronView(QWidget):
         self._dead.hide()
 
         self._list = _ContextList()
-        self._scroll = QScrollArea()
-        self._scroll.setWidget(self._list)
-        self._scroll.setWidgetResizable(True)
-        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll = vertical_scroll(self._list)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
