@@ -34,9 +34,10 @@ LABEL_COLOURS: dict[str, str] = {
 NEUTRAL_LABEL_COLOUR = "#eef0f3"  # a label outside LABEL_COLOURS
 LABEL_TEXT_COLOUR = "#1f2328"
 
-COLUMNS = ("Layer", "Head", "Label", "Entropy", "Previous", "Self", "First", "Even")
+# short: the tab is narrow on a laptop screen; each title's tooltip says it in full
+COLUMNS = ("L", "H", "Label", "Entropy", "Prev", "Self", "First", "Even")
 _SHARE_KEYS = ("previous", "self", "first", "even")
-_FIRST_SHARE_COLUMN = COLUMNS.index("Previous")
+_FIRST_SHARE_COLUMN = COLUMNS.index("Prev")
 _TOOLTIPS = (
     "Layer, counted from 1",
     "Head within its layer, counted from 1",

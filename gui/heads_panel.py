@@ -23,7 +23,9 @@ class HeadsPanel(QSplitter):
         self.lines = AttentionLinesView()
         self.addWidget(self.table)
         self.addWidget(self.lines)
-        self.setStretchFactor(1, 2)  # the lines need height; the table scrolls
+        # the lines need height, the table scrolls: a third for it, now and as the tab resizes
+        self.setStretchFactor(1, 2)
+        self.setSizes([100, 200])
         self._labels: list[list[str]] | None = None
         self._inspection: PromptInspection | None = None
         self._selected = (0, 0)
