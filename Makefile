@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-headwatch
 
-.PHONY: run test lint install clean bench-throughput bench-latency bench-startup bench-soak
+.PHONY: run test lint install clean bench-throughput bench-latency bench-startup bench-soak \
+	bench-responsiveness
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +36,9 @@ bench-startup: $(STAMP)
 
 bench-soak: $(STAMP)
 	$(BIN)/python bench/soak.py $(ARGS)
+
+bench-responsiveness: $(STAMP)
+	$(BIN)/python bench/responsiveness.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
