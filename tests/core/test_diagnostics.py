@@ -18,9 +18,9 @@ from headwatch.core.diagnostics import (
     unit_top_contexts,
 )
 from headwatch.core.model import GPT, GPTConfig
-from headwatch.core.trainer import Trainer
 
-from tests.helpers import small_corpus, small_model, small_training
+from tests.helpers import small_corpus
+from tests.trained import trained_small
 
 T = 8
 
@@ -117,17 +117,7 @@ def test_statistics_refuse_bad_shapes():
 
 @pytest.fixture(scope="module")
 def trained():
-    corpus = small_corpus()
-    trainer = Trainer(
-        corpus, small_model(corpus.vocab_size), small_training(max_iters=150, eval_interval=150)
-    )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small only loses time to a second thread
-    try:
-        list(trainer.run())
-    finally:
-        torch.set_num_threads(threads)
-    return corpus, trainer.model.eval()
+    return trained_small(150)
 
 
 def test_sample_windows_come_from_the_val_split():

@@ -48,3 +48,22 @@ def window(qtbot, tmp_path):
     yield win
     controller.shutdown()
     qtbot.waitUntil(controller.threads_ended, timeout=60_000)
+
+
+@pytest.fixture
+def window_with(qtbot, tmp_path):
+    """window_with(trainer_factory): a window whose runs are built by that factory; shut down
+    at teardown."""
+    from headwatch.gui.controller import AppController
+
+    controllers = []
+
+    def make(trainer_factory) -> MainWindow:
+        controller = AppController(trainer_factory=trainer_factory)
+        controllers.append(controller)
+        return open_window(qtbot, tmp_path / f"w{len(controllers)}.ini", controller=controller)
+
+    yield make
+    for controller in controllers:
+        controller.shutdown()
+        qtbot.waitUntil(controller.threads_ended, timeout=60_000)

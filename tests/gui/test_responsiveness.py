@@ -8,10 +8,7 @@ import time
 import pytest
 from headwatch.core.runs import load_run
 from headwatch.core.trainer import Trainer
-from headwatch.gui.controller import AppController
 from PySide6.QtCore import QTimer
-
-from tests.gui.conftest import open_window
 
 STEP_SECONDS = 3.0  # a lecture-preset step on a 2-core CPU takes several seconds
 MAX_GAP_MS = 100
@@ -46,11 +43,8 @@ class GapMeter:
 
 
 @pytest.fixture
-def slow_window(qtbot, tmp_path):
-    controller = AppController(trainer_factory=SlowTrainer)
-    yield open_window(qtbot, tmp_path / "s.ini", controller=controller)
-    controller.shutdown()
-    qtbot.waitUntil(controller.threads_ended, timeout=60_000)
+def slow_window(window_with):
+    return window_with(SlowTrainer)
 
 
 def test_retrain_stop_and_close_never_stall_the_event_loop(qtbot, slow_window):

@@ -14,9 +14,8 @@ from headwatch.core.lock import LOCK
 from headwatch.core.paths import runs_dir
 from headwatch.core.runs import CONFIG, load_run
 from headwatch.core.trainer import Trainer
-from headwatch.gui.controller import AppController
 
-from tests.gui.conftest import open_window, stop_training
+from tests.gui.conftest import stop_training
 
 
 def _alive_and_well(window) -> None:
@@ -41,11 +40,8 @@ class OutOfMemoryTrainer(Trainer):
 
 
 @pytest.fixture
-def oom_window(qtbot, tmp_path):
-    controller = AppController(trainer_factory=OutOfMemoryTrainer)
-    yield open_window(qtbot, tmp_path / "oom.ini", controller=controller)
-    controller.shutdown()
-    qtbot.waitUntil(controller.threads_ended, timeout=60_000)
+def oom_window(window_with):
+    return window_with(OutOfMemoryTrainer)
 
 
 def test_out_of_memory_is_said_as_what_to_lower_and_leaves_no_folder(qtbot, oom_window):
