@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from headwatch.core.charnames import quoted
 from headwatch.core.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class EncodedPrompt:
     def describe_unknown(self) -> str:
         if not self.unknown:
             return ""
-        listed = ", ".join(f"{u.char!r} at {u.position}" for u in self.unknown[:10])
+        listed = ", ".join(f"{quoted(u.char)} at {u.position}" for u in self.unknown[:10])
         more = f" and {len(self.unknown) - 10} more" if len(self.unknown) > 10 else ""
         return f"not in the vocabulary, left out: {listed}{more}"
 

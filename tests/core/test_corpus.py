@@ -176,6 +176,8 @@ def test_prompt_with_unknown_characters_is_reported_not_raised():
     assert encoded.ids == tok.encode("abc a")
     assert [(u.char, u.position) for u in encoded.unknown] == [("€", 2), ("✓", 4)]
     assert encoded.describe_unknown() == "not in the vocabulary, left out: '€' at 2, '✓' at 4"
+    invisible = Tokenizer.from_text("abc").encode_prompt("a\u200bb").describe_unknown()
+    assert invisible == "not in the vocabulary, left out: '⟨ZWSP⟩' (U+200B ZERO WIDTH SPACE) at 1"
 
 
 def test_strict_encode_names_unknown_characters():
