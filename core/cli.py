@@ -107,7 +107,13 @@ def _train_defaults() -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="headwatch", description="Watch a small GPT learn.")
+    parser = _Parser(
+        prog="headwatch",
+        description="Watch a small GPT learn.",
+        epilog="Without a subcommand, headwatch opens the window; headwatch --follow RUN_DIR "
+        "opens it following a run that another process is training (on this machine, a share "
+        "or a synced folder): its curves and views update as the run is written.",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     d, t = _train_defaults(), TrainConfig()

@@ -83,7 +83,31 @@ def missing_xcb_libraries() -> list[str]:
     return sorted(set(missing))
 
 
+def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(the run folder of `--follow RUN_DIR` or `--follow=RUN_DIR`, or None; the other
+    arguments, left for Qt). Raises ValueError when --follow has no folder."""
+    rest, follow = [], None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--follow":
+            follow = next(args, None)
+            if follow is None or follow.startswith("-"):
+                raise ValueError("--follow needs a run folder: headwatch --follow RUN_DIR")
+        elif arg.startswith("--follow="):
+            follow = arg.removeprefix("--follow=")
+        else:
+            rest.append(arg)
+    if follow == "":
+        raise ValueError("--follow needs a run folder: headwatch --follow RUN_DIR")
+    return follow, rest
+
+
 def run_app(argv: Sequence[str]) -> int:
+    try:
+        follow, argv = window_options(argv)
+    except ValueError as exc:
+        print(f"headwatch: error: {exc}", file=sys.stderr)
+        return 2
     problem = display_problem()
     if problem:
         print(f"headwatch: cannot open the window: {problem}", file=sys.stderr)
@@ -97,6 +121,7 @@ def run_app(argv: Sequence[str]) -> int:
     app.setOrganizationName("HeadWatch")
     app.setStyleSheet(stylesheet())
     window = MainWindow()
+    window.follow_at_start = follow
     # Closing hides the window at once and asks the threads to end; the event loop runs on
     # (delivering the training thread's last signals) until they have, then the app quits.
     app.setQuitOnLastWindowClosed(False)

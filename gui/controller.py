@@ -30,6 +30,7 @@ from headwatch.core.storage import RunError
 from headwatch.gui.exports import write_inspection_json, write_loss_csv
 from headwatch.gui.messages import (
     Evaluation,
+    FollowStatus,
     LadderStatus,
     Problem,
     Progress,
@@ -41,14 +42,15 @@ from headwatch.gui.messages import (
 )
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.threads import WorkerThread
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal, Slot
 
 if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
     from headwatch.core.control import TrainControl
     from headwatch.core.inspection import PromptInspection
     from headwatch.core.ladder import Stage
-    from headwatch.core.runs import RunRecord
+    from headwatch.core.runs import MetricRow, RunRecord
     from headwatch.core.trainer import Trainer
+    from headwatch.gui.following import Following, FollowOpened, FollowPolled
 
 log = logging.getLogger("headwatch")
 
@@ -97,6 +99,7 @@ class AppController(QObject):
     sampled = Signal(object)  # Sample
     ladderChanged = Signal(object)  # LadderStatus
     allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
+    followChanged = Signal(object)  # FollowStatus of the run followed (state "off": none)
 
     # to the viewing threads (queued)
     _inspect = Signal(str)
@@ -140,6 +143,9 @@ class AppController(QObject):
         self._auto_analysis_at = -math.inf  # time.monotonic() of the last automatic analysis
         self._auto_analysis_owed = False  # an evaluation came since then
         self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
+        self._follow: Following | None = None  # the run another process writes, followed
+        self._follow_count = 0
+        self.tensorboard = False  # the window's runs also write TensorBoard events in RUN/tb/
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -204,6 +210,7 @@ class AppController(QObject):
             self._closing = True
             self._pending = None
             self._ladder = []
+            self.stop_following()
             if self._training is not None:
                 self._training.control.stop()
                 self._set_state(RunState.STOPPING)
@@ -316,6 +323,8 @@ class AppController(QObject):
         run. While a run is stopping, this waits for it (unless something else already does)."""
         if not self.is_ready():
             return
+        if self._follow is not None and not self._train_while_following():
+            return
         if self._state is RunState.PAUSED:
             self.resume()
             return
@@ -381,6 +390,7 @@ class AppController(QObject):
 
     def _start(self, launch: Callable[[], None]) -> None:
         """launch() now, or once the training thread in progress has stopped."""
+        self.stop_following()
         if self._training is None:
             launch()
             return
@@ -463,7 +473,7 @@ class AppController(QObject):
 
         self._preview_version += 1  # a preview still queued would cover the run's weights
         control = TrainControl()
-        worker = TrainWorker(TrainJob(run_id, build), control)
+        worker = TrainWorker(TrainJob(run_id, build, self.tensorboard), control)
         # receivers live in the GUI thread, so these connections are queued
         worker.started.connect(self._on_run_started)
         worker.stepsReady.connect(self._on_steps)
@@ -736,6 +746,173 @@ class AppController(QObject):
         if corpus is None:
             note = f" — to view only: {why or 'its corpus is not available'}"
         self.status.emit(f"Opened {record.path} at step {record.step:,}{note}")
+
+    # --- following a run another process writes (gui/following.py) ------------------------
+
+    def follow_run(self, path: str | Path, interval_s: float | None = None) -> bool:
+        """Follow the run folder that another process is writing: its curves grow and its
+        newest weights are shown as they land (looked for every interval_s seconds, default
+        gui.following.POLL_SECONDS, off the GUI thread). Training in progress is stopped first
+        and following starts once it has; following another run ends. Never writes into the
+        run. A folder that is no run is told as a message. False when the app is not ready."""
+        if not self.is_ready():
+            return False
+        self._start(lambda: self._begin_following(Path(path), interval_s))
+        return True
+
+    def is_following(self) -> bool:
+        return self._follow is not None
+
+    def stop_following(self) -> None:
+        """Stop looking at the followed run; it stays in the session's runs, on show."""
+        from headwatch.gui.following import ENDED_STATES
+
+        follow, self._follow = self._follow, None
+        if follow is None:
+            return
+        # the worker stops its timer in its own thread, then ends that thread
+        QMetaObject.invokeMethod(follow.worker, "stop", Qt.ConnectionType.QueuedConnection)
+        name = Path(follow.folder).name
+        if follow.run_id is not None and follow.state not in ENDED_STATES:
+            self._resume = None  # its writer may still write: Train starts a new run now
+        if follow.run_id is not None and follow.run_id in self.runs:
+            self.runChanged.emit(self.runs.update(follow.run_id, title=name, label=name))
+        self.followChanged.emit(FollowStatus(follow.folder, "off", ""))
+        self.status.emit(f"Stopped following {follow.folder}")
+        if self.current is not None and not self._closing:
+            self._publish_progress(self.current)
+
+    def _begin_following(self, path: Path, interval_s: float | None) -> None:
+        from headwatch.gui.following import POLL_SECONDS, Following, FollowWorker
+
+        self._follow_count += 1
+        token = f"follow{self._follow_count}"
+        worker = FollowWorker(token, path, interval_s or POLL_SECONDS)
+        worker.opened.connect(self._on_follow_opened)
+        worker.polled.connect(self._on_follow_polled)
+        worker.failed.connect(self._on_follow_failed)
+        thread = WorkerThread(worker, "follow")
+        thread.ended.connect(self._on_thread_ended)
+        self._follow = Following(token, thread, worker, str(path))
+        self._live += 1
+        thread.start(worker.start)
+        self.followChanged.emit(FollowStatus(str(path), "opening", f"opening {path}…", "opening…"))
+
+    @Slot(object)
+    def _on_follow_opened(self, message: FollowOpened) -> None:
+        from headwatch.core.model import GPT
+
+        follow = self._follow
+        if follow is None or message.token != follow.token:
+            return
+        record = message.record
+        settings = flat_settings(
+            record.model_config.to_dict(),
+            record.train_config.to_dict(),
+            record.corpus.get("name", "?"),
+        )
+        follow.run_id = self._new_run(
+            settings,
+            f"{record.path.name} · following",
+            folder=str(record.path),
+            parameters=GPT.unfilled(record.model_config, "meta").num_parameters(),
+            total=record.train_config.max_iters,
+        )
+        follow.record, follow.corpus, follow.why = record, message.corpus, message.why
+        self._preview_version += 1  # a preview still queued would cover the run's weights
+        if message.corpus is not None:  # analyses run on its text; Train may continue it
+            self._use_corpus(message.corpus)
+        note = f" — to view only: {message.why}" if message.corpus is None else ""
+        self.status.emit(f"Following {record.path}{note}")
+
+    @Slot(object)
+    def _on_follow_polled(self, message: FollowPolled) -> None:
+        from headwatch.gui.following import ENDED_STATES, describe
+
+        follow = self._follow
+        if follow is None or message.token != follow.token or follow.run_id is None:
+            return
+        update, run_id = message.update, follow.run_id
+        if message.weights is not None:
+            step, state = message.weights
+            self._preview_version += 1
+            self.snapshots.publish(step, follow.record.model_config, follow.record.tokenizer, state)
+            self._refresh.emit()
+        if update.reset:  # metrics.jsonl was rewritten: the curve starts over
+            self.runAdded.emit(self.runs.update(run_id, best_val=None, last_train=None))
+        self._add_followed_rows(run_id, follow.record, update.rows)
+        follow.state, follow.owner = update.state, update.owner
+        if message.ended_record is not None and follow.corpus is not None:
+            self._resume = (message.ended_record, follow.corpus)  # Train continues it here
+        elif update.state not in ENDED_STATES:
+            self._resume = None
+        run = self.runs.get(run_id)
+        text, short = describe(update)
+        self.followChanged.emit(
+            FollowStatus(follow.folder, update.state, text, short, run.step, run.total)
+        )
+
+    def _add_followed_rows(self, run_id: str, record: RunRecord, rows: list[MetricRow]) -> None:
+        """New metric lines of the followed run, as if its training thread had sent them."""
+        losses = [row for row in rows if row.loss is not None]
+        if losses:
+            run = self.runs.get(run_id)
+            first, last = losses[0], losses[-1]
+            tokens_per_s = run.tokens_per_s or 0.0
+            if last.elapsed > first.elapsed:
+                tokens = (last.step - first.step) * record.global_batch
+                tokens_per_s = (
+                    tokens * record.model_config.block_size / (last.elapsed - first.elapsed)
+                )
+            self._on_steps(
+                StepBatch(
+                    run_id,
+                    tuple(row.step for row in losses),
+                    tuple(row.loss for row in losses),
+                    last.step,
+                    max(run.total, last.step),
+                    tokens_per_s,
+                    last.elapsed,
+                )
+            )
+        for row in rows:
+            if row.val is not None and row.train is not None:
+                self._on_evaluated(Evaluation(run_id, row.step, row.train, row.val))
+
+    @Slot(str, str)
+    def _on_follow_failed(self, token: str, message: str) -> None:
+        follow = self._follow
+        if follow is None or token != follow.token:
+            return
+        if follow.run_id is None:  # the folder is no run: there is nothing to follow
+            self.stop_following()
+        self._tell("Cannot follow this run", f"{message}\n\nNothing was changed.")
+
+    def _train_while_following(self) -> bool:
+        """Train pressed while a run is followed: True (following stops) when its writer is gone
+        and Train may continue it here; else False, and a message saying why not."""
+        from headwatch.gui.following import ENDED_STATES
+
+        follow = self._follow
+        if follow.state in ENDED_STATES and self._resume is not None:
+            self.stop_following()
+            return True
+        if follow.state in ENDED_STATES:
+            self._tell(
+                "Cannot continue this run here",
+                f"{follow.folder} has ended, but it can only be viewed here: {follow.why}. "
+                "Retrain starts a new run with these settings.",
+            )
+            return False
+        owner = follow.owner or {}
+        writer = f"PID {owner['pid']} on {owner.get('host', '?')}" if "pid" in owner else ""
+        self._tell(
+            "The run is still being trained",
+            f"{follow.folder} is being trained by {writer or 'another process'}; the window "
+            "follows it. Train continues it here once it has ended. Retrain starts a new run "
+            "with these settings (and stops following).",
+        )
+        return False
 
     def save_run_as(self, destination: str | Path) -> bool:
         """Copy the current run's folder to destination (which must not exist)."""

@@ -31,7 +31,7 @@ from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
 from headwatch.gui.heads_panel import HeadsPanel
 from headwatch.gui.loss_plot import LossPlot
-from headwatch.gui.messages import LadderStatus, Problem, RunState, Sample
+from headwatch.gui.messages import FollowStatus, LadderStatus, Problem, RunState, Sample
 from headwatch.gui.neuron_view import NeuronView
 from headwatch.gui.prediction_view import PredictionView, SampleView
 from headwatch.gui.prompt_bar import PromptBar
@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         # not a child of the window: it outlives it while its threads end
         self.controller = controller or AppController()
         self.last_error = ""
+        self.follow_at_start: str | None = None  # `headwatch --follow RUN_DIR`
         self._settings = QSettings(
             str(settings_path or config_dir() / "headwatch.ini"), QSettings.Format.IniFormat
         )
@@ -131,6 +133,8 @@ class MainWindow(QMainWindow):
             log.warning("last corpus not usable: %s", exc)
             self.set_corpus(None)
         settle_startup_objects()
+        if self.follow_at_start:
+            self.controller.follow_run(self.follow_at_start)
 
     def _build_widgets(self) -> None:
         self.setup = SetupPanel()
@@ -199,12 +203,27 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)
 
+        # following a run another process writes: what it is doing, and a way to stop
+        self.follow_label = QLabel()
+        self.follow_label.setObjectName("followStatus")
+        self.stop_follow_button = QToolButton()
+        self.stop_follow_button.setObjectName("stopFollowButton")
+        self.stop_follow_button.setText("Stop following")
+        for widget in (self.follow_label, self.stop_follow_button):
+            widget.setVisible(False)
+            self.statusBar().addPermanentWidget(widget)
+
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.open_corpus_action = self._action(
             file_menu, "Open &corpus…", self.choose_corpus, "Ctrl+O"
         )
         self._action(file_menu, "Open &run…", self.choose_run, "Ctrl+Shift+O")
+        self._action(file_menu, "&Follow run…", self.choose_follow_run, "Ctrl+Shift+F")
+        self.stop_follow_action = self._action(
+            file_menu, "Stop f&ollowing", self.controller.stop_following
+        )
+        self.stop_follow_action.setEnabled(False)
         self._action(file_menu, "&Save run as…", self.choose_save_run, "Ctrl+S")
         export_menu = file_menu.addMenu("&Export")
         self._action(export_menu, "Both &heatmaps as PNG…", self._export("heatmaps.png"), "Ctrl+E")
@@ -249,6 +268,8 @@ class MainWindow(QMainWindow):
         self.setup.retrainRequested.connect(self.retrain)
         self.setup.openCorpusRequested.connect(self.choose_corpus)
         self.setup.builtinCorpusRequested.connect(lambda: self.set_corpus(None))
+        self.setup.tensorboard_check.toggled.connect(self._on_tensorboard_toggled)
+        self.stop_follow_button.clicked.connect(c.stop_following)
         self.prompt_edit.textChanged.connect(self.request_inspection)
         # before the first run, the views follow the setup with fresh weights (debounced)
         self._preview_timer = QTimer(self, singleShot=True, interval=150)
@@ -284,6 +305,7 @@ class MainWindow(QMainWindow):
         c.unitAnalysed.connect(self._on_unit_analysed)
         c.sampled.connect(self._on_sampled)
         c.ladderChanged.connect(self._on_ladder_changed)
+        c.followChanged.connect(self._on_follow_changed)
 
     # --- intent -----------------------------------------------------------------------------
 
@@ -380,6 +402,21 @@ class MainWindow(QMainWindow):
         if status.running:
             self.analysis_tabs.setCurrentWidget(self.compare_view)
 
+    @Slot(object)
+    def _on_follow_changed(self, status: FollowStatus) -> None:
+        self.follow_label.setText(status.text)
+        self.follow_label.setToolTip(status.folder)
+        self.follow_label.setVisible(status.active)
+        self.stop_follow_button.setVisible(status.active)
+        self.stop_follow_action.setEnabled(status.active)
+        if status.active and status.total:
+            where = f"{status.step:,} / {status.total:,}"
+            self.setup.progress_label.setText(f"{where} · {status.short}")
+
+    @Slot(bool)
+    def _on_tensorboard_toggled(self, checked: bool) -> None:
+        self.controller.tensorboard = checked
+
     @Slot(str)
     def _on_compare_selected(self, run_id: str) -> None:
         run = self.controller.runs.get(run_id)
@@ -443,6 +480,13 @@ class MainWindow(QMainWindow):
         path = QFileDialog.getExistingDirectory(self, "Open a HeadWatch run folder")
         if path:
             self.controller.open_run(path)
+
+    def choose_follow_run(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Follow a run folder that another process is training"
+        )
+        if path:
+            self.controller.follow_run(path)
 
     def choose_save_run(self) -> None:
         run = self.controller.current

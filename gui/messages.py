@@ -107,3 +107,23 @@ class LadderStatus:
 class Sample:
     prompt: str  # as used (unknown characters left out)
     continuation: str
+
+
+@dataclass(frozen=True)
+class FollowStatus:
+    """Where following a run another process writes stands (gui/following.py).
+
+    state: "opening", core.follow's "following" / "stale" / "ended" / "dead" / "waiting", or
+    "off" once the window stopped following. text: the status bar's line ("following · step
+    1,240 · last update 3 s ago"); short: the progress area's few words ("following")."""
+
+    folder: str
+    state: str
+    text: str
+    short: str = ""
+    step: int = 0
+    total: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.state != "off"

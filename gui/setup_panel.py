@@ -8,6 +8,7 @@ signals: the main window runs the training and tells the panel its state and pro
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,7 @@ from headwatch.gui.messages import Progress, RunState
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeySequence, QStandardItemModel, QValidator
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -50,6 +52,17 @@ RETRAIN_HINT = "changes apply on Retrain"
 _ERROR_COLOUR = "#c62828"
 _HINT_COLOUR = "#666666"
 _MAX_NAME_CHARS = 36  # longer corpus names are shortened in the middle (full path in tooltip)
+TENSORBOARD_TIP = (
+    "Also write TensorBoard event files in the run folder (RUN/tb/), as `headwatch train "
+    "--tensorboard`: losses, learning rate, tokens/s, and at each evaluation the attention grid "
+    "and feed-forward histograms of a probe. View them with: tensorboard --logdir RUN/tb"
+)
+TENSORBOARD_MISSING_TIP = "TensorBoard is not installed: pip install headwatch[tensorboard]"
+
+
+def tensorboard_installed() -> bool:
+    """Whether TensorBoard can be imported, asked without importing it (or torch)."""
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def format_lr(value: float) -> str:
@@ -250,6 +263,12 @@ class SetupPanel(QWidget):
         train_form.addRow("Iterations", self.iters_spin)
         train_form.addRow("Seed", self.seed_spin)
         train_form.addRow("Device", self.device_combo)
+        self.tensorboard_check = QCheckBox("TensorBoard logs")
+        self.tensorboard_check.setObjectName("tensorboardCheck")
+        installed = tensorboard_installed()
+        self.tensorboard_check.setEnabled(installed)
+        self.tensorboard_check.setToolTip(TENSORBOARD_TIP if installed else TENSORBOARD_MISSING_TIP)
+        train_form.addRow(self.tensorboard_check)
 
         # advanced: rarely changed, folded away
         self.eval_every_spin = _spin(
@@ -536,6 +555,7 @@ class SetupPanel(QWidget):
         values["n_head"] = self.heads()
         values["device"] = self.device_combo.currentText()
         values["precision"] = self.precision_combo.currentText()
+        values["tensorboard"] = self.tensorboard()
         return values
 
     def restore(self, settings: object) -> None:
@@ -550,6 +570,14 @@ class SetupPanel(QWidget):
             precision = settings.get("precision")
             if isinstance(precision, str) and self.precision_combo.findText(precision) >= 0:
                 self.precision_combo.setCurrentText(precision)
+            if isinstance(settings.get("tensorboard"), bool):
+                self.tensorboard_check.setChecked(
+                    settings["tensorboard"] and self.tensorboard_check.isEnabled()
+                )
+
+    def tensorboard(self) -> bool:
+        """Whether the window's training also writes TensorBoard events (RUN/tb/)."""
+        return self.tensorboard_check.isEnabled() and self.tensorboard_check.isChecked()
 
     def set_devices(self, devices: Sequence[str]) -> None:
         """The devices on offer; the current one stays selected when it is still there."""

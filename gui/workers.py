@@ -30,6 +30,7 @@ from headwatch.core.performance import (
 from headwatch.core.runs import RunWriter
 from headwatch.core.session import train_into_run
 from headwatch.core.storage import RunError
+from headwatch.core.tensorboard_log import check_tensorboard
 from headwatch.core.trainer import Trainer, TrainingDiverged, seeded_gpt
 from headwatch.gui.messages import (
     Evaluation,
@@ -64,10 +65,12 @@ def _deliver(
 class TrainJob:
     """What a TrainWorker trains: `build` runs in the training thread (building a model,
     its optimizer and its run folder takes seconds at the lecture preset) and returns the
-    trainer, the writer of its run folder, and how many steps to train (None: to max_iters)."""
+    trainer, the writer of its run folder, and how many steps to train (None: to max_iters).
+    tensorboard: also write TensorBoard events in RUN/tb/, as `headwatch train --tensorboard`."""
 
     run_id: str
     build: Callable[[], tuple[Trainer, RunWriter, int | None]]
+    tensorboard: bool = False
 
 
 class TrainWorker(QObject):
@@ -100,6 +103,7 @@ class TrainWorker(QObject):
         losses: list[float] = []
         last_flush = time.monotonic()
         progress = None
+        board = None
 
         def flush() -> None:
             nonlocal last_flush
@@ -120,7 +124,10 @@ class TrainWorker(QObject):
             last_flush = time.monotonic()
 
         try:
+            # checked before build makes a run folder: no folder is left by a missing extra
+            tensorboard = check_tensorboard() if self.job.tensorboard else None
             trainer, writer, n_steps = self.job.build()
+            board = tensorboard(writer.path, trainer) if tensorboard else None
             box = trainer.snapshots
             seen_version = box.latest().version if box and box.latest() else -1
             total = trainer.step + n_steps if n_steps is not None else trainer.config.max_iters
@@ -135,6 +142,8 @@ class TrainWorker(QObject):
                 )
             )
             for progress in train_into_run(trainer, writer, self.control, n_steps):
+                if board is not None:
+                    board.record(progress)
                 if progress.is_eval:
                     flush()
                     self.evaluated.emit(
@@ -167,6 +176,9 @@ class TrainWorker(QObject):
             log.error("training failed:\n%s", traceback.format_exc())
             message = f"Training stopped by an error: {type(exc).__name__}: {exc}"
             self.failed.emit(RunFailed(run_id, message))
+        finally:
+            if board is not None:
+                board.close()  # joins the event writer's thread
 
 
 @dataclass(frozen=True)

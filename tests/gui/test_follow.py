@@ -1,0 +1,127 @@
+"""The window follows a run that a real `headwatch train` process writes, and outlives it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from headwatch.core.lock import LOCK, lock_state
+from headwatch.gui.app import window_options
+
+from tests.core.test_cli import SMALL
+from tests.core.test_snapshot_store import ROOT
+from tests.gui.conftest import stop_training
+from tests.helpers import write_corpus
+
+POLL_S = 0.2  # the window's look interval in these tests (1 s in the app)
+
+
+@pytest.fixture
+def writer(tmp_path):
+    """A `headwatch train` process writing tmp_path/run (a weights snapshot every 0.2 s, an
+    evaluation every 10 steps, far more steps than the test lasts); killed and waited at
+    teardown."""
+    out = tmp_path / "run"
+    argv = [*SMALL, "--iters", "1000000", "--eval-every", "10", "--snapshot-every", "0.2"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "headwatch", "train", "--corpus", str(write_corpus(tmp_path))]
+        + [*argv, "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield child, out
+    if child.poll() is None:
+        child.kill()
+    child.wait()
+
+
+def _has_weights(out) -> bool:
+    return (out / "checkpoint.pt").exists() and any((out / "snapshots").glob("step-*.pt"))
+
+
+def test_the_window_follows_a_run_as_it_is_written_and_outlives_its_writer(qtbot, window, writer):
+    child, out = writer
+    controller = window.controller
+    statuses = []
+    controller.followChanged.connect(statuses.append)
+    window.prompt_edit.setText("ROMEO:")
+    qtbot.waitUntil(lambda: _has_weights(out), timeout=60_000)
+    assert controller.follow_run(out, interval_s=POLL_S)
+
+    def followed():
+        run = controller.current
+        return run is not None and run.folder == str(out) and run.step > 0
+
+    qtbot.waitUntil(followed, timeout=30_000)
+    run_id = controller.current.run_id
+    assert controller.current.label.endswith("· following")
+    assert controller.corpus.path == str(out.parent / "corpus.txt")  # the run's own text
+    # the followed weights on show (the window's own preview had 4 heads, and step 0)
+    qtbot.waitUntil(lambda: controller.last_inspection.step > 0, timeout=10_000)
+    assert (window.attention_grid.n_layers, window.attention_grid.n_heads) == (2, 2)
+    points, grid = window.loss_plot.train_count(run_id), window.attention_grid.head_image(0, 0)
+    evaluations = window.loss_plot.val_count(run_id)
+
+    # the writer goes on: the curve gains points and the grid shows newer weights
+    qtbot.waitUntil(lambda: window.loss_plot.train_count(run_id) >= points + 20, timeout=20_000)
+    qtbot.waitUntil(lambda: window.loss_plot.val_count(run_id) > evaluations, timeout=20_000)
+    qtbot.waitUntil(
+        lambda: not np.array_equal(window.attention_grid.head_image(0, 0), grid), timeout=20_000
+    )
+    assert statuses[-1].state == "following"
+    text = window.follow_label.text()
+    assert text.startswith("following · step ") and " · last update " in text
+    assert window.follow_label.isVisible() and window.stop_follow_button.isVisible()
+    assert window.setup.progress_label.text().endswith(" · following")
+
+    # Train is refused while another process writes the run; following goes on
+    window.train()
+    assert f"is being trained by PID {child.pid}" in window.last_error
+    assert controller.is_following() and not controller.is_training()
+
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    qtbot.waitUntil(lambda: statuses[-1].state == "dead", timeout=10_000)
+    assert f"(PID {child.pid}) is no longer running" in window.follow_label.text()
+    assert lock_state(out)[1]["pid"] == child.pid  # the follower never touches the lock
+    window.prompt_edit.setText("JULIET:")  # the window still works (block size 8)
+    qtbot.waitUntil(lambda: "".join(controller.last_inspection.tokens) == "JULIET:", timeout=10_000)
+
+    # once its writer is gone, Train continues the run here, as the same run of the session
+    window.train()
+    qtbot.waitUntil(controller.is_training, timeout=10_000)
+    assert not controller.is_following() and controller.current.run_id == run_id
+    assert controller.current.label == "run"  # the folder's name, no longer "following"
+    assert not window.follow_label.isVisible()
+    qtbot.waitUntil(lambda: lock_state(out)[1]["pid"] == os.getpid(), timeout=30_000)
+    stop_training(qtbot, window)
+    assert not (out / LOCK).exists()
+
+
+def test_following_a_folder_that_is_no_run_is_one_message(qtbot, window, tmp_path):
+    controller = window.controller
+    folder = tmp_path / "not-a-run"
+    folder.mkdir()
+    with qtbot.waitSignal(controller.problem, timeout=10_000) as blocker:
+        controller.follow_run(folder, interval_s=POLL_S)
+    assert "not a HeadWatch run" in blocker.args[0].message
+    qtbot.waitUntil(lambda: not controller.is_following(), timeout=1000)
+    assert not list(folder.iterdir())  # nothing written
+    assert not window.follow_label.isVisible()
+
+
+def test_headwatch_follow_run_dir_is_read_for_the_window():
+    assert window_options(["--follow", "runs/x", "-platform", "offscreen"]) == (
+        "runs/x",
+        ["-platform", "offscreen"],
+    )
+    assert window_options(["--follow=runs/x"]) == ("runs/x", [])
+    assert window_options([]) == (None, [])
+    for bad in (["--follow"], ["--follow", "--other"], ["--follow="]):
+        with pytest.raises(ValueError, match="--follow needs a run folder"):
+            window_options(bad)
