@@ -9,8 +9,11 @@ import sys
 
 import numpy as np
 import pytest
+from headwatch.core.cli import main
+from headwatch.core.follow import FollowUpdate
 from headwatch.core.lock import LOCK, lock_state
 from headwatch.gui.app import window_options
+from headwatch.gui.following import ago, describe
 
 from tests.core.test_cli import SMALL
 from tests.core.test_snapshot_store import ROOT
@@ -125,3 +128,46 @@ def test_headwatch_follow_run_dir_is_read_for_the_window():
     for bad in (["--follow"], ["--follow", "--other"], ["--follow="]):
         with pytest.raises(ValueError, match="--follow needs a run folder"):
             window_options(bad)
+
+
+def test_a_run_that_ended_says_so_and_opening_another_run_stops_following(qtbot, window, tmp_path):
+    out = tmp_path / "done"
+    argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]
+    assert main(argv) == 0  # 12 steps, evaluations at 6 and 12
+    controller = window.controller
+    statuses = []
+    controller.followChanged.connect(statuses.append)
+    controller.follow_run(out, interval_s=POLL_S)
+    qtbot.waitUntil(lambda: statuses and statuses[-1].state == "ended", timeout=10_000)
+    run_id = controller.current.run_id
+    assert window.follow_label.text() == "the run ended at step 12 — Train continues it here"
+    assert window.loss_plot.train_count(run_id) == 12 and window.loss_plot.val_count(run_id) == 2
+    qtbot.waitUntil(lambda: controller.last_inspection.step == 12, timeout=10_000)
+    assert controller.can_continue()  # Train would continue it here
+
+    controller.open_run(out)
+    assert not controller.is_following() and statuses[-1].state == "off"
+    assert not window.follow_label.isVisible()
+    assert controller.runs.get(run_id).label == "done"
+
+
+def _update(state: str, **fields) -> FollowUpdate:
+    return FollowUpdate(state, **{"step": 1240, "idle_s": 3.2, **fields})
+
+
+def test_the_status_line_says_what_following_is_doing():
+    assert describe(_update("following"))[0] == "following · step 1,240 · last update 3 s ago"
+    assert describe(_update("stale", idle_s=125.0)) == (
+        "following · step 1,240 · no update for 2 min",
+        "no update for 2 min",
+    )
+    assert describe(_update("ended"))[1] == "the run ended"
+    assert "(PID 77) is no longer running" in describe(_update("dead", owner={"pid": 77}))[0]
+    assert describe(_update("waiting", step=None))[0].endswith("waiting for the first checkpoint")
+    assert [ago(s) for s in (0.4, 59.4, 61, 3600, 3900)] == [
+        "0 s",
+        "59 s",
+        "1 min",
+        "1 h",
+        "1 h 5 min",
+    ]
