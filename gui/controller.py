@@ -765,11 +765,11 @@ class AppController(QObject):
 
     def stop_following(self) -> None:
         """Stop looking at the followed run; it stays in the session's runs, on show."""
-        from headwatch.gui.following import ENDED_STATES
-
         follow, self._follow = self._follow, None
         if follow is None:
             return
+        from headwatch.gui.following import ENDED_STATES
+
         # the worker stops its timer in its own thread, then ends that thread
         QMetaObject.invokeMethod(follow.worker, "stop", Qt.ConnectionType.QueuedConnection)
         name = Path(follow.folder).name

@@ -33,17 +33,23 @@ def _eval_lines(child: subprocess.Popen, *steps: int):
         yield step
 
 
-def test_a_follower_sees_new_rows_and_weights_and_outlives_a_killed_writer(tmp_path):
-    out = tmp_path / "run"
-    argv = [*SMALL, "--iters", "1000000", "--eval-every", "10", "--snapshot-every", "0"]
-    child = subprocess.Popen(
+def start_writer(tmp_path, out, snapshot_every: str, stdout=subprocess.DEVNULL):
+    """A `headwatch train` process writing out: a tiny model, an evaluation every 10 steps,
+    far more steps than a test lasts. The caller kills and waits it."""
+    argv = [*SMALL, "--iters", "1000000", "--eval-every", "10", "--snapshot-every", snapshot_every]
+    return subprocess.Popen(
         [sys.executable, "-m", "headwatch", "train", "--corpus", str(write_corpus(tmp_path))]
         + [*argv, "--out", str(out)],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+
+def test_a_follower_sees_new_rows_and_weights_and_outlives_a_killed_writer(tmp_path):
+    out = tmp_path / "run"
+    child = start_writer(tmp_path, out, "0", stdout=subprocess.PIPE)
     try:
         steps = _eval_lines(child, 10, 20)
         next(steps)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,7 @@ from headwatch.gui.app import window_options
 from headwatch.gui.following import ago, describe
 
 from tests.core.test_cli import SMALL
-from tests.core.test_snapshot_store import ROOT
+from tests.core.test_follow import start_writer
 from tests.gui.conftest import stop_training
 from tests.helpers import write_corpus
 
@@ -29,14 +27,7 @@ def writer(tmp_path):
     evaluation every 10 steps, far more steps than the test lasts); killed and waited at
     teardown."""
     out = tmp_path / "run"
-    argv = [*SMALL, "--iters", "1000000", "--eval-every", "10", "--snapshot-every", "0.2"]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "headwatch", "train", "--corpus", str(write_corpus(tmp_path))]
-        + [*argv, "--out", str(out)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = start_writer(tmp_path, out, "0.2")
     yield child, out
     if child.poll() is None:
         child.kill()
