@@ -854,30 +854,13 @@ class AppController(QObject):
 
     def _add_followed_rows(self, run_id: str, record: RunRecord, rows: list[MetricRow]) -> None:
         """New metric lines of the followed run, as if its training thread had sent them."""
-        losses = [row for row in rows if row.loss is not None]
-        if losses:
-            run = self.runs.get(run_id)
-            first, last = losses[0], losses[-1]
-            tokens_per_s = run.tokens_per_s or 0.0
-            if last.elapsed > first.elapsed:
-                tokens = (last.step - first.step) * record.global_batch
-                tokens_per_s = (
-                    tokens * record.model_config.block_size / (last.elapsed - first.elapsed)
-                )
-            self._on_steps(
-                StepBatch(
-                    run_id,
-                    tuple(row.step for row in losses),
-                    tuple(row.loss for row in losses),
-                    last.step,
-                    max(run.total, last.step),
-                    tokens_per_s,
-                    last.elapsed,
-                )
-            )
-        for row in rows:
-            if row.val is not None and row.train is not None:
-                self._on_evaluated(Evaluation(run_id, row.step, row.train, row.val))
+        from headwatch.gui.following import followed_evaluations, followed_steps
+
+        batch = followed_steps(run_id, record, rows, self.runs.get(run_id))
+        if batch is not None:
+            self._on_steps(batch)
+        for evaluation in followed_evaluations(run_id, rows):
+            self._on_evaluated(evaluation)
 
     @Slot(str, str)
     def _on_follow_failed(self, token: str, message: str) -> None:
@@ -891,27 +874,12 @@ class AppController(QObject):
     def _train_while_following(self) -> bool:
         """Train pressed while a run is followed: True (following stops) when its writer is gone
         and Train may continue it here; else False, and a message saying why not."""
-        from headwatch.gui.following import ENDED_STATES
+        from headwatch.gui.following import ENDED_STATES, why_not_train
 
-        follow = self._follow
-        if follow.state in ENDED_STATES and self._resume is not None:
+        if self._follow.state in ENDED_STATES and self._resume is not None:
             self.stop_following()
             return True
-        if follow.state in ENDED_STATES:
-            self._tell(
-                "Cannot continue this run here",
-                f"{follow.folder} has ended, but it can only be viewed here: {follow.why}. "
-                "Retrain starts a new run with these settings.",
-            )
-            return False
-        owner = follow.owner or {}
-        writer = f"PID {owner['pid']} on {owner.get('host', '?')}" if "pid" in owner else ""
-        self._tell(
-            "The run is still being trained",
-            f"{follow.folder} is being trained by {writer or 'another process'}; the window "
-            "follows it. Train continues it here once it has ended. Retrain starts a new run "
-            "with these settings (and stops following).",
-        )
+        self._tell(*why_not_train(self._follow))
         return False
 
     def save_run_as(self, destination: str | Path) -> bool:

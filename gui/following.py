@@ -16,8 +16,10 @@ from pathlib import Path
 
 from headwatch.core.corpus import Corpus
 from headwatch.core.follow import FollowUpdate, RunFollower
-from headwatch.core.runs import RunRecord, load_run, resumable_corpus
+from headwatch.core.runs import MetricRow, RunRecord, load_run, resumable_corpus
 from headwatch.core.storage import RunError
+from headwatch.gui.messages import Evaluation, StepBatch
+from headwatch.gui.run_list import RunInfo
 from headwatch.gui.threads import WorkerThread
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
@@ -194,3 +196,53 @@ def describe(update: FollowUpdate) -> tuple[str, str]:
         silent = f"no update for {ago(update.idle_s)}"
         return f"following · {step} · {silent}", silent
     return f"following · {step} · last update {ago(update.idle_s)} ago", "following"
+
+
+def followed_steps(
+    run_id: str, record: RunRecord, rows: list[MetricRow], run: RunInfo
+) -> StepBatch | None:
+    """The per-step losses among rows as the training thread would send them, with tokens/s
+    from their elapsed times (the run's last figure when they span no time); None if none."""
+    losses = [row for row in rows if row.loss is not None]
+    if not losses:
+        return None
+    first, last = losses[0], losses[-1]
+    tokens_per_s = run.tokens_per_s or 0.0
+    if last.elapsed > first.elapsed:
+        tokens = (last.step - first.step) * record.global_batch * record.model_config.block_size
+        tokens_per_s = tokens / (last.elapsed - first.elapsed)
+    return StepBatch(
+        run_id,
+        tuple(row.step for row in losses),
+        tuple(row.loss for row in losses),
+        last.step,
+        max(run.total, last.step),
+        tokens_per_s,
+        last.elapsed,
+    )
+
+
+def followed_evaluations(run_id: str, rows: list[MetricRow]) -> list[Evaluation]:
+    return [
+        Evaluation(run_id, row.step, row.train, row.val)
+        for row in rows
+        if row.val is not None and row.train is not None
+    ]
+
+
+def why_not_train(follow: Following) -> tuple[str, str]:
+    """(title, message) when Train cannot continue the followed run here."""
+    if follow.state in ENDED_STATES:
+        return (
+            "Cannot continue this run here",
+            f"{follow.folder} has ended, but it can only be viewed here: {follow.why}. "
+            "Retrain starts a new run with these settings.",
+        )
+    owner = follow.owner or {}
+    writer = f"PID {owner['pid']} on {owner.get('host', '?')}" if "pid" in owner else ""
+    return (
+        "The run is still being trained",
+        f"{follow.folder} is being trained by {writer or 'another process'}; the window follows "
+        "it. Train continues it here once it has ended. Retrain starts a new run with these "
+        "settings (and stops following).",
+    )

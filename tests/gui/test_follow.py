@@ -10,8 +10,10 @@ import pytest
 from headwatch.core.cli import main
 from headwatch.core.follow import FollowUpdate
 from headwatch.core.lock import LOCK, lock_state
+from headwatch.core.runs import load_run
 from headwatch.gui.app import window_options
-from headwatch.gui.following import ago, describe
+from headwatch.gui.following import ago, describe, followed_evaluations, followed_steps
+from headwatch.gui.run_list import RunInfo
 
 from tests.core.test_cli import SMALL
 from tests.core.test_follow import start_writer
@@ -162,3 +164,21 @@ def test_the_status_line_says_what_following_is_doing():
         "1 h",
         "1 h 5 min",
     ]
+
+
+def test_followed_lines_become_the_messages_of_a_training_thread(tmp_path):
+    out = tmp_path / "done"
+    assert main(["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]) == 0
+    record = load_run(out)
+    rows = record.metrics
+    run = RunInfo("run1", "run1", "#1f77b4", {}, total=12)
+    batch = followed_steps("run1", record, rows, run)
+    losses = [row for row in rows if row.loss is not None]
+    assert batch.steps == tuple(range(1, 13)) and batch.step == 12 and batch.total == 12
+    assert batch.losses == tuple(row.loss for row in losses)
+    chars = 11 * record.train_config.batch_size * record.model_config.block_size
+    assert batch.tokens_per_s == pytest.approx(chars / (losses[-1].elapsed - losses[0].elapsed))
+    assert [(e.step, e.val) for e in followed_evaluations("run1", rows)] == [
+        (row.step, row.val) for row in rows if row.val is not None
+    ]
+    assert followed_steps("run1", record, [], run) is None
