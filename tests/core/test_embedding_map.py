@@ -72,7 +72,9 @@ def test_pca_is_deterministic_under_a_sign_change_of_the_data() -> None:
     assert torch.allclose(pca_2d(table)[0], pca_2d(-table)[0])
 
 
-@pytest.mark.parametrize("turn", [rotation(37), rotation(180), REFLECT_X, REFLECT_X @ rotation(-75)])
+@pytest.mark.parametrize(
+    "turn", [rotation(37), rotation(180), REFLECT_X, REFLECT_X @ rotation(-75)]
+)
 def test_alignment_undoes_a_rotation_or_reflection(turn: np.ndarray) -> None:
     frame = np.random.default_rng(1).normal(size=(40, 2))
     frame -= frame.mean(axis=0)
@@ -161,9 +163,7 @@ def _snapshot(state: dict, chars: str, step: int = 0):
 def test_embedding_map_of_a_trained_model() -> None:
     corpus, trainer = small_trainer()
     state = trainer.cpu_state()
-    snapshot = SnapshotBox().publish(
-        trainer.step, trainer.model_config, trainer.tokenizer, state
-    )
+    snapshot = SnapshotBox().publish(trainer.step, trainer.model_config, trainer.tokenizer, state)
     result = embedding_map(snapshot)
     points, share = pca_2d(state[TOKEN_EMBEDDING])
     assert np.allclose(result.points, points.numpy())  # no previous frame: the plain projection
