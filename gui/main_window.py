@@ -27,6 +27,7 @@ from headwatch.core.paths import config_dir
 from headwatch.gui.attention_grid import AttentionGrid
 from headwatch.gui.compare_view import CompareView
 from headwatch.gui.controller import AppController
+from headwatch.gui.embedding_view import EmbeddingView
 from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
 from headwatch.gui.heads_panel import HeadsPanel
@@ -167,6 +168,7 @@ class MainWindow(QMainWindow):
         self.head_table, self.lines_view = self.heads_panel.table, self.heads_panel.lines
         self.neuron_view = NeuronView()
         self.compare_view = CompareView()
+        self.embedding_view = EmbeddingView()
 
         predictions = QSplitter(Qt.Orientation.Vertical)
         predictions.addWidget(self.prediction_view)
@@ -177,6 +179,7 @@ class MainWindow(QMainWindow):
         self.analysis_tabs.addTab(self.heads_panel, "Heads")
         self.analysis_tabs.addTab(self.neuron_view, "FFN unit")
         self.analysis_tabs.addTab(self.compare_view, "Compare runs")
+        self.analysis_tabs.addTab(self.embedding_view, "Embeddings")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
@@ -284,6 +287,8 @@ class MainWindow(QMainWindow):
         c.unitAnalysed.connect(self._on_unit_analysed)
         c.sampled.connect(self._on_sampled)
         c.ladderChanged.connect(self._on_ladder_changed)
+        c.embeddingsMapped.connect(self.embedding_view.set_map)
+        self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
 
     # --- intent -----------------------------------------------------------------------------
 
@@ -359,7 +364,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_weights_cleared(self) -> None:
         """The weights on show belong to another vocabulary: show nothing rather than them."""
-        for view in (self.attention_grid, self.ffn_view, self.prediction_view):
+        for view in (self.attention_grid, self.ffn_view, self.prediction_view, self.embedding_view):
             view.clear()
         self.heads_panel.set_inspection(None)
         self.sample_view.set_enabled(False)
@@ -379,6 +384,10 @@ class MainWindow(QMainWindow):
         self.compare_view.set_ladder_status(status.text)
         if status.running:
             self.analysis_tabs.setCurrentWidget(self.compare_view)
+
+    @Slot()
+    def _on_tab_changed(self) -> None:
+        self.controller.follow_embeddings(self.analysis_tabs.currentWidget() is self.embedding_view)
 
     @Slot(str)
     def _on_compare_selected(self, run_id: str) -> None:
