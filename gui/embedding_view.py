@@ -46,6 +46,7 @@ CLASS_COLOURS = {
 }
 # a character's height on the map, px: a 20th of the map's height, within these bounds
 SYMBOL_PX = (11, 18)
+_BORDER = "#c4c4c4"
 COSINE_MAP = "CET-D1A"  # diverging blue-white-red: -1 and 1 apart, 0 white
 _HINT = "Train or open a run to see where each character's embedding lies"
 
@@ -70,7 +71,6 @@ def _titled(title: str, widget: QWidget) -> QWidget:
     layout.setContentsMargins(0, 0, 0, 0)
     layout.setSpacing(2)
     label = QLabel(title)
-    label.setWordWrap(True)
     layout.addWidget(label)
     layout.addWidget(widget, 1)
     return box
@@ -100,11 +100,10 @@ class EmbeddingView(QWidget):
         self._map = self._map_view.addPlot()
         self._map.setAspectLocked(True)  # distances in the plane are the embeddings' distances
         self._map.setMenuEnabled(False)
-        self._map.showGrid(x=True, y=True, alpha=0.15)
+        # no axes: the plane's coordinates have no meaning of their own, only distances do
         for side in ("left", "bottom"):
-            style_axis(self._map.getAxis(side))
-        self._map.setLabel("bottom", "principal plane, axis 1", color=FOREGROUND)
-        self._map.setLabel("left", "axis 2", color=FOREGROUND)
+            self._map.hideAxis(side)
+        self._map.getViewBox().setBorder(pg.mkPen(_BORDER))
         self.scatter = pg.ScatterPlotItem(pxMode=True, hoverable=True, tip=self._tip)
         self._map.addItem(self.scatter)
         self._map.getViewBox().sigResized.connect(self._fit_symbols)
@@ -119,20 +118,18 @@ class EmbeddingView(QWidget):
         self._cosine.getViewBox().setDefaultPadding(0.0)
         for side in ("left", "bottom"):
             style_axis(self._cosine.getAxis(side))
-        self._cosine.setLabel("bottom", "position", color=FOREGROUND)
-        self._cosine.setLabel("left", "position", color=FOREGROUND)
         self.cosine_image = pg.ImageItem(axisOrder="row-major")
         self._cosine.addItem(self.cosine_image)
         self._bar = pg.ColorBarItem(
             values=(-1.0, 1.0),
             colorMap=pg.colormap.get(COSINE_MAP),
-            label="cosine similarity",
             interactive=False,
             colorMapMenu=False,
-            width=14,
+            width=10,
         )
         for side in ("left", "top", "right", "bottom"):
             style_axis(self._bar.getAxis(side))
+        self._bar.axis.setTicks([[(-1.0, "−1"), (0.0, "0"), (1.0, "1")]])
         self._bar.setImageItem(self.cosine_image)
         self._cosine_view.addItem(self._bar)
         self.no_positions = pg.TextItem(
@@ -143,13 +140,14 @@ class EmbeddingView(QWidget):
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(
-            _titled("Token embeddings on their first two principal axes", self._map_view)
+            _titled("Token embeddings: PCA plane", self._map_view)
         )
         self.splitter.addWidget(
-            _titled("Position embeddings: cosine similarity", self._cosine_view)
+            _titled("Positions: cosine similarity", self._cosine_view)
         )
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([2000, 1000])  # the map gets the larger share
 
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -238,7 +236,7 @@ class EmbeddingView(QWidget):
     def _caption(frame: EmbeddingMap) -> str:
         parts = [
             f"Step {frame.step:,}",
-            f"the plane holds {frame.variance_share:.0%} of the variance",
+            f"the plane holds {frame.variance_share:.0%} of their variance",
         ]
         if frame.silhouette is not None:
             parts.append(
