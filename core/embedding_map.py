@@ -31,6 +31,7 @@ POSITION_EMBEDDING = "position_embedding.weight"
 # Past this block size the cosine matrix is shown for this many evenly spaced positions: a
 # block of 2**20 would make a matrix of 2**40 cells.
 MAX_POSITIONS = 512
+_SILHOUETTE_FLOATS = 1 << 22  # the most coordinate differences held at once (32 MiB)
 
 
 @dataclass(frozen=True)
@@ -127,14 +128,19 @@ def silhouette(points: np.ndarray, labels: np.ndarray) -> float:
     clusters = np.unique(labels)
     if clusters.size < 2:
         raise ValueError("a silhouette needs at least two clusters")
-    distance = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)  # (N, N)
-    member = labels[None, :] == clusters[:, None]  # (K, N)
-    sums = member @ distance  # (K, N): each point's summed distance to each cluster
-    sizes = member.sum(axis=1)[:, None]  # (K, 1)
-    own = member.T  # (N, K): the cluster of each point
-    own_size = sizes[:, 0][own.argmax(axis=1)]
-    a = np.where(own_size > 1, sums.T[own] / np.maximum(own_size - 1, 1), 0.0)
-    b = np.where(own, np.inf, sums.T / sizes.T).min(axis=1)
+    member = (labels[None, :] == clusters[:, None]).astype(np.float64)  # (K, N)
+    n, d = points.shape
+    sums = np.empty((n, clusters.size))  # each point's summed distance to each cluster
+    rows = max(1, _SILHOUETTE_FLOATS // (n * d))  # a few thousand letters fit in bounded memory
+    for start in range(0, n, rows):
+        block = points[start : start + rows]
+        distance = np.linalg.norm(block[:, None, :] - points[None, :, :], axis=-1)  # (rows, N)
+        sums[start : start + rows] = distance @ member.T
+    sizes = member.sum(axis=1)  # (K,)
+    own = member.T.astype(bool)  # (N, K): the cluster of each point
+    own_size = sizes[own.argmax(axis=1)]
+    a = np.where(own_size > 1, sums[own] / np.maximum(own_size - 1, 1), 0.0)
+    b = np.where(own, np.inf, sums / sizes).min(axis=1)
     widest = np.maximum(a, b)
     s = np.where((own_size > 1) & (widest > 0), (b - a) / np.where(widest > 0, widest, 1), 0.0)
     return float(s.mean())

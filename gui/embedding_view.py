@@ -87,6 +87,7 @@ class EmbeddingView(QWidget):
         self._font = QFont(self.font())
         self._font.setBold(True)
         self._symbols: dict[str, QPainterPath] = {}
+        self._styles: dict[str, list] = {}  # per character, kept while the vocabulary is
         self._brushes = {name: QBrush(QColor(colour)) for name, colour in CLASS_COLOURS.items()}
         self._no_pen = pg.mkPen(None)
 
@@ -139,12 +140,8 @@ class EmbeddingView(QWidget):
         self._cosine_view.scene().sigMouseMoved.connect(self._on_cosine_hover)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(
-            _titled("Token embeddings: PCA plane", self._map_view)
-        )
-        self.splitter.addWidget(
-            _titled("Positions: cosine similarity", self._cosine_view)
-        )
+        self.splitter.addWidget(_titled("Token embeddings: PCA plane", self._map_view))
+        self.splitter.addWidget(_titled("Positions: cosine similarity", self._cosine_view))
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([2000, 1000])  # the map gets the larger share
@@ -162,20 +159,22 @@ class EmbeddingView(QWidget):
     def set_map(self, frame: EmbeddingMap) -> None:
         """Show one frame: frame.points (vocab_size, 2) drawn as frame.chars, coloured by
         frame.classes, and frame.position_cosine (P, P)."""
+        if self.current is None or frame.chars != self.current.chars:
+            self._styles = {
+                "symbol": [self._symbol(ch) for ch in frame.chars],
+                "brush": [self._brushes.get(c, self._brushes["other"]) for c in frame.classes],
+                "data": [
+                    f"{quoted_char(ch)} — {c}"
+                    for ch, c in zip(frame.chars, frame.classes, strict=True)
+                ],
+            }
+            self.legend.setText(self._legend_html(frame.classes))
         self.current = frame
         self._stack.setCurrentIndex(1)
         self.scatter.setData(
-            pos=frame.points,
-            symbol=[self._symbol(ch) for ch in frame.chars],
-            brush=[self._brushes.get(c, self._brushes["other"]) for c in frame.classes],
-            pen=self._no_pen,
-            size=self._symbol_px(),
-            data=[
-                f"{quoted_char(ch)} — {c}" for ch, c in zip(frame.chars, frame.classes, strict=True)
-            ],
+            pos=frame.points, pen=self._no_pen, size=self._symbol_px(), **self._styles
         )
         self._show_cosine(frame)
-        self.legend.setText(self._legend_html(frame.classes))
         self.caption.setText(self._caption(frame))
 
     def clear(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import headwatch.core.embedding_map as embedding_map_module
 import numpy as np
 import pytest
 import torch
@@ -213,3 +214,27 @@ def test_a_long_block_is_shown_at_evenly_spaced_positions() -> None:
     assert np.all(np.diff(result.positions) >= 3)
     expected = position_cosine(state[POSITION_EMBEDDING][torch.from_numpy(result.positions)])
     assert np.allclose(result.position_cosine, expected.numpy())
+
+
+def naive_silhouette(points: np.ndarray, labels: np.ndarray) -> float:
+    """Rousseeuw's definition point by point, for comparison."""
+    widths = []
+    for i in range(len(points)):
+        d = np.linalg.norm(points - points[i], axis=1)
+        same = (labels == labels[i]) & (np.arange(len(points)) != i)
+        if not same.any():
+            widths.append(0.0)
+            continue
+        a = d[same].mean()
+        b = min(d[labels == other].mean() for other in set(labels) if other != labels[i])
+        widths.append(0.0 if max(a, b) == 0 else (b - a) / max(a, b))
+    return float(np.mean(widths))
+
+
+@pytest.mark.parametrize("floats", [1 << 22, 7])  # all rows at once, or a few rows at a time
+def test_silhouette_matches_the_definition_in_any_number_of_dimensions(floats, monkeypatch):
+    monkeypatch.setattr(embedding_map_module, "_SILHOUETTE_FLOATS", floats)
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(41, 5))
+    labels = rng.integers(0, 3, size=41)
+    assert silhouette(points, labels) == pytest.approx(naive_silhouette(points, labels))
