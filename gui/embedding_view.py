@@ -25,6 +25,7 @@ from headwatch.gui.attention_grid import (
     style_axis,
 )
 from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.widgets import titled
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainterPath, QTransform
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
@@ -63,17 +64,6 @@ def char_symbol(text: str, font: QFont) -> QPainterPath:
     transform.scale(scale, scale)
     transform.translate(-box.center().x(), -box.center().y())
     return transform.map(path)
-
-
-def _titled(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    label = QLabel(title)
-    layout.addWidget(label)
-    layout.addWidget(widget, 1)
-    return box
 
 
 class EmbeddingView(QWidget):
@@ -140,8 +130,8 @@ class EmbeddingView(QWidget):
         self._cosine_view.scene().sigMouseMoved.connect(self._on_cosine_hover)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(_titled("Token embeddings: PCA plane", self._map_view))
-        self.splitter.addWidget(_titled("Positions: cosine similarity", self._cosine_view))
+        self.splitter.addWidget(titled("Token embeddings: PCA plane", self._map_view))
+        self.splitter.addWidget(titled("Positions: cosine similarity", self._cosine_view))
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([2000, 1000])  # the map gets the larger share

@@ -38,12 +38,12 @@ from headwatch.gui.prediction_view import PredictionView, SampleView
 from headwatch.gui.prompt_bar import PromptBar
 from headwatch.gui.run_list import RunInfo
 from headwatch.gui.setup_panel import SetupPanel
+from headwatch.gui.widgets import titled
 from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -78,19 +78,6 @@ def fit_rect(rect: QRect, available: QRect) -> QRect:
     left = min(max(rect.left(), available.left()), available.right() - width + 1)
     top = min(max(rect.top(), available.top()), available.bottom() - height + 1)
     return QRect(left, top, width, height)
-
-
-def titled(title: str, widget: QWidget) -> QWidget:
-    """A view under a small bold heading."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    label = QLabel(title)
-    label.setObjectName("viewTitle")
-    layout.addWidget(label)
-    layout.addWidget(widget, 1)
-    return box
 
 
 class MainWindow(QMainWindow):
