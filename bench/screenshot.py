@@ -1,9 +1,9 @@
 """Render the app mid-training on the built-in corpus to a PNG (for the README and for review).
 
-    python -m bench.screenshot [OUT.png] [--steps N] [--size WxH] [--tab TITLE]
+    python -m bench.screenshot [OUT.png] [--steps N]
 
 Runs offscreen: trains the baby preset for N steps in the app's own training thread, with the
-default prompt typed, then grabs the whole window (with the tab TITLE on show, e.g. Embeddings).
+default prompt typed, then grabs the whole window.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", nargs="?", default="docs/screenshot.png")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--size", default="1600x1000")
-    parser.add_argument("--tab", default="Predictions", help="the analysis tab on show")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # a private home: the screenshot neither reads nor writes the user's runs and settings
@@ -48,11 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         timer.stop()
 
     wait_until(lambda: window.controller.corpus is not None, 120)
-    tabs = window.analysis_tabs
-    titles = [tabs.tabText(i) for i in range(tabs.count())]
-    if args.tab not in titles:
-        parser.error(f"--tab must be one of {', '.join(titles)}")
-    tabs.setCurrentIndex(titles.index(args.tab))
     if args.steps >= window.setup.iters_spin.value():  # keep the preset unless it is too short
         window.setup.iters_spin.setValue(args.steps + 500)
     window.setup.eval_every_spin.setValue(100)
