@@ -45,7 +45,7 @@ from headwatch.gui.threads import WorkerThread
 from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal, Slot
 
 if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
-    from headwatch.core.control import TrainControl
+    from headwatch.core.control import Snapshot, TrainControl
     from headwatch.core.inspection import PromptInspection
     from headwatch.core.ladder import Stage
     from headwatch.core.runs import MetricRow, RunRecord
@@ -97,6 +97,7 @@ class AppController(QObject):
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
     sampled = Signal(object)  # Sample
+    embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     ladderChanged = Signal(object)  # LadderStatus
     allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
     followChanged = Signal(object)  # FollowStatus of the run followed (state "off": none)
@@ -110,6 +111,7 @@ class AppController(QObject):
     _analyseHeads = Signal()
     _analyseUnit = Signal(int, int)
     _releaseMemory = Signal()
+    _mapEmbeddings = Signal(object)  # a core.control.Snapshot, or None: the newest weights
 
     def __init__(
         self,
@@ -146,6 +148,7 @@ class AppController(QObject):
         self._follow: Following | None = None  # the run another process writes, followed
         self._follow_count = 0
         self.tensorboard = False  # the window's runs also write TensorBoard events in RUN/tb/
+        self._follow_embeddings = False  # the embedding map is on show: map new weights
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -177,6 +180,8 @@ class AppController(QObject):
         analysis.headsAnalysed.connect(self.headsAnalysed)
         analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
+        self._mapEmbeddings.connect(analysis.map_embeddings)
+        analysis.embeddingsMapped.connect(self.embeddingsMapped)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
         for worker, name in ((inspect, "inspect"), (analysis, "analyse")):
             thread = WorkerThread(worker, name)
@@ -624,6 +629,9 @@ class AppController(QObject):
         # follows), or fast typing on a big model would show nothing until the typing stops
         self.last_inspection = result
         self.inspected.emit(result)
+        # new weights on show are inspected first, whatever brought them: map them too
+        if self._follow_embeddings:
+            self.map_embeddings()
 
     def analyse_heads(self) -> None:
         self.headsAnalysing.emit(True)
@@ -642,6 +650,21 @@ class AppController(QObject):
 
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
         self._sample.emit(prompt, temperature, n_chars)
+
+    # --- the embedding map ----------------------------------------------------------------
+
+    def follow_embeddings(self, on: bool) -> None:
+        """While on (the map is on show), every new weights on show are mapped, in the analysis
+        thread; turning it on maps the weights on show now."""
+        self._follow_embeddings = on
+        if on:
+            self.map_embeddings()
+
+    def map_embeddings(self, snapshot: Snapshot | None = None) -> None:
+        """Map a snapshot's embeddings (None: the newest weights, unless mapped already);
+        embeddingsMapped follows, aligned to the frame mapped before."""
+        if self.is_ready():
+            self._mapEmbeddings.emit(snapshot)
 
     # --- the lecture's ladder ---------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from headwatch.core.paths import config_dir
 from headwatch.gui.attention_grid import AttentionGrid
 from headwatch.gui.compare_view import CompareView
 from headwatch.gui.controller import AppController
+from headwatch.gui.embedding_view import EmbeddingView
 from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
 from headwatch.gui.heads_panel import HeadsPanel
@@ -37,6 +38,7 @@ from headwatch.gui.prediction_view import PredictionView, SampleView
 from headwatch.gui.prompt_bar import PromptBar
 from headwatch.gui.run_list import RunInfo
 from headwatch.gui.setup_panel import SetupPanel
+from headwatch.gui.widgets import titled
 from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -78,19 +80,6 @@ def fit_rect(rect: QRect, available: QRect) -> QRect:
     left = min(max(rect.left(), available.left()), available.right() - width + 1)
     top = min(max(rect.top(), available.top()), available.bottom() - height + 1)
     return QRect(left, top, width, height)
-
-
-def titled(title: str, widget: QWidget) -> QWidget:
-    """A view under a small bold heading."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    label = QLabel(title)
-    label.setObjectName("viewTitle")
-    layout.addWidget(label)
-    layout.addWidget(widget, 1)
-    return box
 
 
 class MainWindow(QMainWindow):
@@ -171,6 +160,7 @@ class MainWindow(QMainWindow):
         self.head_table, self.lines_view = self.heads_panel.table, self.heads_panel.lines
         self.neuron_view = NeuronView()
         self.compare_view = CompareView()
+        self.embedding_view = EmbeddingView()
 
         predictions = QSplitter(Qt.Orientation.Vertical)
         predictions.addWidget(self.prediction_view)
@@ -181,6 +171,7 @@ class MainWindow(QMainWindow):
         self.analysis_tabs.addTab(self.heads_panel, "Heads")
         self.analysis_tabs.addTab(self.neuron_view, "FFN unit")
         self.analysis_tabs.addTab(self.compare_view, "Compare runs")
+        self.analysis_tabs.addTab(self.embedding_view, "Embeddings")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
@@ -306,6 +297,8 @@ class MainWindow(QMainWindow):
         c.sampled.connect(self._on_sampled)
         c.ladderChanged.connect(self._on_ladder_changed)
         c.followChanged.connect(self._on_follow_changed)
+        c.embeddingsMapped.connect(self.embedding_view.set_map)
+        self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
 
     # --- intent -----------------------------------------------------------------------------
 
@@ -381,7 +374,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_weights_cleared(self) -> None:
         """The weights on show belong to another vocabulary: show nothing rather than them."""
-        for view in (self.attention_grid, self.ffn_view, self.prediction_view):
+        for view in (self.attention_grid, self.ffn_view, self.prediction_view, self.embedding_view):
             view.clear()
         self.heads_panel.set_inspection(None)
         self.sample_view.set_enabled(False)
@@ -416,6 +409,10 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_tensorboard_toggled(self, checked: bool) -> None:
         self.controller.tensorboard = checked
+
+    @Slot()
+    def _on_tab_changed(self) -> None:
+        self.controller.follow_embeddings(self.analysis_tabs.currentWidget() is self.embedding_view)
 
     @Slot(str)
     def _on_compare_selected(self, run_id: str) -> None:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from headwatch.core.config import ConfigError, GPTConfig
-from headwatch.core.control import SnapshotBox, TrainControl
+from headwatch.core.control import Snapshot, SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
+from headwatch.core.embedding_map import EmbeddingMap, embedding_map
 from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
@@ -259,6 +260,7 @@ class AnalysisWorker(QObject):
     sampled = Signal(object)  # Sample
     headsAnalysed = Signal(object)  # core.inspection.HeadReport
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
+    embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     failed = Signal(str)
 
     def __init__(self, snapshots: SnapshotBox) -> None:
@@ -267,6 +269,8 @@ class AnalysisWorker(QObject):
         self.inspector = Inspector()  # its own copy of the weights: no sharing across threads
         self.analyst = Analyst(self.inspector)
         self.corpus: Corpus | None = None
+        self._mapped_version = -1  # of the newest snapshot mapped already
+        self._last_map: EmbeddingMap | None = None  # the frame shown last: the next aligns to it
 
     @Slot()
     def start(self) -> None:
@@ -325,3 +329,23 @@ class AnalysisWorker(QObject):
             self.failed,
             "sample",
         )
+
+    @Slot(object)
+    def map_embeddings(self, snapshot: Snapshot | None) -> None:
+        """The embedding map of snapshot (None: the newest weights, unless mapped already),
+        turned to match the frame mapped before it (an SVD of the vocab_size x n_embd table)."""
+        if snapshot is None:
+            snapshot = self.snapshots.latest()
+            if snapshot is None or snapshot.version == self._mapped_version:
+                return
+            self._mapped_version = snapshot.version
+        _deliver(
+            lambda: embedding_map(snapshot, self._last_map),
+            self._on_mapped,
+            self.failed,
+            "map the embeddings",
+        )
+
+    def _on_mapped(self, frame: EmbeddingMap) -> None:
+        self._last_map = frame
+        self.embeddingsMapped.emit(frame)

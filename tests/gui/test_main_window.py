@@ -205,6 +205,8 @@ def test_export_and_save_run_as(qtbot, window, tmp_path):
 
 
 def test_sampling_writes_text(qtbot, window):
+    # the untrained preview's weights are built in the inspection thread: sample once they exist
+    qtbot.waitUntil(lambda: window.controller.last_inspection is not None, timeout=30_000)
     window.prompt_edit.setText("ROMEO:")
     window.sample_view.findChild(object, "sampleLengthSpin").setValue(20)
     with qtbot.waitSignal(window.controller.sampled, timeout=30_000):
