@@ -107,3 +107,12 @@ class LadderStatus:
 class Sample:
     prompt: str  # as used (unknown characters left out)
     continuation: str
+
+
+@dataclass(frozen=True)
+class KnockoutState:
+    """The heads knocked out in every view of the prompt (0-based (layer, head)), and how their
+    outputs are replaced: "mean" (their mean over validation windows) or "zero"."""
+
+    heads: frozenset[tuple[int, int]] = frozenset()
+    ablation: str = "mean"

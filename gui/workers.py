@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from headwatch.core.config import ConfigError, GPTConfig
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
+from headwatch.core.head_knockout import Knockout
 from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
@@ -210,6 +211,12 @@ class InspectWorker(QObject):
         self._schedule()
 
     @Slot(object)
+    def set_knockout(self, knockout: Knockout) -> None:
+        """Heads to knock out from now on: the current prompt is shown without them."""
+        self.inspector.set_knockout(knockout)
+        self._schedule()
+
+    @Slot(object)
     def preview(self, request: PreviewRequest) -> None:
         """Untrained weights for the settings, so the views show a model before any training.
 
@@ -245,7 +252,7 @@ class AnalysisWorker(QObject):
     """The longer jobs on the newest snapshot: head and unit analyses, samples of text."""
 
     sampled = Signal(object)  # Sample
-    headsAnalysed = Signal(object)  # core.inspection.HeadReport
+    headsAnalysed = Signal(object)  # core.head_report.HeadReport
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
     failed = Signal(str)
 
@@ -255,6 +262,7 @@ class AnalysisWorker(QObject):
         self.inspector = Inspector()  # its own copy of the weights: no sharing across threads
         self.analyst = Analyst(self.inspector)
         self.corpus: Corpus | None = None
+        self._ablation = "mean"  # how the knockout losses replace a head, as the window does
 
     @Slot()
     def start(self) -> None:
@@ -273,14 +281,21 @@ class AnalysisWorker(QObject):
         that takes a few hundred ms, which the window must not wait for."""
         release_free_memory()
 
-    @Slot()
-    def analyse_heads(self) -> None:
+    @Slot(object)
+    def set_knockout(self, knockout: Knockout) -> None:
+        """Samples run without these heads; knockout losses use its ablation."""
+        self.inspector.set_knockout(knockout)
+        self._ablation = knockout.ablation
+
+    @Slot(bool)
+    def analyse_heads(self, losses: bool = False) -> None:
+        """Profiles and labels of every head; with losses, the knockout losses too."""
         snapshot = self.snapshots.latest()
         if snapshot is None or self.corpus is None:
             return
-        corpus = self.corpus
+        corpus, ablation = self.corpus, self._ablation if losses else None
         _deliver(
-            lambda: self.analyst.heads(snapshot, corpus),
+            lambda: self.analyst.heads(snapshot, corpus, ablation),
             self.headsAnalysed.emit,
             self.failed,
             "analyse the heads",

@@ -1,0 +1,131 @@
+"""One head's profile against chance: where it looks (mean attention by offset back, 0 = itself,
+up to 16 and "further") and what it looks at (its share of attention by the key's character
+class), each beside the base rate of a head that attends evenly to every visible key, so "this
+head looks for vowels" reads as a bar standing above its grey neighbour.
+
+The numbers come from the caller (core.head_report's rows and base); this view only draws them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+HEAD_COLOUR = "#4e79a7"  # the prediction bars' blue
+BASE_COLOUR = "#b0b0b0"
+_HINT = "Analyse the heads, then pick one to see its profile"
+_CLASS_TICKS = {"upper case": "upper", "punctuation": "punct.", "consonant": "cons."}
+
+
+def _bar_plot(title: str, left: str) -> pg.PlotItem:
+    plot = pg.PlotItem()
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.setMouseEnabled(x=False, y=False)
+    plot.setTitle(title, color=FOREGROUND, size="10pt")
+    plot.setLabel("left", left, color=FOREGROUND)
+    for side in ("left", "bottom"):
+        style_axis(plot.getAxis(side))
+    plot.addLegend(offset=(-4, 4), labelTextColor=FOREGROUND, labelTextSize="8pt")
+    return plot
+
+
+class ProfileView(QWidget):
+    """The selected head's offset histogram and class shares, each beside its base rates."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("profileView")
+        self._head: tuple[int, int] | None = None
+        self._view = pg.GraphicsLayoutWidget()
+        self._view.setBackground("w")
+        self._title = QLabel(objectName="profileTitle")
+        self._notes = QLabel(objectName="profileNotes")
+        self._notes.setWordWrap(True)
+        self._offsets = _bar_plot("Where it looks: offset back", "attention")
+        self._classes = _bar_plot("What it looks at: key class", "share")
+        self._view.addItem(self._offsets, row=0, col=0)
+        self._view.addItem(self._classes, row=1, col=0)
+        self._bars: list[pg.BarGraphItem] = []
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
+        layout.addWidget(self._title)
+        layout.addWidget(self._view, 1)
+        layout.addWidget(self._notes)
+        self._stack = hint_stack(self, _HINT, box)
+
+    def set_profile(
+        self, layer: int, head: int, row: dict, base: dict, classes: tuple[str, ...]
+    ) -> None:
+        """Show head (layer, head) (0-based): row and base as core.head_report.HeadReport's
+        rows and base (offset, further, classes, same_char, first, and the row's label and
+        evenness); classes names the entries of "classes"."""
+        offset, offset_base = list(row["offset"]), list(base["offset"])
+        names = [str(d) for d in range(len(offset))]
+        if row.get("further") is not None and base.get("further") is not None:
+            offset.append(row["further"])
+            offset_base.append(base["further"])
+            names.append("further")
+        shares, class_base = list(row["classes"]), list(base["classes"])
+        self._head = (layer, head)
+        for plot in (self._offsets, self._classes):
+            plot.clear()
+            plot.legend.clear()
+        ticks = [_CLASS_TICKS.get(name, name) for name in classes]
+        self._bars = [
+            *self._pair(self._offsets, offset, offset_base, names),
+            *self._pair(self._classes, shares, class_base, ticks),
+        ]
+        self._title.setText(f"<b>Layer {layer + 1} · Head {head + 1}</b> — {row['label']}")
+        self._notes.setText(
+            f"same char {row['same_char'] * 100:.0f}% (chance {base['same_char'] * 100:.0f}%) · "
+            f"first position {row['first'] * 100:.0f}% (chance {base['first'] * 100:.0f}%) · "
+            f"evenness {row['evenness']:.2f}"
+        )
+        self._stack.setCurrentIndex(1)
+
+    @staticmethod
+    def _pair(
+        plot: pg.PlotItem, values: list[float], base: list[float], names: list[str]
+    ) -> list[pg.BarGraphItem]:
+        x = np.arange(len(values), dtype=float)
+        head = pg.BarGraphItem(x=x - 0.2, height=values, width=0.4, brush=HEAD_COLOUR, pen=None)
+        chance = pg.BarGraphItem(x=x + 0.2, height=base, width=0.4, brush=BASE_COLOUR, pen=None)
+        plot.addItem(head)
+        plot.addItem(chance)
+        plot.legend.addItem(head, "this head")
+        plot.legend.addItem(chance, "even spread")
+        plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        plot.setXRange(-0.6, len(values) - 0.4, padding=0)
+        plot.setYRange(0, max(0.05, *values, *base) * 1.1, padding=0)
+        return [head, chance]
+
+    def clear(self) -> None:
+        """Back to the hint (no analysis yet, or another model)."""
+        self._head = None
+        self._stack.setCurrentIndex(0)
+
+    def plotted(self) -> dict:
+        """What the bars show, read back from them: head (layer, head), offset / offset_base
+        (the offset bars, "further" last when there is one), classes / class_base, and the
+        tick names offset_names / class_names; {} when nothing is shown."""
+        if self._head is None:
+            return {}
+        heights = [[float(v) for v in bar.opts["height"]] for bar in self._bars]
+        ticks = [
+            [name for _, name in plot.getAxis("bottom")._tickLevels[0]]
+            for plot in (self._offsets, self._classes)
+        ]
+        return {
+            "head": self._head,
+            "offset": heights[0],
+            "offset_base": heights[1],
+            "classes": heights[2],
+            "class_base": heights[3],
+            "offset_names": ticks[0],
+            "class_names": ticks[1],
+        }
