@@ -333,8 +333,9 @@ def test_clicking_a_badge_asks_to_knock_its_head_out(qtbot, grid):
     badge = grid.badge_at(1, 2)
     assert badge.isVisible()
     centre = view.mapFromScene(badge.sceneBoundingRect().center())
-    with qtbot.waitSignal(grid.knockoutToggled) as blocker, qtbot.assertNotEmitted(
-        grid.headSelected
+    with (
+        qtbot.waitSignal(grid.knockoutToggled) as blocker,
+        qtbot.assertNotEmitted(grid.headSelected),
     ):
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
     assert blocker.args == [1, 2]

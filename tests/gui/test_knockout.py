@@ -13,7 +13,7 @@ from headwatch.core.head_report import head_report
 from headwatch.core.inspection import Inspector
 from headwatch.gui.head_table import COLUMNS, badge_text
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from tests.gui.conftest import stop_training
 
@@ -57,16 +57,15 @@ def test_the_window_shows_the_derived_labels_and_the_knockout_losses(qtbot, trai
         shown = rows[row["layer"], row["head"]]
         assert shown["label"] == row["label"] and shown["kind"] == row["kind"]
         assert shown["delta_loss"] == pytest.approx(row["delta_loss"], abs=1e-5)
-        assert shown["delta_loss_kept_only"] == pytest.approx(
-            row["delta_loss_kept_only"], abs=1e-5
-        )
+        assert shown["delta_loss_kept_only"] == pytest.approx(row["delta_loss_kept_only"], abs=1e-5)
         badge = window.attention_grid.head_label(row["layer"], row["head"])
         assert badge == badge_text(row["label"])
-    at = next(i for i, r in enumerate(window.head_table.rows()) if (r["layer"], r["head"]) == (1, 2))
+    order = [(r["layer"], r["head"]) for r in window.head_table.rows()]
+    at = order.index((1, 2))
     text = window.head_table.cell_text(at, COLUMNS.index("Δ out"))
     assert text == f"{rows[1, 2]['delta_loss']:+.3f}"
     window.attention_grid.select_head(1, 2)
-    lines_badge = window.lines_view.findChild(type(window.prompt_status), "headLabelBadge")
+    lines_badge = window.lines_view.findChild(QLabel, "headLabelBadge")
     assert lines_badge.text() == rows[1, 2]["label"]
 
 
