@@ -63,16 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(measured, 600)
     rows = table.rows()
     for row in rows:
-        print(f"L{row['layer'] + 1} H{row['head'] + 1}  {row['label']:<16} "
-              f"Δ out {row['delta_loss']:+.3f}  Δ alone {row['delta_loss_kept_only']:+.3f}")  # fmt: skip
+        name = f"L{row['layer'] + 1} H{row['head'] + 1}"
+        out, alone = row["delta_loss"], row["delta_loss_kept_only"]
+        print(f"{name}  {row['label']:<16} Δ out {out:+.3f}  Δ alone {alone:+.3f}")
     print("mixed:", sum(r["label"] == "mixed" for r in rows), "of", len(rows))
 
     top = sorted(rows, key=lambda r: r["delta_loss"], reverse=True)[:2]
     for row in top:
         controller.toggle_knockout(row["layer"], row["head"])
     window.request_inspection()
-    wait_until(lambda: controller.last_inspection is not None
-               and controller.last_inspection.step == controller.snapshots.latest().step, 30)  # fmt: skip
+    step = controller.snapshots.latest().step
+    wait_until(lambda: controller.last_inspection and controller.last_inspection.step == step, 30)
     # a head named after a character class or an offset shows its profile against chance best
     telling = [r for r in rows if r["kind"] in ("char class", "offset", "same char")] or rows
     chosen = max(telling, key=lambda r: max(r["classes"]))
