@@ -1,9 +1,10 @@
 """Screenshots of head knockout and head profiles (for the README and for review).
 
-    python -m bench.knockout_screenshots OUT_DIR [--preset baby] [--steps 400] [--sizes ...]
+    python -m bench.knockout_screenshots OUT_DIR [--preset baby] [--steps 400] [--run RUN]
+                                                 [--sizes ...]
 
-Runs offscreen: trains a preset for N steps in the app's own training thread, pauses (which
-analyses the heads and measures their knockout losses), knocks out the two heads whose loss
+Runs offscreen: trains a preset for N steps in the app's own training thread and pauses (or
+opens a saved run), measures the heads' knockout losses, knocks out the two heads whose loss
 matters most, selects a head with a telling profile, and grabs the whole window, the Heads tab
 and the profile view at each size. Prints every head's label and knockout loss.
 """
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir")
     parser.add_argument("--preset", default="baby")
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--run", help="a saved run to open instead of training")
     parser.add_argument("--sizes", nargs="+", default=["1366x768", "1920x1080"])
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -54,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     setup.iters_spin.setValue(max(setup.iters_spin.value(), args.steps + 500))
     setup.eval_every_spin.setValue(100)
     window.prompt_edit.setText("ROMEO:\nBut soft, what light")
-    window.train()
-    wait_until(lambda: controller.current and controller.current.step >= args.steps, 1200)
-    controller.pause()
+    if args.run:
+        controller.open_run(args.run)
+        wait_until(lambda: controller.last_inspection and controller.last_inspection.step, 120)
+    else:
+        window.train()
+        wait_until(lambda: controller.current and controller.current.step >= args.steps, 1200)
+        controller.pause()
     window.analysis_tabs.setCurrentWidget(window.heads_panel)
     table.findChild(object, "measureLossesButton").click()
     measured = lambda: table.rows() and all(r["delta_loss"] is not None for r in table.rows())  # noqa: E731

@@ -25,7 +25,16 @@ from headwatch.gui.head_table import (
 )
 from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen, QPicture
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPicture,
+    QPolygonF,
+)
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
@@ -577,7 +586,9 @@ class AttentionGrid(QWidget):
             t, pitch = self._shape[2], self._pitch
             for layer, head in self.struck_heads():
                 left, top = head * pitch, layer * pitch
-                veils.addRect(QRectF(left, top, t, t))
+                corners = [QPointF(left, top), QPointF(left, top + t), QPointF(left + t, top + t)]
+                veils.addPolygon(QPolygonF(corners))  # the visible half: the future stays blank
+                veils.closeSubpath()
                 strikes.moveTo(left, top + t)
                 strikes.lineTo(left + t, top)
         self._veils.setPath(veils)

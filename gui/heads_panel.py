@@ -41,9 +41,10 @@ class HeadsPanel(QSplitter):
         self.bottom.setSizes([100, 140])
         self.addWidget(top)
         self.addWidget(self.bottom)
-        # the lines need height, the table scrolls: a third for it, now and as the tab resizes
-        self.setStretchFactor(1, 2)
-        self.setSizes([100, 200])
+        # the table and the views of the selected head share the height, now and on resizes
+        self.setStretchFactor(0, 1)
+        self.setStretchFactor(1, 1)
+        self.setSizes([100, 100])
         self._report: HeadReport | None = None
         self._inspection: PromptInspection | None = None
         self._selected = (0, 0)
@@ -53,7 +54,7 @@ class HeadsPanel(QSplitter):
         self._report = report
         losses = ""
         if report.base_loss is not None:
-            losses = f"Δ loss by {report.ablation}-ablation from val loss {report.base_loss:.3f}"
+            losses = f"Δ: {report.ablation}-ablation, from val loss {report.base_loss:.3f}"
         self.table.set_stats(report.rows, report.description, report.base, report.classes, losses)
         self._show_lines()
         self._show_profile()

@@ -11,7 +11,7 @@ ABLATIONS = {
     "mean": "mean-ablation",  # the head's output becomes its mean over validation windows
     "zero": "zero-ablation",
 }
-_NONE_OUT = "Every head in — click a badge on the grid or tick Out to knock a head out"
+_NONE_OUT = "All heads in — click a badge on the grid or tick Out to knock one out"
 
 
 class KnockoutBar(QWidget):
@@ -25,6 +25,10 @@ class KnockoutBar(QWidget):
         self.setObjectName("knockoutBar")
         self._text = QLabel(_NONE_OUT, objectName="knockoutText")
         self._text.setWordWrap(True)
+        self._text.setToolTip(
+            "Knocked-out heads are replaced in every view of the prompt and in samples; "
+            "training and the saved run are never touched"
+        )
         self._combo = QComboBox(objectName="ablationCombo")
         for key, text in ABLATIONS.items():
             self._combo.addItem(text, key)
@@ -49,7 +53,7 @@ class KnockoutBar(QWidget):
         heads = sorted(state.heads)
         if heads:
             names = ", ".join(f"L{layer + 1} H{head + 1}" for layer, head in heads)
-            self._text.setText(f"Knocked out in every view of the prompt: {names}")
+            self._text.setText(f"Knocked out: {names}")
         else:
             self._text.setText(_NONE_OUT)
         self._restore.setEnabled(bool(heads))

@@ -11,12 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 HEAD_COLOUR = "#4e79a7"  # the prediction bars' blue
 BASE_COLOUR = "#b0b0b0"
 _HINT = "Analyse the heads, then pick one to see its profile"
-_CLASS_TICKS = {"upper case": "upper", "punctuation": "punct.", "consonant": "cons."}
+_CLASS_TICKS = {"upper case": "upper", "punctuation": "punct.", "consonant": "cons.",
+                "vowel": "vow.", "newline": "⏎"}  # fmt: skip
+_OFFSET_TICKS = (0, 1, 2, 3, 4, 6, 8, 12, 16)  # every offset's bar, but room for these names
+_TICK_FONT_PT = 8
 
 
 def _bar_plot(title: str, left: str) -> pg.PlotItem:
@@ -24,11 +28,14 @@ def _bar_plot(title: str, left: str) -> pg.PlotItem:
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.setMouseEnabled(x=False, y=False)
-    plot.setTitle(title, color=FOREGROUND, size="10pt")
+    plot.setTitle(title, color=FOREGROUND, size="9pt")
     plot.setLabel("left", left, color=FOREGROUND)
     for side in ("left", "bottom"):
-        style_axis(plot.getAxis(side))
-    plot.addLegend(offset=(-4, 4), labelTextColor=FOREGROUND, labelTextSize="8pt")
+        axis = plot.getAxis(side)
+        style_axis(axis)
+        font = axis.font()
+        font.setPointSize(_TICK_FONT_PT)
+        axis.setStyle(tickFont=font)
     return plot
 
 
@@ -44,10 +51,11 @@ class ProfileView(QWidget):
         self._title = QLabel(objectName="profileTitle")
         self._notes = QLabel(objectName="profileNotes")
         self._notes.setWordWrap(True)
-        self._offsets = _bar_plot("Where it looks: offset back", "attention")
-        self._classes = _bar_plot("What it looks at: key class", "share")
-        self._view.addItem(self._offsets, row=0, col=0)
-        self._view.addItem(self._classes, row=1, col=0)
+        self._offsets = _bar_plot("Where it looks: offset back (grey: even spread)", "attention")
+        self._classes = _bar_plot("What it looks at: key class (grey: chance)", "share")
+        self._wide: bool | None = None  # the plots side by side (True) or stacked
+        self._view.installEventFilter(self)
+        self._names: list[list[str]] = [[], []]
         self._bars: list[pg.BarGraphItem] = []
         box = QWidget()
         layout = QVBoxLayout(box)
@@ -57,6 +65,24 @@ class ProfileView(QWidget):
         layout.addWidget(self._view, 1)
         layout.addWidget(self._notes)
         self._stack = hint_stack(self, _HINT, box)
+        self._arrange(wide=False)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self._view and event.type() == QEvent.Type.Resize:
+            size = event.size()
+            self._arrange(wide=size.width() > 1.6 * size.height())
+        return super().eventFilter(watched, event)
+
+    def _arrange(self, wide: bool) -> None:
+        """Side by side in a short, wide place (the Heads tab on a laptop), else stacked."""
+        if wide == self._wide:
+            return
+        self._wide = wide
+        for plot in (self._offsets, self._classes):
+            if plot.scene() is not None:
+                self._view.ci.removeItem(plot)
+        self._view.addItem(self._offsets, row=0, col=0)
+        self._view.addItem(self._classes, row=0 if wide else 1, col=1 if wide else 0)
 
     def set_profile(
         self, layer: int, head: int, row: dict, base: dict, classes: tuple[str, ...]
@@ -74,12 +100,15 @@ class ProfileView(QWidget):
         self._head = (layer, head)
         for plot in (self._offsets, self._classes):
             plot.clear()
-            plot.legend.clear()
         ticks = [_CLASS_TICKS.get(name, name) for name in classes]
+        self._names = [names, ticks]
         self._bars = [
             *self._pair(self._offsets, offset, offset_base, names),
             *self._pair(self._classes, shares, class_base, ticks),
         ]
+        self._offsets.getAxis("bottom").setTicks(
+            [[(i, n) for i, n in enumerate(names) if not n.isdigit() or int(n) in _OFFSET_TICKS]]
+        )
         self._title.setText(f"<b>Layer {layer + 1} · Head {head + 1}</b> — {row['label']}")
         self._notes.setText(
             f"same char {row['same_char'] * 100:.0f}% (chance {base['same_char'] * 100:.0f}%) · "
@@ -97,8 +126,6 @@ class ProfileView(QWidget):
         chance = pg.BarGraphItem(x=x + 0.2, height=base, width=0.4, brush=BASE_COLOUR, pen=None)
         plot.addItem(head)
         plot.addItem(chance)
-        plot.legend.addItem(head, "this head")
-        plot.legend.addItem(chance, "even spread")
         plot.getAxis("bottom").setTicks([list(enumerate(names))])
         plot.setXRange(-0.6, len(values) - 0.4, padding=0)
         plot.setYRange(0, max(0.05, *values, *base) * 1.1, padding=0)
@@ -112,14 +139,11 @@ class ProfileView(QWidget):
     def plotted(self) -> dict:
         """What the bars show, read back from them: head (layer, head), offset / offset_base
         (the offset bars, "further" last when there is one), classes / class_base, and the
-        tick names offset_names / class_names; {} when nothing is shown."""
+        bars' names offset_names / class_names (short forms); {} when nothing is shown."""
         if self._head is None:
             return {}
         heights = [[float(v) for v in bar.opts["height"]] for bar in self._bars]
-        ticks = [
-            [name for _, name in plot.getAxis("bottom")._tickLevels[0]]
-            for plot in (self._offsets, self._classes)
-        ]
+        ticks = self._names
         return {
             "head": self._head,
             "offset": heights[0],

@@ -57,7 +57,7 @@ def table(qtbot) -> HeadTable:
     widget = HeadTable()
     qtbot.addWidget(widget)
     widget.resize(620, 420)
-    widget.set_stats(stats(), "200 validation windows", BASE, CLASSES, "Δ loss by mean-ablation")
+    widget.set_stats(stats(), "200 validation windows", BASE, CLASSES, "Δ: mean-ablation")
     return widget
 
 
@@ -177,9 +177,7 @@ def test_buttons_and_busy_state(qtbot, table):
     button = table.findChild(QPushButton, "analyseHeadsButton")
     measure = table.findChild(QPushButton, "measureLossesButton")
     caption = table.findChild(QLabel, "headTableCaption")
-    assert caption.text() == (
-        "What each head does — over 200 validation windows; Δ loss by mean-ablation"
-    )
+    assert caption.text() == ("What each head does — over 200 validation windows; Δ: mean-ablation")
     with qtbot.waitSignal(table.analyseRequested):
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(table.measureRequested):

@@ -30,7 +30,7 @@ def test_profile_view_draws_the_heads_numbers_beside_the_base_rates(qtbot):
     assert drawn["offset_names"] == ["0", "1", "2", "further"]
     assert drawn["classes"] == pytest.approx(ROW["classes"])
     assert drawn["class_base"] == pytest.approx(BASE["classes"])
-    assert drawn["class_names"] == ["vowel", "cons.", "space", "upper"]  # short ticks
+    assert drawn["class_names"] == ["vow.", "cons.", "space", "upper"]  # short names
     assert "spaces" in view.findChild(QLabel, "profileTitle").text()
     assert "same char 12% (chance 6%)" in view.findChild(QLabel, "profileNotes").text()
     no_further = dict(ROW, further=None)
@@ -45,10 +45,10 @@ def test_knockout_bar_shows_the_state_and_asks_for_changes(qtbot):
     bar = KnockoutBar()
     qtbot.addWidget(bar)
     restore = bar.findChild(QPushButton, "restoreHeadsButton")
-    assert not restore.isEnabled() and "Every head in" in bar.text()
+    assert not restore.isEnabled() and "All heads in" in bar.text()
     with qtbot.assertNotEmitted(bar.ablationChosen):
         bar.set_state(KnockoutState(frozenset({(1, 2), (0, 3)}), "zero"))
-    assert bar.text().endswith("L1 H4, L2 H3") and restore.isEnabled()
+    assert bar.text() == "Knocked out: L1 H4, L2 H3" and restore.isEnabled()
     with qtbot.waitSignal(bar.restoreRequested):
         qtbot.mouseClick(restore, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(bar.ablationChosen) as blocker:
