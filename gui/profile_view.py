@@ -51,8 +51,8 @@ class ProfileView(QWidget):
         self._title = QLabel(objectName="profileTitle")
         self._notes = QLabel(objectName="profileNotes")
         self._notes.setWordWrap(True)
-        self._offsets = _bar_plot("Where it looks: offset back (grey: even spread)", "attention")
-        self._classes = _bar_plot("What it looks at: key class (grey: chance)", "share")
+        self._offsets = _bar_plot("Where it looks: offset back", "attention")
+        self._classes = _bar_plot("What at: key class", "share")
         self._wide: bool | None = None  # the plots side by side (True) or stacked
         self._view.installEventFilter(self)
         self._names: list[list[str]] = [[], []]
@@ -111,6 +111,7 @@ class ProfileView(QWidget):
         )
         self._title.setText(f"<b>Layer {layer + 1} · Head {head + 1}</b> — {row['label']}")
         self._notes.setText(
+            "blue: this head, grey: an even spread over the visible keys (chance) · "
             f"same char {row['same_char'] * 100:.0f}% (chance {base['same_char'] * 100:.0f}%) · "
             f"first position {row['first'] * 100:.0f}% (chance {base['first'] * 100:.0f}%) · "
             f"evenness {row['evenness']:.2f}"
