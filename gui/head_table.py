@@ -364,13 +364,11 @@ class HeadTable(QWidget):
             text = _CAPTION
         else:
             text = _CAPTION_EMPTY
-        if self._rows and not busy:
-            text += (
-                f"; {self._losses_desc}"
-                if self._losses_desc
-                else ("; Δ loss: press Measure knockout losses")
-            )
         self._caption.setText(text)
+        # the caption wraps on a laptop's narrow tab: how the Δ columns were measured is a tip
+        self._caption.setToolTip(
+            self._losses_desc or "Δ loss columns: press Measure knockout losses"
+        )
 
 
 def _loss_item(delta: float | None) -> QStandardItem:
