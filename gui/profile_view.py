@@ -17,8 +17,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 HEAD_COLOUR = "#4e79a7"  # the prediction bars' blue
 BASE_COLOUR = "#b0b0b0"
 _HINT = "Analyse the heads, then pick one to see its profile"
-_CLASS_TICKS = {"upper case": "upper", "punctuation": "punct.", "consonant": "cons.",
-                "vowel": "vow.", "newline": "⏎"}  # fmt: skip
+# the class plot is narrow: short names, so that neighbours never overlap
+_CLASS_TICKS = {"vowel": "vow", "consonant": "cons", "space": "␣", "newline": "⏎",
+                "punctuation": "punct", "upper case": "upper", "digit": "dig",
+                "other": "oth"}  # fmt: skip
 _OFFSET_TICKS = (0, 1, 2, 3, 4, 6, 8, 12, 16)  # every offset's bar, but room for these names
 _TICK_FONT_PT = 8
 
@@ -111,9 +113,9 @@ class ProfileView(QWidget):
         )
         self._title.setText(f"<b>Layer {layer + 1} · Head {head + 1}</b> — {row['label']}")
         self._notes.setText(
-            "blue: this head, grey: an even spread over the visible keys (chance) · "
-            f"same char {row['same_char'] * 100:.0f}% (chance {base['same_char'] * 100:.0f}%) · "
-            f"first position {row['first'] * 100:.0f}% (chance {base['first'] * 100:.0f}%) · "
+            "grey: chance (an even spread) · "
+            f"same char {row['same_char'] * 100:.0f}% ({base['same_char'] * 100:.0f}%) · "
+            f"first {row['first'] * 100:.0f}% ({base['first'] * 100:.0f}%) · "
             f"evenness {row['evenness']:.2f}"
         )
         self._stack.setCurrentIndex(1)
