@@ -53,8 +53,8 @@ class ProfileView(QWidget):
         self._title = QLabel(objectName="profileTitle")
         self._notes = QLabel(objectName="profileNotes")
         self._notes.setWordWrap(True)
-        self._offsets = _bar_plot("Where it looks: offset back", "attention")
-        self._classes = _bar_plot("What at: key class", "share")
+        self._offsets = _bar_plot("Where: offset back", "attention")
+        self._classes = _bar_plot("What: key class", "share")
         self._wide: bool | None = None  # the plots side by side (True) or stacked
         self._view.installEventFilter(self)
         self._names: list[list[str]] = [[], []]
@@ -85,6 +85,9 @@ class ProfileView(QWidget):
                 self._view.ci.removeItem(plot)
         self._view.addItem(self._offsets, row=0, col=0)
         self._view.addItem(self._classes, row=0 if wide else 1, col=1 if wide else 0)
+        layout = self._view.ci.layout
+        for column, stretch in ((0, 1), (1, 1 if wide else 0)):  # the class names need room
+            layout.setColumnStretchFactor(column, stretch)
 
     def set_profile(
         self, layer: int, head: int, row: dict, base: dict, classes: tuple[str, ...]
