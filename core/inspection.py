@@ -15,13 +15,14 @@ import torch
 from headwatch.core.config import GREEDY_BELOW, check_sampling
 from headwatch.core.control import Snapshot
 from headwatch.core.corpus import Corpus, EncodedPrompt, Tokenizer
-from headwatch.core.diagnostics import (
-    dead_units,
-    head_statistics,
-    label_heads,
-    sample_windows,
-    unit_top_contexts,
+from headwatch.core.diagnostics import dead_units, sample_windows, unit_top_contexts
+from headwatch.core.head_knockout import (
+    MIN_ANALYSIS_WINDOWS,
+    Knockout,
+    KnockoutRunner,
+    analysis_windows,
 )
+from headwatch.core.head_report import HeadReport, head_report
 from headwatch.core.model import GPT, GPTConfig
 from headwatch.core.performance import inspect_in_bf16
 
@@ -120,6 +121,7 @@ class Inspector:
         self._config: GPTConfig | None = None
         self._version = -1
         self._viewing = contextlib.nullcontext  # see _precision
+        self._knockout = KnockoutRunner()
 
     def load(self, snapshot: Snapshot) -> GPT:
         if self._model is None or self._config != snapshot.config:
@@ -135,8 +137,13 @@ class Inspector:
 
     def inspect(self, snapshot: Snapshot, text: str, top_k: int = 10) -> PromptInspection:
         model = self.load(snapshot)
-        with self.viewing():
+        with self.viewing(), self._knockout.applied(model, snapshot):
             return inspect_prompt(model, snapshot.tokenizer, text, snapshot.step, top_k)
+
+    def set_knockout(self, knockout: Knockout) -> None:
+        """Heads knocked out in every later inspect and sample (core.head_knockout); the
+        training weights are never touched: the Inspector runs its own copy."""
+        self._knockout.set(knockout)
 
     @staticmethod
     def _precision(model: GPT) -> Callable[[], contextlib.AbstractContextManager]:
@@ -156,7 +163,7 @@ class Inspector:
         self, snapshot: Snapshot, prompt: str, max_new_tokens: int, temperature: float
     ) -> tuple[str, str]:
         model = self.load(snapshot)
-        with self.viewing():
+        with self.viewing(), self._knockout.applied(model, snapshot):
             return sample_text(model, snapshot.tokenizer, prompt, max_new_tokens, temperature)
 
     def viewing(self) -> contextlib.AbstractContextManager:
@@ -166,23 +173,11 @@ class Inspector:
 
 # --- analyses over validation windows (heads, feed-forward units) ----------------------------
 
-# The analyses average over this many validation characters. Heads are analysed at evaluations
-# while training runs, so their sample is kept small enough not to slow training in the window
-# (docs/performance.md); units only on request, so theirs is larger.
-HEAD_ANALYSIS_TOKENS = 64 * 64
+# Units are analysed only on request, so their sample is larger than the heads'
+# (core.head_knockout.HEAD_ANALYSIS_TOKENS).
 UNIT_ANALYSIS_TOKENS = 200 * 64
-MIN_ANALYSIS_WINDOWS = 8
 # windows per forward pass: bounds an analysis's memory, and more are no faster
 ANALYSIS_BATCH = 8
-
-
-@dataclass(frozen=True)
-class HeadReport:
-    """What each head does over validation windows (core.diagnostics), as the Heads tab shows it."""
-
-    rows: list[dict]  # one per head: layer, head (0-based), label, entropy, previous, self, ...
-    labels: list[list[str]]  # labels[layer][head]
-    description: str  # "200 validation windows of 64 characters, weights at step 1,200"
 
 
 @dataclass(frozen=True)
@@ -218,27 +213,13 @@ class Analyst:
         n, t = windows.shape
         return f"{n} validation windows of {t} characters, weights at step {snapshot.step:,}"
 
-    def heads(self, snapshot: Snapshot, corpus: Corpus) -> HeadReport:
+    def heads(self, snapshot: Snapshot, corpus: Corpus, ablation: str | None = None) -> HeadReport:
+        """Every head's profile and label over validation windows of the corpus; with an
+        ablation ("mean" or "zero"), also the loss lost without each head (core.head_report)."""
         model = self.inspector.load(snapshot)
-        windows = self.windows(corpus, snapshot.config.block_size, HEAD_ANALYSIS_TOKENS)
+        x, y = analysis_windows(corpus, snapshot.config.block_size)
         with self.inspector.viewing():
-            stats = head_statistics(model, windows, batch_size=ANALYSIS_BATCH)
-        labels = label_heads(stats)
-        rows = [
-            {
-                "layer": layer,
-                "head": head,
-                "label": labels[layer][head],
-                "entropy": float(stats.entropy[layer, head]),
-                "previous": float(stats.previous[layer, head]),
-                "self": float(stats.itself[layer, head]),
-                "first": float(stats.first[layer, head]),
-                "even": float(stats.evenness[layer, head]),
-            }
-            for layer in range(len(labels))
-            for head in range(len(labels[layer]))
-        ]
-        return HeadReport(rows, labels, self._describe(snapshot, windows))
+            return head_report(model, snapshot.tokenizer, x, y, snapshot.step, ablation)
 
     def unit(
         self, snapshot: Snapshot, corpus: Corpus, layer: int, unit: int, k: int = 20

@@ -17,11 +17,24 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from headwatch.core.head_label import HeadLabel
-from headwatch.gui.head_table import LABEL_COLOURS, LABEL_TEXT_COLOUR, NEUTRAL_LABEL_COLOUR
+from headwatch.gui.head_table import (
+    LABEL_COLOURS,
+    LABEL_TEXT_COLOUR,
+    NEUTRAL_LABEL_COLOUR,
+    badge_text,
+)
 from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen, QPicture
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPicture,
+    QPolygonF,
+)
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
@@ -31,8 +44,6 @@ from PySide6.QtWidgets import (
     QToolTip,
     QWidget,
 )
-
-_BADGE_TEXT = {HeadLabel.PREVIOUS_TOKEN: "prev", HeadLabel.FIRST_POSITION: "first"}  # short
 
 COLORMAP = "viridis"
 BLANK = 255  # colour index drawn transparent: masked future cells and the gaps between tiles
@@ -50,6 +61,8 @@ _GRID_SHARE = 0.62  # at most this much of the width goes to the grid, the rest 
 _TITLE_HEIGHT = 30  # PlotItem's fixed title row
 _TOP_LEFT = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
 _LABEL_GAP = 4  # px kept free between neighbouring axis labels
+_KNOCKED_OUT = "#5a5a5a"  # the stroke across a knocked-out head's tile, and its badge's fill
+_KNOCKED_OUT_VEIL = QColor(255, 255, 255, 150)  # greys the tile's colours out
 
 
 def index_lut(name: str = COLORMAP) -> np.ndarray:
@@ -409,6 +422,7 @@ class AttentionGrid(QWidget):
     """
 
     headSelected = Signal(int, int)  # noqa: N815 - Qt naming; (layer, head), 0-based
+    knockoutToggled = Signal(int, int)  # noqa: N815 - a badge was clicked; (layer, head)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -418,6 +432,8 @@ class AttentionGrid(QWidget):
         self._tokens: list[str] = []  # empty until data of the current shape is shown
         self._selected = (0, 0)
         self._labels: list[list[str]] | None = None  # what each head does, from the analysis
+        self._kinds: list[list[str]] | None = None  # each label's kind, for its colour
+        self._knocked: frozenset[tuple[int, int]] = frozenset()  # drawn struck through
         self._badges: list[list[pg.TextItem]] = []
         self._tile_px = 0.0  # a head's tile on screen, px per side
         # Geometry in cells: a head's tile is padded x padded (T x T data, then blank padding up
@@ -468,6 +484,16 @@ class AttentionGrid(QWidget):
         self._outlines = QGraphicsPathItem()
         self._outlines.setPen(_cosmetic_pen(_OUTLINE, 1))
         self._grid.addItem(self._outlines, ignoreBounds=True)
+        # Knocked-out heads: their tiles veiled grey and struck through corner to corner.
+        self._veils = QGraphicsPathItem()
+        self._veils.setPen(QPen(Qt.PenStyle.NoPen))
+        self._veils.setBrush(_KNOCKED_OUT_VEIL)
+        self._veils.setZValue(5)
+        self._grid.addItem(self._veils, ignoreBounds=True)
+        self._strikes = QGraphicsPathItem()
+        self._strikes.setPen(_cosmetic_pen(_KNOCKED_OUT, 2))
+        self._strikes.setZValue(6)
+        self._grid.addItem(self._strikes, ignoreBounds=True)
         self._highlight = QGraphicsRectItem()
         self._highlight.setPen(_cosmetic_pen(_SELECTION, 2))
         self._highlight.setZValue(10)
@@ -528,10 +554,45 @@ class AttentionGrid(QWidget):
         self._show_detail()
         self._stack.setCurrentIndex(1)
 
-    def set_head_labels(self, labels: list[list[str]] | None) -> None:
-        """Small badges naming what each head does (labels[layer][head]); None removes them."""
-        self._labels = labels
+    def set_head_labels(
+        self, labels: list[list[str]] | None, kinds: list[list[str]] | None = None
+    ) -> None:
+        """Small badges naming what each head does (labels[layer][head], coloured by
+        kinds[layer][head], a core.head_profiles.LabelKind value); None removes them. Clicking
+        a badge emits knockoutToggled."""
+        self._labels, self._kinds = labels, kinds
         self._place_badges()
+
+    def set_knocked_out(self, heads: frozenset[tuple[int, int]]) -> None:
+        """Draw these heads (0-based (layer, head)) greyed and struck through."""
+        self._knocked = frozenset(heads)
+        self._draw_knockout()
+        self._place_badges()
+
+    def struck_heads(self) -> frozenset[tuple[int, int]]:
+        """The heads drawn struck through now: the knocked-out heads this model has."""
+        if self._shape is None:
+            return frozenset()
+        n_layer, n_head, _ = self._shape
+        return frozenset((i, h) for i, h in self._knocked if i < n_layer and h < n_head)
+
+    def badge_at(self, layer: int, head: int) -> pg.TextItem | None:
+        """The badge item of (layer, head), None when there is none."""
+        return self._badges[layer][head] if self._badges else None
+
+    def _draw_knockout(self) -> None:
+        veils, strikes = QPainterPath(), QPainterPath()
+        if self._shape is not None:
+            t, pitch = self._shape[2], self._pitch
+            for layer, head in self.struck_heads():
+                left, top = head * pitch, layer * pitch
+                corners = [QPointF(left, top), QPointF(left, top + t), QPointF(left + t, top + t)]
+                veils.addPolygon(QPolygonF(corners))  # the visible half: the future stays blank
+                veils.closeSubpath()
+                strikes.moveTo(left, top + t)
+                strikes.lineTo(left + t, top)
+        self._veils.setPath(veils)
+        self._strikes.setPath(strikes)
 
     def head_label(self, layer: int, head: int) -> str:
         """The badge text shown on (layer, head), '' when there is none."""
@@ -549,16 +610,23 @@ class AttentionGrid(QWidget):
         for layer, row in enumerate(labels):
             items = []
             for head, label in enumerate(row):
+                kind = self._kinds[layer][head] if self._kinds else ""
+                out = (layer, head) in self._knocked
+                fill = _KNOCKED_OUT if out else LABEL_COLOURS.get(kind, NEUTRAL_LABEL_COLOUR)
                 # the masked future leaves each tile's top-right corner empty: a badge fits there
                 badge = pg.TextItem(
-                    _BADGE_TEXT.get(label, label),
-                    color=LABEL_TEXT_COLOUR,
-                    fill=pg.mkBrush(LABEL_COLOURS.get(label, NEUTRAL_LABEL_COLOUR)),
+                    badge_text(label),
+                    color="w" if out else LABEL_TEXT_COLOUR,
+                    fill=pg.mkBrush(fill),
                     anchor=(1, 0),
                 )
+                font = badge.textItem.font()
+                font.setStrikeOut(out)
+                badge.setFont(font)
                 badge.setPos(head * self._pitch + t, layer * self._pitch)
                 badge.setZValue(20)
-                badge.setToolTip(label)
+                state = "knocked out; click to restore" if out else "click to knock it out"
+                badge.setToolTip(f"{label} — {state}")
                 self._grid.addItem(badge, ignoreBounds=True)
                 items.append(badge)
             self._badges.append(items)
@@ -598,6 +666,8 @@ class AttentionGrid(QWidget):
         where = f"layer {layer + 1} · head {head + 1}"
         if self._badges:  # labels for this shape: say it even where the badge does not fit
             where += f" ({self._labels[layer][head]})"
+        if (layer, head) in self._knocked:
+            where += " [knocked out]"
         query, key = quoted_char(self._tokens[row]), quoted_char(self._tokens[col])
         if col > row:
             return f"{where} · {query} cannot see {key} (future)"
@@ -626,6 +696,7 @@ class AttentionGrid(QWidget):
             for head in range(n_head):
                 path.addRect(QRectF(head * pitch, layer * pitch, t, t))
         self._outlines.setPath(path)
+        self._draw_knockout()
         self._place_badges()
         centre = np.arange(max(n_layer, n_head)) * pitch + t / 2
         self._layers_axis.set_labels(centre[:n_layer], [f"L{i + 1}" for i in range(n_layer)])
@@ -727,6 +798,11 @@ class AttentionGrid(QWidget):
     def _on_mouse_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             return
+        for layer, row in enumerate(self._badges):
+            for head, badge in enumerate(row):
+                if badge.isVisible() and badge.sceneBoundingRect().contains(event.scenePos()):
+                    self.knockoutToggled.emit(layer, head)
+                    return
         cell = self._grid_cell(event.scenePos())
         if cell is not None:
             self.select_head(cell[0], cell[1])

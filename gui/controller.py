@@ -31,6 +31,7 @@ from headwatch.gui.exports import write_inspection_json, write_loss_csv
 from headwatch.gui.messages import (
     Evaluation,
     FollowStatus,
+    KnockoutState,
     LadderStatus,
     Problem,
     Progress,
@@ -99,6 +100,7 @@ class AppController(QObject):
     sampled = Signal(object)  # Sample
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     ladderChanged = Signal(object)  # LadderStatus
+    knockoutChanged = Signal(object)  # KnockoutState
     allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
     followChanged = Signal(object)  # FollowStatus of the run followed (state "off": none)
 
@@ -108,7 +110,8 @@ class AppController(QObject):
     _preview = Signal(object)
     _sample = Signal(str, float, int)
     _setCorpus = Signal(object)
-    _analyseHeads = Signal()
+    _analyseHeads = Signal(bool)  # True: measure the knockout losses too
+    _setKnockout = Signal(object)  # core.head_knockout.Knockout
     _analyseUnit = Signal(int, int)
     _releaseMemory = Signal()
     _mapEmbeddings = Signal(object)  # a core.control.Snapshot, or None: the newest weights
@@ -149,6 +152,7 @@ class AppController(QObject):
         self._follow_count = 0
         self.tensorboard = False  # the window's runs also write TensorBoard events in RUN/tb/
         self._follow_embeddings = False  # the embedding map is on show: map new weights
+        self._knockout = KnockoutState()
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -177,6 +181,8 @@ class AppController(QObject):
         self._analyseHeads.connect(analysis.analyse_heads)
         self._analyseUnit.connect(analysis.analyse_unit)
         self._releaseMemory.connect(analysis.release_memory)
+        self._setKnockout.connect(inspect.set_knockout)
+        self._setKnockout.connect(analysis.set_knockout)
         analysis.headsAnalysed.connect(self.headsAnalysed)
         analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
@@ -190,6 +196,7 @@ class AppController(QObject):
             self._live += 1
             thread.start(worker.start)
         self._started = True
+        self._send_knockout()
         self._inspect.emit(self._prompt)  # typed before the thread was there to hear it
         return True
 
@@ -264,6 +271,7 @@ class AppController(QObject):
     def _use_corpus(self, corpus: Corpus) -> None:
         self.corpus = corpus
         self._setCorpus.emit(corpus)
+        self._send_knockout()  # mean-ablation takes its means over this corpus
         self.corpusChanged.emit(corpus)
 
     def preview(
@@ -416,6 +424,7 @@ class AppController(QObject):
         self._current_done = False
         self._recent.clear()
         self._auto_analysis_at, self._auto_analysis_owed = -math.inf, False  # new heads: at once
+        self.restore_all_heads()  # another model: its heads all start in
         self.runAdded.emit(new)
         for run in relabelled:
             self.runChanged.emit(run)
@@ -588,7 +597,7 @@ class AppController(QObject):
         self.runChanged.emit(run)
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
-            self._analyse_heads_owed()
+            self._analyse_heads_owed(losses=True)
         word = "Finished" if message.reason == "done" else "Stopped"
         self.status.emit(f"{word}; the run is saved in {run.folder}")
         self.runFinished.emit(message)
@@ -612,7 +621,7 @@ class AppController(QObject):
             self._state = state
             self.stateChanged.emit(state)
             if state is RunState.PAUSED:  # someone stopped to look: the badges catch up
-                self._analyse_heads_owed()
+                self._analyse_heads_owed(losses=True)
             if self.current is not None and not self._closing:
                 self._publish_progress(self.current)
 
@@ -633,15 +642,56 @@ class AppController(QObject):
         if self._follow_embeddings:
             self.map_embeddings()
 
-    def analyse_heads(self) -> None:
+    def analyse_heads(self, losses: bool = False) -> None:
+        """Every head's profile and label; with losses, also the validation loss lost without
+        each head (1 + 2 * n_layer * n_head forward passes: ~5 s at the baby preset on one core,
+        so not at every evaluation while training runs)."""
         self.headsAnalysing.emit(True)
-        self._analyseHeads.emit()
+        self._analyseHeads.emit(losses)
 
-    def _analyse_heads_owed(self) -> None:
+    def _analyse_heads_owed(self, losses: bool = False) -> None:
         if self._auto_analysis_owed:
             self._auto_analysis_owed = False
             self._auto_analysis_at = time.monotonic()
-            self.analyse_heads()
+            self.analyse_heads(losses)
+
+    # --- head knockout ----------------------------------------------------------------------
+
+    @property
+    def knockout(self) -> KnockoutState:
+        """The heads knocked out in every view of the prompt (never in training), and how."""
+        return self._knockout
+
+    def toggle_knockout(self, layer: int, head: int) -> None:
+        """Knock head (layer, head) (0-based) out, or back in."""
+        self.set_knocked_out(self._knockout.heads ^ {(layer, head)})
+
+    def set_knocked_out(self, heads: frozenset[tuple[int, int]]) -> None:
+        self._set_knockout(KnockoutState(frozenset(heads), self._knockout.ablation))
+
+    def restore_all_heads(self) -> None:
+        self.set_knocked_out(frozenset())
+
+    def set_ablation(self, ablation: str) -> None:
+        """How a knocked-out head's output is replaced: "mean" (its mean over validation
+        windows) or "zero". Raises ValueError for another."""
+        if ablation not in ("mean", "zero"):
+            raise ValueError(f"ablation must be 'mean' or 'zero', got {ablation!r}")
+        self._set_knockout(KnockoutState(self._knockout.heads, ablation))
+
+    def _set_knockout(self, state: KnockoutState) -> None:
+        if state != self._knockout:
+            self._knockout = state
+            self._send_knockout()
+            self.knockoutChanged.emit(state)
+
+    def _send_knockout(self) -> None:
+        """To both viewing threads: the prompt is inspected again and samples follow it."""
+        if self._started:
+            from headwatch.core.head_knockout import Knockout
+
+            state = self._knockout
+            self._setKnockout.emit(Knockout(state.heads, state.ablation, self.corpus))
 
     def analyse_unit(self, layer: int, unit: int) -> None:
         """The contexts that excite hidden unit `unit` of layer `layer` (0-based) most."""

@@ -1,50 +1,91 @@
-"""The Heads tab: what each head does (the table) over the selected head as lines."""
+"""The Heads tab: the knocked-out heads and the table of what each head does, over the selected
+head as lines and its profile against chance."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from headwatch.gui.head_table import HeadTable
+from headwatch.gui.knockout_bar import KnockoutBar
 from headwatch.gui.lines_view import AttentionLinesView
+from headwatch.gui.messages import KnockoutState
+from headwatch.gui.profile_view import ProfileView
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QWidget
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from headwatch.core.inspection import HeadReport, PromptInspection
+    from headwatch.core.head_report import HeadReport
+    from headwatch.core.inspection import PromptInspection
 
 
 class HeadsPanel(QSplitter):
-    """`table` (every head's statistics and label) above `lines` (BertViz-style lines of the
-    selected head on the latest inspection of the prompt)."""
+    """`knockout` (which heads are out, how, restore) and `table` (every head's label, profile
+    and knockout losses) above `lines` (BertViz-style lines of the selected head on the latest
+    inspection of the prompt) beside `profile` (the selected head's profile against chance)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
+        self.knockout = KnockoutBar()
         self.table = HeadTable()
         self.lines = AttentionLinesView()
-        self.addWidget(self.table)
-        self.addWidget(self.lines)
-        # the lines need height, the table scrolls: a third for it, now and as the tab resizes
-        self.setStretchFactor(1, 2)
-        self.setSizes([100, 200])
-        self._labels: list[list[str]] | None = None
+        self.profile = ProfileView()
+        top = QWidget()
+        layout = QVBoxLayout(top)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.knockout)
+        layout.addWidget(self.table, 1)
+        self.bottom = QSplitter(Qt.Orientation.Horizontal)
+        self.bottom.addWidget(self.lines)
+        self.bottom.addWidget(self.profile)
+        self.bottom.setSizes([100, 140])
+        self.addWidget(top)
+        self.addWidget(self.bottom)
+        # the table and the views of the selected head share the height, now and on resizes
+        self.setStretchFactor(0, 1)
+        self.setStretchFactor(1, 1)
+        self.setSizes([100, 100])
+        self._report: HeadReport | None = None
         self._inspection: PromptInspection | None = None
         self._selected = (0, 0)
 
     def set_report(self, report: HeadReport) -> None:
         self.table.set_busy(False)
-        self._labels = report.labels
-        self.table.set_stats(report.rows, report.description)
+        self._report = report
+        losses = ""
+        if report.base_loss is not None:
+            losses = f"Δ: {report.ablation}-ablation, from val loss {report.base_loss:.3f}"
+        self.table.set_stats(report.rows, report.description, report.base, report.classes, losses)
         self._show_lines()
+        self._show_profile()
 
     def set_inspection(self, result: PromptInspection | None) -> None:
         self._inspection = result
         self._show_lines()
+
+    def set_knockout(self, state: KnockoutState) -> None:
+        self.knockout.set_state(state)
+        self.table.set_knocked_out(state.heads)
 
     def select(self, layer: int, head: int) -> None:
         """Show head `head` of layer `layer` (0-based)."""
         self._selected = (layer, head)
         self.table.select(layer, head)
         self._show_lines()
+        self._show_profile()
+
+    def _row(self) -> dict | None:
+        """The selected head's row of the latest report, None when it has none."""
+        report, (layer, head) = self._report, self._selected
+        rows = report.rows if report is not None else []
+        return next((r for r in rows if (r["layer"], r["head"]) == (layer, head)), None)
+
+    def _show_profile(self) -> None:
+        row = self._row()
+        if row is None:
+            self.profile.clear()
+            return
+        self.profile.set_profile(*self._selected, row, self._report.base, self._report.classes)
 
     def _show_lines(self) -> None:
         result, (layer, head) = self._inspection, self._selected
@@ -54,11 +95,11 @@ class HeadsPanel(QSplitter):
         if head >= result.attention.shape[1]:
             self.lines.clear()
             return
-        labels = self._labels
-        known = labels and layer < len(labels) and head < len(labels[layer])
+        row = self._row()
         self.lines.set_head(
             result.attention[layer, head],
             result.tokens,
             f"Layer {layer + 1} · Head {head + 1}",
-            labels[layer][head] if known else "",
+            row["label"] if row else "",
+            row["kind"] if row else "",
         )

@@ -373,9 +373,10 @@ class AttentionLinesView(QWidget):
     # --- public API ----------------------------------------------------------------------------
 
     def set_head(
-        self, attention: np.ndarray, tokens: list[str], title: str, label: str = ""
+        self, attention: np.ndarray, tokens: list[str], title: str, label: str = "", kind: str = ""
     ) -> None:
-        """Show one head's attention [T, T] (row i: how query i spreads over keys 0..i).
+        """Show one head's attention [T, T] (row i: how query i spreads over keys 0..i); label
+        and its kind (core.head_profiles.LabelKind value, for the colour) name what it does.
 
         A hovered character stays focused across updates while it still exists.
         """
@@ -397,7 +398,7 @@ class AttentionLinesView(QWidget):
             [f"{quoted_char(ch)} at position {i}" for i, ch in enumerate(tokens)],
         )
         self._title.setText(title)
-        self._set_badge(label)
+        self._set_badge(label, kind)
         self._headings.show()
         self._headings.update()
 
@@ -408,7 +409,7 @@ class AttentionLinesView(QWidget):
         self._canvas.set_focus(None)
         self._canvas.set_data(np.zeros((0, 0), dtype=np.float32), [], [])
         self._title.clear()
-        self._set_badge("")
+        self._set_badge("", "")
         self._headings.hide()
 
     def focus(self, side: str | None, index: int | None) -> None:
@@ -463,10 +464,10 @@ class AttentionLinesView(QWidget):
         rows and the scroll range) only arrives with a posted event."""
         QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
 
-    def _set_badge(self, label: str) -> None:
+    def _set_badge(self, label: str, kind: str) -> None:
         self._badge.setVisible(bool(label))
         self._badge.setText(label)
-        colour = LABEL_COLOURS.get(label, NEUTRAL_LABEL_COLOUR)
+        colour = LABEL_COLOURS.get(kind, NEUTRAL_LABEL_COLOUR)
         # Dark text on a soft fill reads on light and dark themes alike.
         self._badge.setStyleSheet(
             f"background: {colour}; color: #1f2328; border-radius: 8px; padding: 1px 8px;"

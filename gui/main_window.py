@@ -32,7 +32,14 @@ from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
 from headwatch.gui.heads_panel import HeadsPanel
 from headwatch.gui.loss_plot import LossPlot
-from headwatch.gui.messages import FollowStatus, LadderStatus, Problem, RunState, Sample
+from headwatch.gui.messages import (
+    FollowStatus,
+    KnockoutState,
+    LadderStatus,
+    Problem,
+    RunState,
+    Sample,
+)
 from headwatch.gui.neuron_view import NeuronView
 from headwatch.gui.prediction_view import PredictionView, SampleView
 from headwatch.gui.prompt_bar import PromptBar
@@ -55,7 +62,8 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast start
-    from headwatch.core.inspection import HeadReport, PromptInspection, UnitReport
+    from headwatch.core.head_report import HeadReport
+    from headwatch.core.inspection import PromptInspection, UnitReport
 
 log = logging.getLogger("headwatch")
 
@@ -272,6 +280,11 @@ class MainWindow(QMainWindow):
         self.attention_grid.headSelected.connect(self.heads_panel.select)
         self.head_table.headSelected.connect(self.attention_grid.select_head)
         self.head_table.analyseRequested.connect(c.analyse_heads)
+        self.head_table.measureRequested.connect(lambda: c.analyse_heads(losses=True))
+        self.head_table.knockoutToggled.connect(c.toggle_knockout)
+        self.attention_grid.knockoutToggled.connect(c.toggle_knockout)
+        self.heads_panel.knockout.restoreRequested.connect(c.restore_all_heads)
+        self.heads_panel.knockout.ablationChosen.connect(c.set_ablation)
         self.ffn_view.unitSelected.connect(c.analyse_unit)
         self.compare_view.ladderRequested.connect(c.run_ladder)
         self.compare_view.runSelected.connect(self._on_compare_selected)
@@ -299,6 +312,7 @@ class MainWindow(QMainWindow):
         c.followChanged.connect(self._on_follow_changed)
         c.embeddingsMapped.connect(self.embedding_view.set_map)
         self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
+        c.knockoutChanged.connect(self._on_knockout_changed)
 
     # --- intent -----------------------------------------------------------------------------
 
@@ -451,7 +465,12 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_heads_analysed(self, report: HeadReport) -> None:
         self.heads_panel.set_report(report)
-        self.attention_grid.set_head_labels(report.labels)
+        self.attention_grid.set_head_labels(report.labels, report.kinds)
+
+    @Slot(object)
+    def _on_knockout_changed(self, state: KnockoutState) -> None:
+        self.heads_panel.set_knockout(state)
+        self.attention_grid.set_knocked_out(state.heads)
 
     @Slot()
     def _on_unit_analysing(self) -> None:

@@ -127,3 +127,12 @@ class FollowStatus:
     @property
     def active(self) -> bool:
         return self.state != "off"
+
+
+@dataclass(frozen=True)
+class KnockoutState:
+    """The heads knocked out in every view of the prompt (0-based (layer, head)), and how their
+    outputs are replaced: "mean" (their mean over validation windows) or "zero"."""
+
+    heads: frozenset[tuple[int, int]] = frozenset()
+    ablation: str = "mean"

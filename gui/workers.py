@@ -19,6 +19,7 @@ from headwatch.core.config import ConfigError, GPTConfig
 from headwatch.core.control import Snapshot, SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
 from headwatch.core.embedding_map import EmbeddingMap, embedding_map
+from headwatch.core.head_knockout import Knockout
 from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
@@ -223,6 +224,12 @@ class InspectWorker(QObject):
         self._schedule()
 
     @Slot(object)
+    def set_knockout(self, knockout: Knockout) -> None:
+        """Heads to knock out from now on: the current prompt is shown without them."""
+        self.inspector.set_knockout(knockout)
+        self._schedule()
+
+    @Slot(object)
     def preview(self, request: PreviewRequest) -> None:
         """Untrained weights for the settings, so the views show a model before any training.
 
@@ -258,7 +265,7 @@ class AnalysisWorker(QObject):
     """The longer jobs on the newest snapshot: head and unit analyses, samples of text."""
 
     sampled = Signal(object)  # Sample
-    headsAnalysed = Signal(object)  # core.inspection.HeadReport
+    headsAnalysed = Signal(object)  # core.head_report.HeadReport
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     failed = Signal(str)
@@ -271,6 +278,7 @@ class AnalysisWorker(QObject):
         self.corpus: Corpus | None = None
         self._mapped_version = -1  # of the newest snapshot mapped already
         self._last_map: EmbeddingMap | None = None  # the frame shown last: the next aligns to it
+        self._ablation = "mean"  # how the knockout losses replace a head, as the window does
 
     @Slot()
     def start(self) -> None:
@@ -289,14 +297,21 @@ class AnalysisWorker(QObject):
         that takes a few hundred ms, which the window must not wait for."""
         release_free_memory()
 
-    @Slot()
-    def analyse_heads(self) -> None:
+    @Slot(object)
+    def set_knockout(self, knockout: Knockout) -> None:
+        """Samples run without these heads; knockout losses use its ablation."""
+        self.inspector.set_knockout(knockout)
+        self._ablation = knockout.ablation
+
+    @Slot(bool)
+    def analyse_heads(self, losses: bool = False) -> None:
+        """Profiles and labels of every head; with losses, the knockout losses too."""
         snapshot = self.snapshots.latest()
         if snapshot is None or self.corpus is None:
             return
-        corpus = self.corpus
+        corpus, ablation = self.corpus, self._ablation if losses else None
         _deliver(
-            lambda: self.analyst.heads(snapshot, corpus),
+            lambda: self.analyst.heads(snapshot, corpus, ablation),
             self.headsAnalysed.emit,
             self.failed,
             "analyse the heads",

@@ -1,15 +1,11 @@
-"""What the window builds on: ConfigError names its field, the heads rule, head labels, and
+"""What the window builds on: ConfigError names its field, the heads rule, and
 durations written one way everywhere."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
-from headwatch.core.diagnostics import LABELS, label_head
 from headwatch.core.formatting import format_duration
-from headwatch.core.head_label import HeadLabel
 
 
 @pytest.mark.parametrize(
@@ -43,15 +39,6 @@ def test_head_counts_are_the_configs_own_rule():
                 assert not fits
             else:
                 assert fits
-
-
-def test_head_labels_are_one_enum_that_reads_as_its_text():
-    assert tuple(HeadLabel) == LABELS
-    label = label_head(previous=0.9, itself=0.05, first=0.05, evenness=0.1)
-    assert label is HeadLabel.PREVIOUS_TOKEN
-    assert label == "previous-token" and f"{label}" == "previous-token"
-    assert {"previous-token": 1}[label] == 1  # a dict keyed by text finds the member
-    assert json.dumps([label]) == '["previous-token"]'
 
 
 def test_format_duration_rounds_to_the_nearest_second():

@@ -73,6 +73,7 @@ def test_a_big_model_viewed_in_bf16_serves_samples_and_analyses_too(monkeypatch)
     corpus = Corpus("t", TEXT * 40)
     report = Analyst(inspector).heads(snapshot, corpus)
     assert len(report.rows) == 5 * 4
-    assert all(0.0 <= row["previous"] <= 1.0 for row in report.rows)
+    assert all(0.0 <= row["offset"][1] <= 1.0 for row in report.rows)
+    assert all(row["delta_loss"] is None for row in report.rows)  # measured on request only
     unit = Analyst(inspector).unit(snapshot, corpus, layer=1, unit=3, k=5)
     assert len(unit.contexts) == 5 and len(unit.dead) == 5

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import headwatch.gui.controller as controller_module
 import pytest
-from headwatch.core.diagnostics import LABELS
 from headwatch.core.ladder import STAGES
+from headwatch.gui.head_table import LABEL_COLOURS, badge_text
 from PySide6.QtGui import QImage
 from PySide6.QtSvg import QSvgRenderer
 
@@ -32,10 +32,10 @@ def test_heads_are_analysed_labelled_and_shown_as_lines(qtbot, trained):
     window = trained
     qtbot.waitUntil(lambda: len(window.head_table.rows()) == 2 * 4, timeout=30_000)
     rows = window.head_table.rows()
-    assert {r["label"] for r in rows} <= set(LABELS)
-    assert all(0 <= r["previous"] <= 1 and 0 <= r["self"] <= 1 for r in rows)
-    badge = window.attention_grid.head_label(1, 2)
-    assert badge in {"prev", "self", "first", "broad", "mixed"}
+    assert {r["kind"] for r in rows} <= set(LABEL_COLOURS)
+    assert all(0 <= r["offset"][1] <= 1 and 0 <= r["same_char"] <= 1 for r in rows)
+    label = next(r["label"] for r in rows if (r["layer"], r["head"]) == (1, 2))
+    assert window.attention_grid.head_label(1, 2) == badge_text(label)
     window.attention_grid.select_head(1, 2)
     assert window.head_table.selected() == (1, 2)
     lines = window.lines_view.visible_lines()

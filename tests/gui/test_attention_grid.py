@@ -313,13 +313,45 @@ def test_head_label_badges(qtbot):
     rng = np.random.default_rng(5)
     raw = np.tril(rng.random((2, 3, 6, 6), dtype=np.float32))
     grid.set_data(raw / raw.sum(-1, keepdims=True), list("ROMEO:"))
-    labels = [["previous-token", "self", "broad"], ["mixed", "first-position", "broad"]]
-    grid.set_head_labels(labels)
-    assert grid.head_label(0, 0) == "prev" and grid.head_label(1, 1) == "first"
-    assert grid.head_label(1, 2) == "broad"
+    labels = [["1 back", "self", "broad"], ["vowels", "first position", "punctuation"]]
+    kinds = [["offset", "offset", "broad"], ["char class", "first position", "char class"]]
+    grid.set_head_labels(labels, kinds)
+    assert grid.head_label(0, 0) == "1 back" and grid.head_label(1, 1) == "first"
+    assert grid.head_label(1, 2) == "punct." and grid.head_label(1, 0) == "vowels"
     grid.set_head_labels([["self"]])  # for another shape: ignored, no badges
     assert grid.head_label(0, 0) == ""
-    grid.set_head_labels(labels)
+    grid.set_head_labels(labels, kinds)
     raw = np.tril(rng.random((2, 2, 6, 6), dtype=np.float32))
     grid.set_data(raw / raw.sum(-1, keepdims=True), list("ROMEO:"))  # heads changed
     assert grid.head_label(0, 0) == ""
+
+
+def test_clicking_a_badge_asks_to_knock_its_head_out(qtbot, grid):
+    grid.set_data(causal_attention(np.random.default_rng(8), 2, 3, 12), list(PROMPT[:12]))
+    grid.set_head_labels([["1 back", "self", "broad"]] * 2, [["offset", "offset", "broad"]] * 2)
+    view = shown(qtbot, grid)
+    badge = grid.badge_at(1, 2)
+    assert badge.isVisible()
+    centre = view.mapFromScene(badge.sceneBoundingRect().center())
+    with (
+        qtbot.waitSignal(grid.knockoutToggled) as blocker,
+        qtbot.assertNotEmitted(grid.headSelected),
+    ):
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert blocker.args == [1, 2]
+
+
+def test_knocked_out_heads_are_greyed_and_struck_through(qtbot, grid):
+    grid.set_data(causal_attention(np.random.default_rng(9), 2, 3, 12), list(PROMPT[:12]))
+    grid.set_head_labels([["1 back", "self", "broad"]] * 2, [["offset", "offset", "broad"]] * 2)
+    view = shown(qtbot, grid)
+    before = view.grab().toImage()
+    grid.set_knocked_out(frozenset({(0, 1), (1, 2), (5, 5)}))  # (5, 5): not in this model
+    assert grid.struck_heads() == {(0, 1), (1, 2)}
+    assert grid.badge_at(0, 1).textItem.font().strikeOut()
+    assert not grid.badge_at(0, 0).textItem.font().strikeOut()
+    assert "[knocked out]" in grid.describe_cell(1, 2, 3, 1)
+    assert view.grab().toImage() != before
+    grid.set_knocked_out(frozenset())
+    assert grid.struck_heads() == frozenset()
+    assert not grid.badge_at(0, 1).textItem.font().strikeOut()

@@ -177,7 +177,7 @@ def test_attention_grid_labels_never_overlap(qtbot, n_layer, n_head, sizes):
     qtbot.addWidget(grid)
     tokens = (PROMPT * 2)[:16]
     grid.set_data(causal_attention(np.random.default_rng(3), n_layer, n_head, 16), tokens)
-    labels = [["previous-token", "self"][(a + b) % 2] for b in range(n_head) for a in [0]]
+    labels = [["1 back", "self"][(a + b) % 2] for b in range(n_head) for a in [0]]
     grid.set_head_labels([labels] * n_layer)
     for size in sizes:  # the first is the window's size, the others resizes
         view = shown_view(qtbot, grid, size)

@@ -153,9 +153,11 @@ def test_title_and_label_badge(shown):
     badge = shown.findChild(QLabel, "headLabelBadge")
     assert title.text() == "Layer 2 · Head 3"
     assert not badge.isVisible()
-    shown.set_head(causal_attention(len(PROMPT)), list(PROMPT), "Layer 1 · Head 2", "self")
-    assert badge.text() == "self" and badge.isVisible()
-    assert LABEL_COLOURS["self"] in badge.styleSheet()
+    shown.set_head(
+        causal_attention(len(PROMPT)), list(PROMPT), "Layer 1 · Head 2", "2 back", "offset"
+    )
+    assert badge.text() == "2 back" and badge.isVisible()
+    assert LABEL_COLOURS["offset"] in badge.styleSheet()
 
 
 def test_rejects_mismatched_input(view):

@@ -1,0 +1,69 @@
+"""One line over the heads table: which heads are knocked out, how they are replaced (mean- or
+zero-ablation), and one button that restores every head."""
+
+from __future__ import annotations
+
+from headwatch.gui.messages import KnockoutState
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+ABLATIONS = {
+    "mean": "mean-ablation",  # the head's output becomes its mean over validation windows
+    "zero": "zero-ablation",
+}
+_NONE_OUT = "All heads in — click a badge on the grid or tick Out to knock one out"
+
+
+class KnockoutBar(QWidget):
+    """Shows a KnockoutState; asks for a restore or another ablation through signals."""
+
+    restoreRequested = Signal()  # noqa: N815
+    ablationChosen = Signal(str)  # noqa: N815 - "mean" or "zero"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("knockoutBar")
+        self._text = QLabel(_NONE_OUT, objectName="knockoutText")
+        self._text.setWordWrap(True)
+        self._text.setToolTip(
+            "Knocked-out heads are replaced in every view of the prompt and in samples; "
+            "training and the saved run are never touched"
+        )
+        self._combo = QComboBox(objectName="ablationCombo")
+        for key, text in ABLATIONS.items():
+            self._combo.addItem(text, key)
+        self._combo.setToolTip(
+            "What a knocked-out head's output becomes: its mean over validation windows (what "
+            "the head adds whatever the text), or zeros (which removes that too)"
+        )
+        self._combo.currentIndexChanged.connect(
+            lambda i: self.ablationChosen.emit(self._combo.itemData(i))
+        )
+        self._restore = QPushButton("Restore all heads", objectName="restoreHeadsButton")
+        self._restore.setEnabled(False)
+        self._restore.clicked.connect(self.restoreRequested)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 0)
+        layout.addWidget(self._text, 1)
+        layout.addWidget(self._combo)
+        layout.addWidget(self._restore)
+
+    def set_state(self, state: KnockoutState) -> None:
+        """Show the knocked-out heads and the ablation, without emitting ablationChosen."""
+        heads = sorted(state.heads)
+        if heads:
+            names = ", ".join(f"L{layer + 1} H{head + 1}" for layer, head in heads)
+            self._text.setText(f"Knocked out: {names}")
+        else:
+            self._text.setText(_NONE_OUT)
+        self._restore.setEnabled(bool(heads))
+        self._combo.blockSignals(True)
+        self._combo.setCurrentIndex(self._combo.findData(state.ablation))
+        self._combo.blockSignals(False)
+
+    def text(self) -> str:
+        return self._text.text()
+
+    def choose_ablation(self, ablation: str) -> None:
+        """Pick an ablation as the user would (emits ablationChosen on a change)."""
+        self._combo.setCurrentIndex(self._combo.findData(ablation))
