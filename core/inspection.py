@@ -22,6 +22,7 @@ from headwatch.core.diagnostics import (
     sample_windows,
     unit_top_contexts,
 )
+from headwatch.core.logit_lens import LensResult, logit_lens, stage_losses, stage_names, stage_note
 from headwatch.core.model import GPT, GPTConfig
 from headwatch.core.performance import inspect_in_bf16
 
@@ -37,6 +38,7 @@ class PromptInspection:
     ffn: np.ndarray  # float32 (n_layer, T, 4C)
     next_chars: list[tuple[str, float]]  # top-k after the last character, most likely first
     step: int  # the training step of the weights used
+    lens: LensResult | None = None  # the logit lens, when it was asked for (the Lens tab shows)
 
     @property
     def empty(self) -> bool:
@@ -53,8 +55,16 @@ class PromptInspection:
 
 
 def inspect_prompt(
-    model: GPT, tokenizer: Tokenizer, text: str, step: int = 0, top_k: int = 10
+    model: GPT,
+    tokenizer: Tokenizer,
+    text: str,
+    step: int = 0,
+    top_k: int = 10,
+    lens: bool = False,
 ) -> PromptInspection:
+    """The prompt (cut to its last block_size known characters) on the model: attention
+    (n_layer, n_head, T, T), FFN activations (n_layer, T, 4C), the top_k next characters and,
+    with `lens`, the logit lens (core.logit_lens), which costs about a second forward pass."""
     config = model.config
     prompt = tokenizer.encode_prompt(text, max_len=config.block_size)
     tokens = list(prompt.text)
@@ -83,6 +93,7 @@ def inspect_prompt(
         np.ascontiguousarray(result.ffn.float().numpy(), dtype=np.float32),
         next_chars,
         step,
+        logit_lens(model, tokenizer, prompt) if lens else None,
     )
 
 
@@ -133,10 +144,12 @@ class Inspector:
             self._version = snapshot.version
         return self._model
 
-    def inspect(self, snapshot: Snapshot, text: str, top_k: int = 10) -> PromptInspection:
+    def inspect(
+        self, snapshot: Snapshot, text: str, top_k: int = 10, lens: bool = False
+    ) -> PromptInspection:
         model = self.load(snapshot)
         with self.viewing():
-            return inspect_prompt(model, snapshot.tokenizer, text, snapshot.step, top_k)
+            return inspect_prompt(model, snapshot.tokenizer, text, snapshot.step, top_k, lens)
 
     @staticmethod
     def _precision(model: GPT) -> Callable[[], contextlib.AbstractContextManager]:
@@ -258,3 +271,34 @@ class Analyst:
             snapshot.config.ffn_size,
             self._describe(snapshot, windows),
         )
+
+    def depth_losses(self, snapshot: Snapshot, corpus: Corpus) -> DepthLosses:
+        """The logit lens's loss by depth over as many validation windows as the head analysis
+        uses (core.logit_lens.stage_losses). Raises CorpusError for a validation text shorter
+        than one window."""
+        model = self.inspector.load(snapshot)
+        block_size = snapshot.config.block_size
+        n = max(MIN_ANALYSIS_WINDOWS, HEAD_ANALYSIS_TOKENS // block_size)
+        # windows one character longer: the inputs and, shifted by one, their targets
+        windows = self.windows(corpus, block_size + 1, n * (block_size + 1))
+        x, y = windows[:, :-1], windows[:, 1:]
+        with self.inspector.viewing():
+            losses = stage_losses(model, x, y, rows_per_forward=ANALYSIS_BATCH)
+        return DepthLosses(
+            stage_names(snapshot.config),
+            losses,
+            stage_note(snapshot.config),
+            snapshot.step,
+            self._describe(snapshot, x),
+        )
+
+
+@dataclass(frozen=True)
+class DepthLosses:
+    """The logit lens's loss by depth over validation windows, as the Lens tab shows it."""
+
+    stages: list[str]  # S names (core.logit_lens.stage_names)
+    losses: list[float]  # S cross-entropies, nats per character; the last is the model's own
+    note: str | None  # what a stage means when it is not a running sum (stage_note)
+    step: int  # the training step of the weights used
+    description: str  # "64 validation windows of 64 characters, weights at step 1,200"

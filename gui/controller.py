@@ -95,6 +95,8 @@ class AppController(QObject):
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
     sampled = Signal(object)  # Sample
+    lensAnalysing = Signal()  # the loss by depth is being measured
+    lensAnalysed = Signal(object)  # DepthLosses
     ladderChanged = Signal(object)  # LadderStatus
     allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
 
@@ -107,6 +109,8 @@ class AppController(QObject):
     _analyseHeads = Signal()
     _analyseUnit = Signal(int, int)
     _releaseMemory = Signal()
+    _showLens = Signal(bool)
+    _analyseLens = Signal()
 
     def __init__(
         self,
@@ -140,6 +144,7 @@ class AppController(QObject):
         self._auto_analysis_at = -math.inf  # time.monotonic() of the last automatic analysis
         self._auto_analysis_owed = False  # an evaluation came since then
         self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
+        self._lens_shown = False  # the Lens tab is on show: inspections carry the logit lens
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -172,6 +177,9 @@ class AppController(QObject):
         analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
+        self._showLens.connect(inspect.set_lens)
+        self._analyseLens.connect(analysis.analyse_lens)
+        analysis.lensAnalysed.connect(self.lensAnalysed)
         for worker, name in ((inspect, "inspect"), (analysis, "analyse")):
             thread = WorkerThread(worker, name)
             thread.ended.connect(self._on_thread_ended)
@@ -179,6 +187,7 @@ class AppController(QObject):
             self._live += 1
             thread.start(worker.start)
         self._started = True
+        self._showLens.emit(self._lens_shown)
         self._inspect.emit(self._prompt)  # typed before the thread was there to hear it
         return True
 
@@ -618,6 +627,8 @@ class AppController(QObject):
     def analyse_heads(self) -> None:
         self.headsAnalysing.emit(True)
         self._analyseHeads.emit()
+        if self._lens_shown:  # the loss by depth follows the head analyses' schedule
+            self.analyse_lens()
 
     def _analyse_heads_owed(self) -> None:
         if self._auto_analysis_owed:
@@ -632,6 +643,25 @@ class AppController(QObject):
 
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
         self._sample.emit(prompt, temperature, n_chars)
+
+    # --- the logit lens ---------------------------------------------------------------------
+
+    def show_lens(self, shown: bool) -> None:
+        """The Lens tab came into view (or left it): inspections carry the logit lens only while
+        it shows, as it costs about a second forward pass per keystroke. Coming into view, the
+        prompt is inspected again and the loss by depth measured."""
+        if shown == self._lens_shown:
+            return
+        self._lens_shown = shown
+        self._showLens.emit(shown)
+        if shown and self.is_ready():
+            self.analyse_lens()
+
+    def analyse_lens(self) -> None:
+        """Measure the loss by depth over validation windows (in the analysis thread)."""
+        if self.is_ready() and self.corpus is not None and self.snapshots.latest() is not None:
+            self.lensAnalysing.emit()
+            self._analyseLens.emit()
 
     # --- the lecture's ladder ---------------------------------------------------------------
 

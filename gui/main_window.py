@@ -30,8 +30,9 @@ from headwatch.gui.controller import AppController
 from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
 from headwatch.gui.heads_panel import HeadsPanel
+from headwatch.gui.lens_view import LensPanel
 from headwatch.gui.loss_plot import LossPlot
-from headwatch.gui.messages import LadderStatus, Problem, RunState, Sample
+from headwatch.gui.messages import Evaluation, LadderStatus, Problem, RunState, Sample
 from headwatch.gui.neuron_view import NeuronView
 from headwatch.gui.prediction_view import PredictionView, SampleView
 from headwatch.gui.prompt_bar import PromptBar
@@ -52,7 +53,7 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast start
-    from headwatch.core.inspection import HeadReport, PromptInspection, UnitReport
+    from headwatch.core.inspection import DepthLosses, HeadReport, PromptInspection, UnitReport
 
 log = logging.getLogger("headwatch")
 
@@ -177,6 +178,8 @@ class MainWindow(QMainWindow):
         self.analysis_tabs.addTab(self.heads_panel, "Heads")
         self.analysis_tabs.addTab(self.neuron_view, "FFN unit")
         self.analysis_tabs.addTab(self.compare_view, "Compare runs")
+        self.lens_panel = LensPanel()
+        self.analysis_tabs.insertTab(2, self.lens_panel, "Lens")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
@@ -263,6 +266,11 @@ class MainWindow(QMainWindow):
         self.ffn_view.unitSelected.connect(c.analyse_unit)
         self.compare_view.ladderRequested.connect(c.run_ladder)
         self.compare_view.runSelected.connect(self._on_compare_selected)
+        self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
+        self.lens_panel.lossRequested.connect(c.analyse_lens)
+        c.lensAnalysing.connect(self.lens_panel.set_busy)
+        c.lensAnalysed.connect(self._on_lens_analysed)
+        c.evaluated.connect(self._on_evaluated)
 
         # to bound methods only: Qt drops those connections when the window is deleted, and
         # the controller can outlive it while its threads end
@@ -340,6 +348,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_added(self, run: RunInfo) -> None:
         self.loss_plot.start_run(run.run_id, run.label, run.colour)
+        self.lens_panel.set_val_loss(None)  # the new run has no evaluation yet
         self.compare_view.upsert_run(run.run_id, run.compare_row())
         self.sample_view.set_enabled(True)
 
@@ -359,7 +368,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_weights_cleared(self) -> None:
         """The weights on show belong to another vocabulary: show nothing rather than them."""
-        for view in (self.attention_grid, self.ffn_view, self.prediction_view):
+        for view in (self.attention_grid, self.ffn_view, self.prediction_view, self.lens_panel):
             view.clear()
         self.heads_panel.set_inspection(None)
         self.sample_view.set_enabled(False)
@@ -395,7 +404,10 @@ class MainWindow(QMainWindow):
     def _on_inspected(self, result: PromptInspection) -> None:
         self.prompt_bar.show_inspection(result)
         self.heads_panel.set_inspection(result)
+        if result.lens is not None:
+            self.lens_panel.set_lens(result.lens)
         if result.empty:
+            self.lens_panel.clear()
             self.attention_grid.clear()
             self.ffn_view.clear()
             self.prediction_view.clear()
@@ -429,6 +441,22 @@ class MainWindow(QMainWindow):
         self.neuron_view.set_busy(False)
         self.neuron_view.set_unit(report.layer, report.unit, report.contexts, report.description)
         self.neuron_view.set_dead_units(report.dead, report.hidden)
+
+    # --- the logit lens ---------------------------------------------------------------------
+
+    @Slot(int)
+    def _on_tab_changed(self, _index: int) -> None:
+        self.controller.show_lens(self.analysis_tabs.currentWidget() is self.lens_panel)
+
+    @Slot(object)
+    def _on_lens_analysed(self, report: DepthLosses) -> None:
+        self.lens_panel.set_depth_losses(report)
+
+    @Slot(object)
+    def _on_evaluated(self, evaluation: Evaluation) -> None:
+        current = self.controller.current
+        if current is not None and evaluation.run_id == current.run_id:
+            self.lens_panel.set_val_loss(evaluation.val, evaluation.step)
 
     # --- dialogs and files ------------------------------------------------------------------
 
