@@ -22,7 +22,14 @@ from headwatch.core.diagnostics import (
     sample_windows,
     unit_top_contexts,
 )
-from headwatch.core.logit_lens import LensResult, logit_lens, stage_losses, stage_names, stage_note
+from headwatch.core.logit_lens import (
+    LensResult,
+    read_lens,
+    reading_stages,
+    stage_losses,
+    stage_names,
+    stage_note,
+)
 from headwatch.core.model import GPT, GPTConfig
 from headwatch.core.performance import inspect_in_bf16
 
@@ -64,7 +71,7 @@ def inspect_prompt(
 ) -> PromptInspection:
     """The prompt (cut to its last block_size known characters) on the model: attention
     (n_layer, n_head, T, T), FFN activations (n_layer, T, 4C), the top_k next characters and,
-    with `lens`, the logit lens (core.logit_lens), which costs about a second forward pass."""
+    with `lens`, the logit lens (core.logit_lens) read from the same forward pass."""
     config = model.config
     prompt = tokenizer.encode_prompt(text, max_len=config.block_size)
     tokens = list(prompt.text)
@@ -79,7 +86,9 @@ def inspect_prompt(
             step,
         )
     device = next(model.parameters()).device
-    result = model.inspect(torch.tensor(prompt.ids, dtype=torch.long, device=device))
+    # the lens reads the stream of the same forward pass: no second pass per keystroke
+    with reading_stages(model) if lens else contextlib.nullcontext([]) as stream:
+        result = model.inspect(torch.tensor(prompt.ids, dtype=torch.long, device=device))
     last = result.probs[-1].float()
     top = torch.topk(last, min(top_k, last.numel()))
     next_chars = [
@@ -93,7 +102,7 @@ def inspect_prompt(
         np.ascontiguousarray(result.ffn.float().numpy(), dtype=np.float32),
         next_chars,
         step,
-        logit_lens(model, tokenizer, prompt) if lens else None,
+        read_lens(model, tokenizer, prompt, torch.stack(stream)) if lens else None,
     )
 
 
