@@ -648,13 +648,13 @@ class AppController(QObject):
 
     def show_lens(self, shown: bool) -> None:
         """The Lens tab came into view (or left it): inspections carry the logit lens only while
-        it shows, as it costs about a second forward pass per keystroke. Coming into view, the
-        prompt is inspected again and the loss by depth measured."""
+        it shows, as reading every stage costs each keystroke a few ms more. Coming into view,
+        the prompt is inspected again and the loss by depth measured."""
         if shown == self._lens_shown:
             return
         self._lens_shown = shown
         self._showLens.emit(shown)
-        if shown and self.is_ready():
+        if shown:
             self.analyse_lens()
 
     def analyse_lens(self) -> None:

@@ -185,3 +185,18 @@ def test_clear_shows_the_hint_again(panel, lens):
     panel.clear()
     assert not panel.grid.isVisible()
     assert panel.grid.cell_at(QPoint(60, 40).toPointF()) is None
+
+
+def test_a_one_character_prompt_has_nothing_to_score(panel, trained):
+    corpus, model = trained
+    lens = logit_lens(model, corpus.tokenizer, corpus.tokenizer.encode_prompt(" ", max_len=16))
+    panel.set_lens(lens)
+    grid = panel.grid
+    assert grid.tokens == ["␣"]
+    assert all(grid.cell_value(s, 0) is None for s in range(len(lens.stages)))
+    assert all(grid.cell_colour(s, 0) == NO_NEXT for s in range(len(lens.stages)))
+    assert grid.describe_cell(0, 0).split("\n")[:2] == [
+        f"embed · after {quoted_char(' ')} (position 1 of 1)",
+        "the prompt ends here: no next character to score",
+    ]
+    assert not panel.grab().isNull()
