@@ -337,16 +337,15 @@ class DepthLossPlot(QWidget):
         self._curve = plot.plot(
             pen=pg.mkPen(_LINE, width=2), symbol="o", symbolSize=7, symbolBrush=_LINE
         )
-        reference_pen = pg.mkPen(_REFERENCE, width=1.5, style=Qt.PenStyle.DashLine)
-        self._reference = pg.InfiniteLine(angle=0, pen=reference_pen)
+        # labelled at its left end, under the embedding's loss: the curve starts high there
+        self._reference = pg.InfiniteLine(
+            angle=0,
+            pen=pg.mkPen(_REFERENCE, width=1.5, style=Qt.PenStyle.DashLine),
+            label="",
+            labelOpts={"position": 0.02, "color": _REFERENCE, "anchors": [(0, 1), (0, 1)]},
+        )
         self._reference.setVisible(False)
         plot.addItem(self._reference)
-        # the curve falls from left to right, so its top right corner is free for the key
-        self._legend = pg.LegendItem(offset=(-4, 4), labelTextColor="#333333", labelTextSize="8pt")
-        self._legend.setParentItem(plot.getViewBox())
-        self._legend.addItem(self._curve, "each stage")
-        self._reference_key = pg.PlotDataItem(pen=reference_pen)
-        self._legend.addItem(self._reference_key, "val loss")
         self._view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -364,10 +363,9 @@ class DepthLossPlot(QWidget):
         """The run's latest evaluated val loss as the reference line; None hides it."""
         self._val = None if val is None else (val, step)
         self._reference.setVisible(val is not None)
-        self._legend.removeItem(self._reference_key)
         if val is not None:
             self._reference.setValue(val)
-            self._legend.addItem(self._reference_key, f"val loss {val:.3f} (step {step:,})")
+            self._reference.label.setFormat(f"val loss {val:.3f} (step {step:,})")
         self._fit_y()
 
     def clear(self) -> None:
@@ -485,6 +483,7 @@ class LensPanel(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([300, 200])  # scaled to the tab: the grid's rows need the height
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.note)
