@@ -83,6 +83,7 @@ class LensGrid(QWidget):
         self._p = np.zeros((0, 0))  # (S, T) p(actual next character), NaN at the last position
         self._guesses: list[list[str]] = []  # [S][T] the top guess as drawn
         self._rgb = np.zeros((0, 0, 3), dtype=np.uint8)
+        self._light = np.zeros((0, 0), dtype=bool)  # cells dark enough for white text
         self._image = QImage()
         self._guess_w: dict[str, float] = {}  # px each drawn guess takes, measured once
 
@@ -91,6 +92,8 @@ class LensGrid(QWidget):
     def set_lens(self, lens: LensResult) -> None:
         """Show a LensResult (core.logit_lens): S stages x T positions."""
         self._lens = lens
+        if list(lens.stages) != self._stages:  # another model: another minimum height
+            self.updateGeometry()
         self._stages = list(lens.stages)
         self._tokens = [visible_char(ch) for ch in lens.tokens]
         self._p = np.array(
@@ -104,9 +107,9 @@ class LensGrid(QWidget):
         rgb = self._lut[np.rint(np.clip(known, 0.0, 1.0) * 254).astype(np.int64), :3]
         rgb[np.isnan(self._p)] = NO_NEXT.getRgb()[:3]
         self._rgb = np.ascontiguousarray(rgb, dtype=np.uint8)  # (S, T, 3)
+        self._light = _luminance(self._rgb.astype(np.float64)) < _LIGHT_TEXT_BELOW  # (S, T)
         s, t = self._p.shape
         self._image = QImage(self._rgb.data, t, s, 3 * t, QImage.Format.Format_RGB888).copy()
-        self.updateGeometry()
         self.update()
 
     def clear(self) -> None:
@@ -277,7 +280,7 @@ class LensGrid(QWidget):
             painter.drawText(rect, centred, self._tokens[col])
 
         if cell_h >= QFontMetricsF(self._mono).ascent():
-            light = _luminance(self._rgb.astype(np.float64)) < _LIGHT_TEXT_BELOW
+            light = self._light
             white, black = QColor(Qt.GlobalColor.white), QColor(Qt.GlobalColor.black)
             for row in range(s):
                 for col in range(t):
