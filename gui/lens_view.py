@@ -340,12 +340,12 @@ class DepthLossPlot(QWidget):
         self._curve = plot.plot(
             pen=pg.mkPen(_LINE, width=2), symbol="o", symbolSize=7, symbolBrush=_LINE
         )
-        # labelled at its left end, under the embedding's loss: the curve starts high there
+        # labelled under its left end: the losses lie above it, and _fit_y leaves room below
         self._reference = pg.InfiniteLine(
             angle=0,
             pen=pg.mkPen(_REFERENCE, width=1.5, style=Qt.PenStyle.DashLine),
             label="",
-            labelOpts={"position": 0.02, "color": _REFERENCE, "anchors": [(0, 1), (0, 1)]},
+            labelOpts={"position": 0.02, "color": _REFERENCE, "anchors": [(0, 0), (0, 0)]},
         )
         self._reference.setVisible(False)
         plot.addItem(self._reference)
@@ -405,7 +405,8 @@ class DepthLossPlot(QWidget):
         if finite:
             low, high = min(finite), max(finite)
             margin = max(0.05, (high - low) * 0.08)
-            self._view.getPlotItem().setYRange(low - margin, high + margin, padding=0)
+            below = max(margin, (high - low) * 0.3) if self._val else margin  # the line's label
+            self._view.getPlotItem().setYRange(low - below, high + margin, padding=0)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         view_box = self._view.getPlotItem().getViewBox()
