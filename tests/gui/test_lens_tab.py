@@ -32,7 +32,11 @@ def inspected(window, text: str) -> bool:
 def test_typing_a_prompt_updates_the_lens_view(qtbot, window):
     controller, grid = window.controller, window.lens_panel.grid
     type_prompt(qtbot, window, "ROMEO")
-    qtbot.waitUntil(lambda: inspected(window, "ROMEO"), timeout=30_000)
+    # on the small settings' weights (the preset's may be inspected first)
+    qtbot.waitUntil(
+        lambda: inspected(window, "ROMEO") and controller.last_inspection.attention.shape[0] == 2,
+        timeout=30_000,
+    )
     assert controller.last_inspection.lens is None  # the Lens tab is not on show: no lens
 
     with qtbot.waitSignal(controller.lensAnalysed, timeout=60_000) as measured:
@@ -43,6 +47,7 @@ def test_typing_a_prompt_updates_the_lens_view(qtbot, window):
 
     # the loss by depth: stage_losses on these weights over the head analyses' windows
     report = measured.args[0]
+    assert report.step == snapshot.step and len(report.stages) == 5
     block_size = snapshot.config.block_size
     x, y = val_windows(controller.corpus, HEAD_ANALYSIS_TOKENS // block_size, block_size)
     expected = stage_losses(model, x, y)
