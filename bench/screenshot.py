@@ -1,9 +1,9 @@
 """Render the app mid-training on the built-in corpus to a PNG (for the README and for review).
 
-    python -m bench.screenshot [OUT.png] [--steps N]
+    python -m bench.screenshot [OUT.png] [--steps N] [--size WxH] [--tab TITLE] [--prompt TEXT]
 
 Runs offscreen: trains the baby preset for N steps in the app's own training thread, with the
-default prompt typed, then grabs the whole window.
+default prompt typed (or TEXT), then grabs the whole window, with the analysis tab TITLE shown.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", nargs="?", default="docs/screenshot.png")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--size", default="1600x1000")
+    parser.add_argument("--tab", default=None, help="the analysis tab to show, e.g. Lens")
+    parser.add_argument("--prompt", default=None, help="the prompt to type")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # a private home: the screenshot neither reads nor writes the user's runs and settings
@@ -47,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         timer.stop()
 
     wait_until(lambda: window.controller.corpus is not None, 120)
+    tabs = window.analysis_tabs
+    titles = [tabs.tabText(i).replace("&", "") for i in range(tabs.count())]
+    if args.tab is not None:
+        if args.tab not in titles:
+            parser.error(f"--tab must be one of {', '.join(titles)}")
+        tabs.setCurrentIndex(titles.index(args.tab))
+    if args.prompt is not None:
+        window.prompt_edit.setText(args.prompt)
     if args.steps >= window.setup.iters_spin.value():  # keep the preset unless it is too short
         window.setup.iters_spin.setValue(args.steps + 500)
     window.setup.eval_every_spin.setValue(100)
@@ -65,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     controller.sampled.connect(sampled.append)
     window.sample_view.findChild(QWidget, "sampleButton").click()
     wait_until(lambda: bool(sampled), 60)
+    if args.tab == "Lens":  # the loss by depth on the weights shown
+        measured = []
+        controller.lensAnalysed.connect(measured.append)
+        controller.analyse_lens()
+        wait_until(lambda: bool(measured), 60)
     app.processEvents()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(args.out)

@@ -1,6 +1,7 @@
 """Responsiveness while training: keystroke -> attention grid repainted, and event-loop stalls.
 
     python bench/ui_latency.py [--preset baby|lecture] [--seconds 20] [--rounds 8] [--prompt-len N]
+                               [--lens closed|open|alternate]
 
 Offscreen app, training running at the preset; one character typed every 100 ms (the prompt is
 a sliding window of --prompt-len characters, so T stays fixed). Measures keystroke -> the grid's
@@ -8,7 +9,9 @@ next paint showing that prompt (p50 / p95 / max), the largest gap seen by a 10 m
 grid redraw alone (set_data + paint) at the preset's size, and the trainer's tokens/s inside
 the app against the same trainer headless (in another process), in alternated rounds: the window
 with its views refreshing as the weights move and nobody typing; headless, the window's run
-paused; the window while typing.
+paused; the window while typing. --lens open types with the Lens tab on show (the logit lens
+computed with every inspection and painted): a keystroke then counts until the lens has painted
+that prompt; --lens alternate alternates the typing rounds between the tab on show and not.
 """
 
 from __future__ import annotations
@@ -176,6 +179,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--prompt-len", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--lens", choices=("closed", "open", "alternate"), default="closed")
     parser.add_argument("--headless", metavar="JOB", help=argparse.SUPPRESS)  # see run_headless
     args = parser.parse_args()
     keep_freed_memory()  # as gui.app.main does first (the headless trainer too)
@@ -196,7 +200,7 @@ def main() -> int:
 
     print(
         f"$ python bench/ui_latency.py --preset {args.preset} --seconds {args.seconds:g} "
-        f"--rounds {args.rounds}"
+        f"--rounds {args.rounds} --lens {args.lens}"
     )
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
@@ -243,26 +247,52 @@ def main() -> int:
         return text[start : start + prompt_len]
 
     typed_at: dict[str, float] = {}
-    latencies: list[float] = []
+    lens_typed_at: dict[str, float] = {}  # the same keystrokes, waiting for the lens's paint
+    # keystroke latencies: to the grid's paint with the Lens tab closed and open, and with it
+    # open, to the end of the lens's paint
+    by_lens: dict[str, list[float]] = {"closed": [], "open": [], "open, lens painted": []}
+    lens = {"now": "open" if args.lens == "open" else "closed"}
     gaps: list[float] = []
     reports: list[tuple[int, float]] = []  # (step, training seconds) of each step report
     viewport = window.attention_grid._view.viewport()
 
     class PaintWatch(QObject):
+        """Keystroke -> the grid's paint begins; with the Lens tab open, also -> the lens's
+        paint ends."""
+
         def eventFilter(self, obj, event) -> bool:  # noqa: N802
             inspection = window.controller.last_inspection
-            if event.type() == QEvent.Type.Paint and inspection is not None:
-                shown = "".join(inspection.tokens)
-                if shown in typed_at:
-                    # this paint serves its prompt and every one typed before it (those were
-                    # skipped for this newer one): each waited from its keystroke until now
-                    now, since = time.perf_counter(), typed_at[shown]
-                    for prompt in [k for k, t in typed_at.items() if t <= since]:
-                        latencies.append((now - typed_at.pop(prompt)) * 1000)
-            return False
+            if event.type() != QEvent.Type.Paint or inspection is None:
+                return False
+            waiting, kind, painted = typed_at, lens["now"], False
+            if obj is lens_grid:
+                if lens["now"] != "open" or inspection.lens is None:
+                    return False
+                obj.event(event)  # the paint itself, timed to its end
+                waiting, kind, painted = lens_typed_at, "open, lens painted", True
+            shown = "".join(inspection.tokens)
+            if shown in waiting:
+                # this paint serves its prompt and every one typed before it (those were
+                # skipped for this newer one): each waited from its keystroke until now
+                now, since = time.perf_counter(), waiting[shown]
+                for prompt in [k for k, t in waiting.items() if t <= since]:
+                    by_lens[kind].append((now - waiting.pop(prompt)) * 1000)
+            return painted
 
     watch = PaintWatch()
     viewport.installEventFilter(watch)
+    lens_grid = window.lens_panel.grid
+    lens_grid.installEventFilter(watch)
+
+    def show_lens(shown: bool) -> None:
+        typed_at.clear()  # a keystroke typed before the switch counts for neither
+        lens_typed_at.clear()
+        lens["now"] = "open" if shown else "closed"
+        window.analysis_tabs.setCurrentIndex(0)  # Predictions
+        if shown:
+            window.analysis_tabs.setCurrentWidget(window.lens_panel)
+
+    show_lens(args.lens == "open")
     window.controller.stepsReady.connect(lambda b: reports.append((b.step, b.elapsed)))
     window.prompt_edit.setText(prompt_at(prompt_len).replace("\n", "\\n"))
     window.train()
@@ -283,6 +313,8 @@ def main() -> int:
         position += 1
         prompt = prompt_at(position)
         typed_at[prompt] = time.perf_counter()
+        if lens["now"] == "open":
+            lens_typed_at[prompt] = typed_at[prompt]
         window.prompt_edit.setText(prompt.replace("\n", "\\n"))
 
     def tick() -> None:
@@ -308,7 +340,9 @@ def main() -> int:
         by_kind[kind].append(round_rate(reports, tokens_per_step))
 
     run_events_for(2)  # the window's training warms up
-    for _ in range(args.rounds):
+    for n in range(args.rounds):
+        if args.lens == "alternate":
+            show_lens(n % 2 == 0)
         window_round("watching")
         window.controller.pause()
         step_seconds = tokens_per_step / by_kind["watching"][-1]
@@ -329,9 +363,18 @@ def main() -> int:
         for kind, s in shares.items()
     }
 
+    latencies = by_lens["open, lens painted" if args.lens == "open" else "closed"]
+    if args.lens == "alternate":
+        print("\nkeystroke -> repainted, typing rounds alternated, Lens tab:")
+        for state, values in by_lens.items():
+            print(
+                f"  {state:>18}: {len(values)} keystrokes, p50 {percentile(values, 0.5):.1f} ms, "
+                f"p95 {percentile(values, 0.95):.1f} ms, max {max(values):.1f} ms"
+            )
     print(f"\nkeystrokes measured: {len(latencies)} (prompt of {prompt_len} chars, T={T})")
     print(
-        f"keystroke -> grid repainted: p50 {percentile(latencies, 0.5):.1f} ms, "
+        f"keystroke -> {'lens' if args.lens == 'open' else 'grid'} repainted: "
+        f"p50 {percentile(latencies, 0.5):.1f} ms, "
         f"p95 {percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms"
     )
     print(f"event loop: largest 10 ms-timer gap {max(gaps):.1f} ms (stall)")

@@ -23,6 +23,14 @@ from headwatch.core.head_knockout import (
     analysis_windows,
 )
 from headwatch.core.head_report import HeadReport, head_report
+from headwatch.core.logit_lens import (
+    LensResult,
+    read_lens,
+    reading_stages,
+    stage_losses,
+    stage_names,
+    stage_note,
+)
 from headwatch.core.model import GPT, GPTConfig
 from headwatch.core.performance import inspect_in_bf16
 
@@ -38,6 +46,7 @@ class PromptInspection:
     ffn: np.ndarray  # float32 (n_layer, T, 4C)
     next_chars: list[tuple[str, float]]  # top-k after the last character, most likely first
     step: int  # the training step of the weights used
+    lens: LensResult | None = None  # the logit lens, when it was asked for (the Lens tab shows)
 
     @property
     def empty(self) -> bool:
@@ -54,8 +63,16 @@ class PromptInspection:
 
 
 def inspect_prompt(
-    model: GPT, tokenizer: Tokenizer, text: str, step: int = 0, top_k: int = 10
+    model: GPT,
+    tokenizer: Tokenizer,
+    text: str,
+    step: int = 0,
+    top_k: int = 10,
+    lens: bool = False,
 ) -> PromptInspection:
+    """The prompt (cut to its last block_size known characters) on the model: attention
+    (n_layer, n_head, T, T), FFN activations (n_layer, T, 4C), the top_k next characters and,
+    with `lens`, the logit lens (core.logit_lens) read from the same forward pass."""
     config = model.config
     prompt = tokenizer.encode_prompt(text, max_len=config.block_size)
     tokens = list(prompt.text)
@@ -70,7 +87,9 @@ def inspect_prompt(
             step,
         )
     device = next(model.parameters()).device
-    result = model.inspect(torch.tensor(prompt.ids, dtype=torch.long, device=device))
+    # the lens reads the stream of the same forward pass: no second pass per keystroke
+    with reading_stages(model) if lens else contextlib.nullcontext([]) as stream:
+        result = model.inspect(torch.tensor(prompt.ids, dtype=torch.long, device=device))
     last = result.probs[-1].float()
     top = torch.topk(last, min(top_k, last.numel()))
     next_chars = [
@@ -84,6 +103,7 @@ def inspect_prompt(
         np.ascontiguousarray(result.ffn.float().numpy(), dtype=np.float32),
         next_chars,
         step,
+        read_lens(model, tokenizer, prompt, torch.stack(stream)) if lens else None,
     )
 
 
@@ -135,10 +155,12 @@ class Inspector:
             self._version = snapshot.version
         return self._model
 
-    def inspect(self, snapshot: Snapshot, text: str, top_k: int = 10) -> PromptInspection:
+    def inspect(
+        self, snapshot: Snapshot, text: str, top_k: int = 10, lens: bool = False
+    ) -> PromptInspection:
         model = self.load(snapshot)
         with self.viewing(), self._knockout.applied(model, snapshot):
-            return inspect_prompt(model, snapshot.tokenizer, text, snapshot.step, top_k)
+            return inspect_prompt(model, snapshot.tokenizer, text, snapshot.step, top_k, lens)
 
     def set_knockout(self, knockout: Knockout) -> None:
         """Heads knocked out in every later inspect and sample (core.head_knockout); the
@@ -239,3 +261,30 @@ class Analyst:
             snapshot.config.ffn_size,
             self._describe(snapshot, windows),
         )
+
+    def depth_losses(self, snapshot: Snapshot, corpus: Corpus) -> DepthLosses:
+        """The logit lens's loss by depth over as many validation windows as the head analysis
+        uses (core.logit_lens.stage_losses). Raises CorpusError for a validation text shorter
+        than one window."""
+        model = self.inspector.load(snapshot)
+        x, y = analysis_windows(corpus, snapshot.config.block_size)
+        with self.inspector.viewing():
+            losses = stage_losses(model, x, y, rows_per_forward=ANALYSIS_BATCH)
+        return DepthLosses(
+            stage_names(snapshot.config),
+            losses,
+            stage_note(snapshot.config),
+            snapshot.step,
+            self._describe(snapshot, x),
+        )
+
+
+@dataclass(frozen=True)
+class DepthLosses:
+    """The logit lens's loss by depth over validation windows, as the Lens tab shows it."""
+
+    stages: list[str]  # S names (core.logit_lens.stage_names)
+    losses: list[float]  # S cross-entropies, nats per character; the last is the model's own
+    note: str | None  # what a stage means when it is not a running sum (stage_note)
+    step: int  # the training step of the weights used
+    description: str  # "64 validation windows of 64 characters, weights at step 1,200"

@@ -18,6 +18,8 @@ that sub-layer's output alone (LensResult.note says so).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -64,8 +66,11 @@ def _stage_points(model: GPT) -> list[tuple[nn.Module, bool]]:
     return points
 
 
-def _read_stages(model: GPT, idx: torch.Tensor) -> torch.Tensor:
-    """The stream at every stage for token ids idx (B, T): (S, B, T, C), one forward pass."""
+@contextlib.contextmanager
+def reading_stages(model: GPT) -> Iterator[list[torch.Tensor]]:
+    """Inside, every forward pass of the model (its own forward, or GPT.inspect) appends the
+    stream at each stage, in stage_names order, to the list yielded: S tensors (B, T, C) a pass.
+    The hooks are removed on leaving."""
     stages: list[torch.Tensor] = []
 
     def keep(value: torch.Tensor | tuple) -> None:
@@ -78,10 +83,16 @@ def _read_stages(model: GPT, idx: torch.Tensor) -> torch.Tensor:
         else:
             hooks.append(module.register_forward_hook(lambda _m, _args, out: keep(out)))
     try:
-        model(idx)
+        yield stages
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def _read_stages(model: GPT, idx: torch.Tensor) -> torch.Tensor:
+    """The stream at every stage for token ids idx (B, T): (S, B, T, C), one forward pass."""
+    with reading_stages(model) as stages:
+        model(idx)
     return torch.stack(stages)
 
 
@@ -124,7 +135,16 @@ def logit_lens(model: GPT, tokenizer: Tokenizer, prompt: EncodedPrompt) -> LensR
         raise ValueError("the prompt has no character the model knows")
     with evaluating(model) as device:
         idx = torch.tensor([prompt.ids], dtype=torch.long, device=device)  # (1, T)
-        probs = stage_logits(model, idx)[:, 0].float().softmax(dim=-1).cpu()  # (S, T, vocab)
+        return read_lens(model, tokenizer, prompt, _read_stages(model, idx))
+
+
+@torch.no_grad()
+def read_lens(
+    model: GPT, tokenizer: Tokenizer, prompt: EncodedPrompt, stream: torch.Tensor
+) -> LensResult:
+    """The lens on a prompt from the stream a forward pass over its ids left at each stage
+    (reading_stages): stream (S, 1, T, C), T = len(prompt.ids)."""
+    probs = model.lm_head(model.ln_f(stream[:, 0])).float().softmax(dim=-1).cpu()  # (S, T, V)
     S, T, V = probs.shape
     following = torch.tensor(prompt.ids[1:], dtype=torch.long)  # (T-1,)
     actual = probs[:, :-1].gather(2, following.expand(S, -1).unsqueeze(-1)).squeeze(-1)

@@ -99,6 +99,8 @@ class AppController(QObject):
     unitAnalysed = Signal(object)  # UnitReport
     sampled = Signal(object)  # Sample
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
+    lensAnalysing = Signal()  # the loss by depth is being measured
+    lensAnalysed = Signal(object)  # DepthLosses
     ladderChanged = Signal(object)  # LadderStatus
     knockoutChanged = Signal(object)  # KnockoutState
     allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
@@ -115,6 +117,8 @@ class AppController(QObject):
     _analyseUnit = Signal(int, int)
     _releaseMemory = Signal()
     _mapEmbeddings = Signal(object)  # a core.control.Snapshot, or None: the newest weights
+    _showLens = Signal(bool)
+    _analyseLens = Signal()
 
     def __init__(
         self,
@@ -153,6 +157,7 @@ class AppController(QObject):
         self.tensorboard = False  # the window's runs also write TensorBoard events in RUN/tb/
         self._follow_embeddings = False  # the embedding map is on show: map new weights
         self._knockout = KnockoutState()
+        self._lens_shown = False  # the Lens tab is on show: inspections carry the logit lens
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -189,6 +194,9 @@ class AppController(QObject):
         self._mapEmbeddings.connect(analysis.map_embeddings)
         analysis.embeddingsMapped.connect(self.embeddingsMapped)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
+        self._showLens.connect(inspect.set_lens)
+        self._analyseLens.connect(analysis.analyse_lens)
+        analysis.lensAnalysed.connect(self.lensAnalysed)
         for worker, name in ((inspect, "inspect"), (analysis, "analyse")):
             thread = WorkerThread(worker, name)
             thread.ended.connect(self._on_thread_ended)
@@ -197,6 +205,7 @@ class AppController(QObject):
             thread.start(worker.start)
         self._started = True
         self._send_knockout()
+        self._showLens.emit(self._lens_shown)
         self._inspect.emit(self._prompt)  # typed before the thread was there to hear it
         return True
 
@@ -648,6 +657,8 @@ class AppController(QObject):
         so not at every evaluation while training runs)."""
         self.headsAnalysing.emit(True)
         self._analyseHeads.emit(losses)
+        if self._lens_shown:  # the loss by depth follows the head analyses' schedule
+            self.analyse_lens()
 
     def _analyse_heads_owed(self, losses: bool = False) -> None:
         if self._auto_analysis_owed:
@@ -715,6 +726,25 @@ class AppController(QObject):
         embeddingsMapped follows, aligned to the frame mapped before."""
         if self.is_ready():
             self._mapEmbeddings.emit(snapshot)
+
+    # --- the logit lens ---------------------------------------------------------------------
+
+    def show_lens(self, shown: bool) -> None:
+        """The Lens tab came into view (or left it): inspections carry the logit lens only while
+        it shows, as reading every stage costs each keystroke a few ms more. Coming into view,
+        the prompt is inspected again and the loss by depth measured."""
+        if shown == self._lens_shown:
+            return
+        self._lens_shown = shown
+        self._showLens.emit(shown)
+        if shown:
+            self.analyse_lens()
+
+    def analyse_lens(self) -> None:
+        """Measure the loss by depth over validation windows (in the analysis thread)."""
+        if self.is_ready() and self.corpus is not None and self.snapshots.latest() is not None:
+            self.lensAnalysing.emit()
+            self._analyseLens.emit()
 
     # --- the lecture's ladder ---------------------------------------------------------------
 

@@ -31,8 +31,10 @@ from headwatch.gui.embedding_view import EmbeddingView
 from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
 from headwatch.gui.heads_panel import HeadsPanel
+from headwatch.gui.lens_view import LensPanel
 from headwatch.gui.loss_plot import LossPlot
 from headwatch.gui.messages import (
+    Evaluation,
     FollowStatus,
     KnockoutState,
     LadderStatus,
@@ -63,7 +65,7 @@ from PySide6.QtWidgets import (
 
 if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast start
     from headwatch.core.head_report import HeadReport
-    from headwatch.core.inspection import PromptInspection, UnitReport
+    from headwatch.core.inspection import DepthLosses, PromptInspection, UnitReport
 
 log = logging.getLogger("headwatch")
 
@@ -180,6 +182,8 @@ class MainWindow(QMainWindow):
         self.analysis_tabs.addTab(self.neuron_view, "FFN unit")
         self.analysis_tabs.addTab(self.compare_view, "Compare runs")
         self.analysis_tabs.addTab(self.embedding_view, "Embeddings")
+        self.lens_panel = LensPanel()
+        self.analysis_tabs.insertTab(2, self.lens_panel, "Lens")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
@@ -288,6 +292,11 @@ class MainWindow(QMainWindow):
         self.ffn_view.unitSelected.connect(c.analyse_unit)
         self.compare_view.ladderRequested.connect(c.run_ladder)
         self.compare_view.runSelected.connect(self._on_compare_selected)
+        self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
+        self.lens_panel.lossRequested.connect(c.analyse_lens)
+        c.lensAnalysing.connect(self.lens_panel.set_busy)
+        c.lensAnalysed.connect(self._on_lens_analysed)
+        c.evaluated.connect(self._on_evaluated)
 
         # to bound methods only: Qt drops those connections when the window is deleted, and
         # the controller can outlive it while its threads end
@@ -311,7 +320,6 @@ class MainWindow(QMainWindow):
         c.ladderChanged.connect(self._on_ladder_changed)
         c.followChanged.connect(self._on_follow_changed)
         c.embeddingsMapped.connect(self.embedding_view.set_map)
-        self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
         c.knockoutChanged.connect(self._on_knockout_changed)
 
     # --- intent -----------------------------------------------------------------------------
@@ -369,6 +377,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_added(self, run: RunInfo) -> None:
         self.loss_plot.start_run(run.run_id, run.label, run.colour)
+        self.lens_panel.set_val_loss(None)  # the new run has no evaluation yet
         self.compare_view.upsert_run(run.run_id, run.compare_row())
         self.sample_view.set_enabled(True)
 
@@ -388,7 +397,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_weights_cleared(self) -> None:
         """The weights on show belong to another vocabulary: show nothing rather than them."""
-        for view in (self.attention_grid, self.ffn_view, self.prediction_view, self.embedding_view):
+        views = (self.attention_grid, self.ffn_view, self.prediction_view, self.lens_panel)
+        for view in (*views, self.embedding_view):
             view.clear()
         self.heads_panel.set_inspection(None)
         self.sample_view.set_enabled(False)
@@ -424,10 +434,6 @@ class MainWindow(QMainWindow):
     def _on_tensorboard_toggled(self, checked: bool) -> None:
         self.controller.tensorboard = checked
 
-    @Slot()
-    def _on_tab_changed(self) -> None:
-        self.controller.follow_embeddings(self.analysis_tabs.currentWidget() is self.embedding_view)
-
     @Slot(str)
     def _on_compare_selected(self, run_id: str) -> None:
         run = self.controller.runs.get(run_id)
@@ -443,7 +449,10 @@ class MainWindow(QMainWindow):
     def _on_inspected(self, result: PromptInspection) -> None:
         self.prompt_bar.show_inspection(result)
         self.heads_panel.set_inspection(result)
+        if result.lens is not None:
+            self.lens_panel.set_lens(result.lens)
         if result.empty:
+            self.lens_panel.clear()
             self.attention_grid.clear()
             self.ffn_view.clear()
             self.prediction_view.clear()
@@ -482,6 +491,25 @@ class MainWindow(QMainWindow):
         self.neuron_view.set_busy(False)
         self.neuron_view.set_unit(report.layer, report.unit, report.contexts, report.description)
         self.neuron_view.set_dead_units(report.dead, report.hidden)
+
+    # --- the logit lens ---------------------------------------------------------------------
+
+    @Slot(int)
+    def _on_tab_changed(self, _index: int) -> None:
+        """The lens and the embedding map are computed only while their tab is on show."""
+        shown = self.analysis_tabs.currentWidget()
+        self.controller.show_lens(shown is self.lens_panel)
+        self.controller.follow_embeddings(shown is self.embedding_view)
+
+    @Slot(object)
+    def _on_lens_analysed(self, report: DepthLosses) -> None:
+        self.lens_panel.set_depth_losses(report)
+
+    @Slot(object)
+    def _on_evaluated(self, evaluation: Evaluation) -> None:
+        current = self.controller.current
+        if current is not None and evaluation.run_id == current.run_id:
+            self.lens_panel.set_val_loss(evaluation.val, evaluation.step)
 
     # --- dialogs and files ------------------------------------------------------------------
 

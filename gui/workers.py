@@ -207,6 +207,7 @@ class InspectWorker(QObject):
         self.inspector = Inspector()
         self._prompt = ""
         self._pending = False
+        self._lens = False  # the logit lens is computed only while the Lens tab shows it
 
     @Slot()
     def start(self) -> None:
@@ -222,6 +223,13 @@ class InspectWorker(QObject):
     def refresh(self) -> None:
         """New weights arrived: show the current prompt on them."""
         self._schedule()
+
+    @Slot(bool)
+    def set_lens(self, shown: bool) -> None:
+        """Add the logit lens to every inspection (shown) or leave it out; shown: inspect now."""
+        self._lens = shown
+        if shown:
+            self._schedule()
 
     @Slot(object)
     def set_knockout(self, knockout: Knockout) -> None:
@@ -254,7 +262,7 @@ class InspectWorker(QObject):
         if snapshot is None:
             return
         _deliver(
-            lambda: self.inspector.inspect(snapshot, self._prompt),
+            lambda: self.inspector.inspect(snapshot, self._prompt, lens=self._lens),
             self.inspected.emit,
             self.failed,
             "inspect the prompt",
@@ -268,6 +276,7 @@ class AnalysisWorker(QObject):
     headsAnalysed = Signal(object)  # core.head_report.HeadReport
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
+    lensAnalysed = Signal(object)  # core.inspection.DepthLosses
     failed = Signal(str)
 
     def __init__(self, snapshots: SnapshotBox) -> None:
@@ -329,6 +338,21 @@ class AnalysisWorker(QObject):
             self.unitAnalysed.emit,
             self.failed,
             f"analyse unit {unit} of layer {layer + 1}",
+        )
+        release_free_memory()
+
+    @Slot()
+    def analyse_lens(self) -> None:
+        """The logit lens's loss by depth over validation windows."""
+        snapshot = self.snapshots.latest()
+        if snapshot is None or self.corpus is None:
+            return
+        corpus = self.corpus
+        _deliver(
+            lambda: self.analyst.depth_losses(snapshot, corpus),
+            self.lensAnalysed.emit,
+            self.failed,
+            "measure the loss by depth",
         )
         release_free_memory()
 
