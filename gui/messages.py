@@ -107,3 +107,12 @@ class LadderStatus:
 class Sample:
     prompt: str  # as used (unknown characters left out)
     continuation: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The current run's weight snapshots, and the step the prompt views show (None: live)."""
+
+    folder: str  # the run folder ("" when there is no current run on disk)
+    steps: tuple[int, ...]  # snapshot steps kept in the folder, ascending
+    viewed: int | None  # None: the views follow the newest weights

@@ -29,7 +29,9 @@ from headwatch.core.performance import (
 )
 from headwatch.core.runs import RunWriter
 from headwatch.core.session import train_into_run
+from headwatch.core.snapshot_store import DEFAULT_BUDGET_MB, DEFAULT_EVERY_S, SnapshotStore
 from headwatch.core.storage import RunError
+from headwatch.core.timeline import SnapshotCache, labels_over_time, write_labels_csv
 from headwatch.core.trainer import Trainer, TrainingDiverged, seeded_gpt
 from headwatch.gui.messages import (
     Evaluation,
@@ -68,6 +70,9 @@ class TrainJob:
 
     run_id: str
     build: Callable[[], tuple[Trainer, RunWriter, int | None]]
+    # the run folder keeps weight snapshots for the timeline, as `headwatch train` does
+    # (core.snapshot_store), within this many MiB; None: DEFAULT_BUDGET_MB, 0: none kept
+    snapshot_budget_mb: float | None = None
 
 
 class TrainWorker(QObject):
@@ -121,6 +126,7 @@ class TrainWorker(QObject):
 
         try:
             trainer, writer, n_steps = self.job.build()
+            self._keep_snapshots(trainer, writer)
             box = trainer.snapshots
             seen_version = box.latest().version if box and box.latest() else -1
             total = trainer.step + n_steps if n_steps is not None else trainer.config.max_iters
@@ -168,6 +174,22 @@ class TrainWorker(QObject):
             message = f"Training stopped by an error: {type(exc).__name__}: {exc}"
             self.failed.emit(RunFailed(run_id, message))
 
+    def _keep_snapshots(self, trainer: Trainer, writer: RunWriter) -> None:
+        """Give the writer a SnapshotStore with the CLI's defaults, unless the job keeps none or
+        one snapshot of this model would not fit the budget (then the run trains without)."""
+        budget = self.job.snapshot_budget_mb
+        if budget is None:
+            budget = DEFAULT_BUDGET_MB
+        if writer.snapshots is not None or budget == 0:
+            return
+        try:
+            store = SnapshotStore(writer.path, DEFAULT_EVERY_S, budget)
+            store.check_room(trainer.model)
+        except ConfigError as exc:
+            log.warning("no weight snapshots for the timeline: %s", exc)
+            return
+        writer.snapshots = store
+
 
 @dataclass(frozen=True)
 class PreviewRequest:
@@ -193,6 +215,8 @@ class InspectWorker(QObject):
         self.inspector = Inspector()
         self._prompt = ""
         self._pending = False
+        self._viewed: tuple[str, int] | None = None  # (run folder, step) on the timeline
+        self._cache: tuple[str, SnapshotCache] | None = None
 
     @Slot()
     def start(self) -> None:
@@ -206,8 +230,22 @@ class InspectWorker(QObject):
 
     @Slot()
     def refresh(self) -> None:
-        """New weights arrived: show the current prompt on them."""
+        """New weights arrived: show the current prompt on them (unless a past step is viewed)."""
+        if self._viewed is None:
+            self._schedule()
+
+    @Slot(object)
+    def view(self, viewed: tuple[str, int] | None) -> None:
+        """Show the prompt on the snapshot of (run folder, step) — the nearest kept — or on the
+        newest weights again (None). Moves made while an inspection runs collapse into one."""
+        self._viewed = viewed
         self._schedule()
+
+    def _inspect_viewed(self) -> object:
+        folder, step = self._viewed
+        if self._cache is None or self._cache[0] != folder:
+            self._cache = (folder, SnapshotCache(folder))
+        return self.inspector.inspect(self._cache[1].get(step), self._prompt)
 
     @Slot(object)
     def preview(self, request: PreviewRequest) -> None:
@@ -230,6 +268,9 @@ class InspectWorker(QObject):
     @Slot()
     def _process(self) -> None:
         self._pending = False
+        if self._viewed is not None:
+            _deliver(self._inspect_viewed, self.inspected.emit, self.failed, "show that step")
+            return
         snapshot = self.snapshots.latest()
         if snapshot is None:
             return
@@ -247,6 +288,7 @@ class AnalysisWorker(QObject):
     sampled = Signal(object)  # Sample
     headsAnalysed = Signal(object)  # core.inspection.HeadReport
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
+    labelsExported = Signal(str)  # the path of a CSV of head labels over time, written
     failed = Signal(str)
 
     def __init__(self, snapshots: SnapshotBox) -> None:
@@ -313,3 +355,16 @@ class AnalysisWorker(QObject):
             self.failed,
             "sample",
         )
+
+    @Slot(str, str)
+    def export_labels(self, folder: str, path: str) -> None:
+        """Every head's label at every snapshot of the run folder (core.timeline) as CSV."""
+
+        def write() -> str:
+            rows = labels_over_time(folder)
+            with open(path, "w", newline="", encoding="utf-8") as out:
+                write_labels_csv(rows, out)
+            return path
+
+        _deliver(write, self.labelsExported.emit, self.failed, "export the head labels")
+        release_free_memory()
