@@ -1,9 +1,10 @@
 """Render the app mid-training on the built-in corpus to a PNG (for the README and for review).
 
-    python -m bench.screenshot [OUT.png] [--steps N]
+    python -m bench.screenshot [OUT.png] [--steps N] [--scrub STEP]
 
 Runs offscreen: trains the baby preset for N steps in the app's own training thread, with the
-default prompt typed, then grabs the whole window.
+default prompt typed, then grabs the whole window (with --scrub, with the timeline moved back to
+the snapshot nearest STEP).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", nargs="?", default="docs/screenshot.png")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--size", default="1600x1000")
+    parser.add_argument("--scrub", type=int, default=None, help="show the snapshot nearest STEP")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # a private home: the screenshot neither reads nor writes the user's runs and settings
@@ -65,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     controller.sampled.connect(sampled.append)
     window.sample_view.findChild(QWidget, "sampleButton").click()
     wait_until(lambda: bool(sampled), 60)
+    if args.scrub is not None:
+        steps = window.timeline_bar.steps()
+        index = min(range(len(steps)), key=lambda i: abs(steps[i] - args.scrub))
+        window.timeline_bar.slider.setValue(index)
+        wait_until(lambda: controller.last_inspection.step == steps[index], 30)
+        step = steps[index]
     app.processEvents()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(args.out)

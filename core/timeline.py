@@ -24,10 +24,12 @@ from headwatch.core.head_profiles import head_profiles, label_heads
 from headwatch.core.runs import load_run
 from headwatch.core.snapshot_store import list_snapshots, load_snapshot, nearest
 
-# loaded snapshots kept: a slider dragged back and forth over a few steps reads no file
-CACHE_SNAPSHOTS = 4
-# ...and never more than this many bytes of them (fp32 weights), one at least
-CACHE_BYTES = 256 * 2**20
+# loaded snapshots kept: a slider dragged back and forth reads each file once (16 at the baby
+# preset, 3.2 MB each)...
+CACHE_SNAPSHOTS = 16
+# ...and never more than this many bytes of them (fp32 weights), one at least (the lecture
+# preset's are 43 MB each)
+CACHE_BYTES = 64 * 2**20
 # Snapshots loaded from disk get negative versions, so an Inspector (which reloads weights when
 # the version changes) never mistakes one for a live SnapshotBox snapshot (versions from 1 up).
 _disk_versions = itertools.count(-1, -1)

@@ -428,10 +428,13 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_timeline_changed(self, timeline: Timeline) -> None:
+        was_live = self.loss_plot.step_marker() is None
         self.timeline_bar.set_timeline(timeline.steps, timeline.viewed)
         self.loss_plot.set_step_marker(timeline.viewed)
-        # the badges are the newest weights' labels: wrong for an earlier step, so hidden there
-        self.attention_grid.set_head_labels(self._head_labels if timeline.viewed is None else None)
+        if was_live != (timeline.viewed is None):
+            # the badges are the newest weights' labels: wrong for an earlier step, hidden there
+            labels = self._head_labels if timeline.viewed is None else None
+            self.attention_grid.set_head_labels(labels)
 
     # --- what heads and units do ------------------------------------------------------------
 
@@ -518,8 +521,10 @@ class MainWindow(QMainWindow):
         if not steps:
             self.show_error("Nothing to export", "Train a run or open one with weight snapshots.")
             return None
-        if self.replay is not None and self.replay.running:
-            return None
+        if self.replay is not None:
+            if self.replay.running:
+                return None
+            self.replay.deleteLater()  # its frames
         self.timeline_bar.stop_playing()
         self.timeline_bar.setEnabled(False)
         frame_ms = round(1000 / self.timeline_bar.speed())

@@ -124,9 +124,10 @@ class ReplayExporter(QObject):
         if not self.frames:
             self.failed.emit("No snapshot could be shown, so there is nothing to export.")
             return
+        frames, self.frames = self.frames, []  # tens of MB: not kept once written
         try:
-            write_gif(self.frames, self.path, self.frame_ms)
+            write_gif(frames, self.path, self.frame_ms)
         except OSError as exc:
             self.failed.emit(f"{self.path}: {exc.strerror or exc}")
             return
-        self.finished.emit(str(self.path), len(self.frames))
+        self.finished.emit(str(self.path), len(frames))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from headwatch.core.config import ConfigError, GPTConfig
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
-from headwatch.core.inspection import Analyst, Inspector
+from headwatch.core.inspection import Analyst, Inspector, PromptInspection
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
     TRAIN_THREADS,
@@ -239,9 +239,11 @@ class InspectWorker(QObject):
         """Show the prompt on the snapshot of (run folder, step) — the nearest kept — or on the
         newest weights again (None). Moves made while an inspection runs collapse into one."""
         self._viewed = viewed
+        if viewed is None:
+            self._cache = None  # back to Live: the snapshots' memory goes
         self._schedule()
 
-    def _inspect_viewed(self) -> object:
+    def _inspect_viewed(self) -> PromptInspection:
         folder, step = self._viewed
         if self._cache is None or self._cache[0] != folder:
             self._cache = (folder, SnapshotCache(folder))

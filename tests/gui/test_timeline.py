@@ -26,7 +26,7 @@ def train_until(qtbot, window, step: int) -> None:
     window.train()
     qtbot.waitUntil(
         lambda: window.controller.current is not None and window.controller.current.step >= step,
-        timeout=60_000,
+        timeout=180_000,  # the training thread gives way to every other, on a busy machine too
     )
 
 
@@ -39,14 +39,12 @@ def expected_inspection(folder: str, step: int):
 
 
 def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
-    train_until(qtbot, window, 40)
+    train_until(qtbot, window, 30)
     c, bar = window.controller, window.timeline_bar
     folder = c.current.folder
     # log-spaced steps and every evaluation (every 10 steps here) are on disk and on the slider
-    qtbot.waitUntil(lambda: len(bar.steps()) >= 5, timeout=30_000)
-    on_disk = [s.step for s in list_snapshots(folder)]
-    assert on_disk[:4] == [0, 10, 20, 30]
-    assert bar.steps()[:4] == on_disk[:4]
+    qtbot.waitUntil(lambda: bar.steps()[:4] == [0, 10, 20, 30], timeout=30_000)
+    assert [s.step for s in list_snapshots(folder)][:4] == [0, 10, 20, 30]
     assert c.viewed_step is None and window.loss_plot.step_marker() is None
     assert bar.live_button.isChecked()
 
@@ -68,24 +66,24 @@ def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
 
     # training goes on, the views stay at step 20
     step = c.current.step
-    qtbot.waitUntil(lambda: c.current.step >= step + 10, timeout=30_000)
+    qtbot.waitUntil(lambda: c.current.step >= step + 5, timeout=180_000)
     assert c.last_inspection.step == 20 and c.viewed_step == 20
 
     # many moves at once collapse: the last one is what shows
-    for index in (0, 3, 1, 4):
+    for index in (0, 2, 1, 3):
         bar.slider.setValue(index)
-    qtbot.waitUntil(lambda: inspected_at(window, bar.steps()[4]), timeout=30_000)
+    qtbot.waitUntil(lambda: inspected_at(window, 30), timeout=30_000)
 
     bar.live_button.click()
     assert c.viewed_step is None and window.loss_plot.step_marker() is None
     assert bar.live_button.isChecked()
-    qtbot.waitUntil(lambda: c.last_inspection.step > bar.steps()[4], timeout=30_000)
+    qtbot.waitUntil(lambda: c.last_inspection.step > 30, timeout=30_000)
     assert bar.step_label.text().startswith("Live · step ")
     stop_training(qtbot, window)
 
 
 def test_play_replays_from_the_first_snapshot_and_stops_at_the_last(qtbot, window):
-    train_until(qtbot, window, 40)
+    train_until(qtbot, window, 30)
     stop_training(qtbot, window)
     c, bar = window.controller, window.timeline_bar
     qtbot.waitUntil(lambda: bar.steps() == [s.step for s in list_snapshots(c.current.folder)])
@@ -140,6 +138,18 @@ def test_an_opened_run_has_its_timeline_and_exports_a_gif_and_labels(qtbot, wind
         f"L{layer}·H{head}" for layer in range(1, n_layer + 1) for head in range(1, 5)
     }
     assert all(r["label"] for r in rows)
+
+    # a folder that is not there: one message each, and the app goes on
+    missing = tmp_path / "missing"
+    exporter = window.export_replay(missing / "replay.gif")
+    with qtbot.waitSignal(exporter.failed, timeout=120_000) as failed:
+        pass
+    assert str(missing / "replay.gif") in failed.args[0]
+    assert bar.isEnabled() and c.viewed_step == steps[1]
+    with qtbot.waitSignal(c.problem, timeout=120_000) as problem:
+        c.export_labels_over_time(missing / "labels.csv")
+    assert problem.args[0].message.startswith("Could not export the head labels:")
+    assert not missing.exists()
 
 
 def test_the_snapshot_budget_comes_from_the_settings_file(qtbot, tmp_path):
