@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
@@ -38,14 +38,14 @@ def to_pil(image: QImage) -> Image:
 
 
 def captioned(image: QImage, text: str) -> QImage:
-    """image with text in a white box at its top-left corner."""
+    """image with text in a white box at its top-right corner (the views' titles are left)."""
     painter = QPainter(image)
     font = painter.font()
     font.setPointSizeF(max(font.pointSizeF(), 10) * 1.2)
     font.setBold(True)
     painter.setFont(font)
     box = painter.fontMetrics().boundingRect(text).adjusted(-6, -3, 6, 3)
-    box.moveTopLeft(QRect(4, 4, 0, 0).topLeft())
+    box.moveTopRight(QPoint(image.width() - 5, 4))
     painter.fillRect(box, QColor(255, 255, 255, 230))
     painter.setPen(QColor("#222222"))
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
