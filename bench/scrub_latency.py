@@ -9,8 +9,9 @@ snapshot at a time back and forth over all of them, a move every --interval-ms, 
 while training goes on (--paused: with the run paused). Measures each move -> the grid's next
 paint showing the inspection of that step (p50 / p95 / max; a move overtaken by the next one
 before it was shown counts until the newer one is painted, as a keystroke does in
-bench/ui_latency.py), how many moves read a snapshot from disk (the cache holds 4), and the
-largest gap seen by a 10 ms QTimer on the GUI thread.
+bench/ui_latency.py), how many snapshots were read from disk (the inspection thread's cache,
+core.timeline.SnapshotCache, holds the rest), and the largest gap seen by a 10 ms QTimer on the
+GUI thread.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-bench-"))
 
+    import headwatch.core.timeline as timeline
     import torch
     from headwatch.gui.app import stylesheet
     from headwatch.gui.main_window import MainWindow
@@ -85,6 +87,14 @@ def main() -> int:
     latencies: list[float] = []
     gaps: list[float] = []
     disk_reads = 0
+    load_snapshot = timeline.load_snapshot
+
+    def counted_load(info):  # in the inspection thread: a counter only
+        nonlocal disk_reads
+        disk_reads += 1
+        return load_snapshot(info)
+
+    timeline.load_snapshot = counted_load
     last_tick = time.perf_counter()
 
     class PaintWatch(QObject):
@@ -103,16 +113,12 @@ def main() -> int:
     window.attention_grid._view.viewport().installEventFilter(watch)
     path = list(range(len(steps))) + list(range(len(steps) - 2, 0, -1))  # there and back
     position = 0
-    cached: list[int] = []
 
     def move() -> None:
-        nonlocal position, disk_reads
+        nonlocal position
         index = path[position % len(path)]
         position += 1
         step = steps[index]
-        if step not in cached:  # the worker's LRU of 4, mirrored to count the disk reads
-            disk_reads += 1
-        cached[:] = [s for s in cached if s != step][-3:] + [step]
         moved.append((step, time.perf_counter()))
         bar.slider.setValue(index)
 
@@ -138,7 +144,7 @@ def main() -> int:
     load = os.getloadavg()
 
     print(
-        f"\nmoves: {position}, shown: {len(latencies)}, read from disk: {disk_reads} "
+        f"\nmoves: {position}, shown: {len(latencies)}, snapshots read from disk: {disk_reads} "
         f"(T={T}, {'paused' if args.paused else 'training'})"
     )
     print(
