@@ -7,9 +7,10 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-from headwatch.core.inspection import inspect_prompt
+from headwatch.core.inspection import Inspector
 from headwatch.core.runs import load_run
-from headwatch.core.snapshot_store import list_snapshots, nearest
+from headwatch.core.snapshot_store import list_snapshots
+from headwatch.core.timeline import SnapshotCache
 
 from tests.gui.conftest import open_window, stop_training
 
@@ -31,11 +32,8 @@ def train_until(qtbot, window, step: int) -> None:
 
 
 def expected_inspection(folder: str, step: int):
-    """What `Inspector` makes of the prompt on the run's snapshot of step, computed here."""
-    record = load_run(folder, with_checkpoint=False)
-    info = nearest(list_snapshots(folder), step)
-    model = record.build_snapshot_model(info)
-    return inspect_prompt(model, record.tokenizer, PROMPT, info.step)
+    """What an `Inspector` makes of the prompt on the run's snapshot of step, computed here."""
+    return Inspector().inspect(SnapshotCache(folder).get(step), PROMPT)
 
 
 def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
@@ -48,6 +46,9 @@ def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
     assert c.viewed_step is None and window.loss_plot.step_marker() is None
     assert bar.live_button.isChecked()
 
+    # live inspections come in order: once one shows step 30 or later, none of step 20 follows
+    # (the live weights of step 20 are not its bf16 snapshot)
+    qtbot.waitUntil(lambda: c.last_inspection.step >= 30, timeout=30_000)
     bar.slider.setValue(2)  # what a drag does, one value at a time
     assert c.viewed_step == 20
     qtbot.waitUntil(lambda: inspected_at(window, 20), timeout=30_000)
@@ -56,13 +57,12 @@ def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
     assert window.loss_plot.step_marker() == 20
     expected = expected_inspection(folder, 20)
     shown = c.last_inspection
-    # computed in another thread with its own torch thread count: sums in another order
-    np.testing.assert_allclose(shown.attention, expected.attention, atol=1e-4)
-    np.testing.assert_allclose(shown.ffn, expected.ffn, atol=1e-3)
+    np.testing.assert_allclose(shown.attention, expected.attention, atol=1e-6)
+    np.testing.assert_allclose(shown.ffn, expected.ffn, atol=1e-5)
     assert [ch for ch, _ in shown.next_chars] == [ch for ch, _ in expected.next_chars]
     lower = np.tril(np.ones((6, 6), dtype=bool))
     grid = np.nan_to_num(window.attention_grid.head_image(1, 3))
-    np.testing.assert_allclose(grid[lower], expected.attention[1, 3][lower], atol=1e-4)
+    np.testing.assert_allclose(grid[lower], expected.attention[1, 3][lower], atol=1e-6)
     assert window.attention_grid.head_label(0, 0) == ""  # the live badges are not this step's
 
     # training goes on, the views stay at step 20
