@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-headwatch
 
 .PHONY: run test lint install clean bench-throughput bench-latency bench-startup bench-soak \
-	bench-responsiveness
+	bench-responsiveness bench-scrub
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-soak: $(STAMP)
 
 bench-responsiveness: $(STAMP)
 	$(BIN)/python bench/responsiveness.py $(ARGS)
+
+bench-scrub: $(STAMP)
+	$(BIN)/python bench/scrub_latency.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,9 +1,11 @@
 """Render the app mid-training on the built-in corpus to a PNG (for the README and for review).
 
     python -m bench.screenshot [OUT.png] [--steps N] [--size WxH] [--tab TITLE] [--prompt TEXT]
+                               [--scrub STEP]
 
 Runs offscreen: trains the baby preset for N steps in the app's own training thread, with the
-default prompt typed (or TEXT), then grabs the whole window, with the analysis tab TITLE shown.
+default prompt typed (or TEXT), then grabs the whole window, with the analysis tab TITLE shown
+(with --scrub, with the timeline moved back to the snapshot nearest STEP).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1600x1000")
     parser.add_argument("--tab", default=None, help="the analysis tab to show, e.g. Lens")
     parser.add_argument("--prompt", default=None, help="the prompt to type")
+    parser.add_argument("--scrub", type=int, default=None, help="show the snapshot nearest STEP")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # a private home: the screenshot neither reads nor writes the user's runs and settings
@@ -80,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         controller.lensAnalysed.connect(measured.append)
         controller.analyse_lens()
         wait_until(lambda: bool(measured), 60)
+    if args.scrub is not None:
+        steps = window.timeline_bar.steps()
+        index = min(range(len(steps)), key=lambda i: abs(steps[i] - args.scrub))
+        window.timeline_bar.slider.setValue(index)
+        wait_until(lambda: controller.last_inspection.step == steps[index], 30)
+        step = steps[index]
     app.processEvents()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(args.out)

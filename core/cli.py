@@ -209,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="what a knocked-out head's output becomes: its mean (default) or zero",
     )
     heads.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    heads.add_argument(
+        "--over-time",
+        action="store_true",
+        help="every head's label at every weights snapshot of the run, and when it took its last",
+    )
+    heads.add_argument(
+        "--csv", action="store_true", help="with --over-time: one CSV row per (snapshot, head)"
+    )
 
     lens = sub.add_parser(
         "lens", help="the logit lens: the prediction after each sub-layer, and loss by depth"
@@ -714,6 +722,8 @@ def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
 
 
 def cmd_heads(args: argparse.Namespace) -> int:
+    if args.over_time or args.csv:
+        return _heads_over_time(args)
     record = load_run(args.run)
     model = record.build_model()
     x, y = run_windows(record, args.windows)
@@ -750,6 +760,35 @@ def cmd_heads(args: argparse.Namespace) -> int:
         "character; Δ loss: val loss rise when the head is knocked out; Δ alone: when it is its "
         f"layer's only head ({args.ablation}-ablation)"
     )
+    return 0
+
+
+def _heads_over_time(args: argparse.Namespace) -> int:
+    """`heads --over-time [--csv]`: labels at every snapshot (core.timeline)."""
+    from headwatch.core.timeline import label_changes, labels_over_time, write_labels_csv
+
+    if not args.over_time or args.json:
+        raise UsageError("--csv goes with --over-time, and --over-time has no --json")
+    rows = labels_over_time(args.run, args.windows)
+    if args.csv:
+        write_labels_csv(rows, sys.stdout)
+        return 0
+    if not rows:
+        print("this model has no attention heads (the bigram model)")
+        return 0
+    steps = sorted({r.step for r in rows})
+    print(
+        f"run {args.run}: {len(steps)} snapshots, steps {steps[0]:,} to {steps[-1]:,}; labels "
+        f"over {args.windows} validation windows"
+    )
+    for change in label_changes(rows):
+        name = f"L{change.layer + 1}·H{change.head + 1}"
+        since = (
+            f"since step {change.step:,} (was '{change.previous}')"
+            if change.previous is not None
+            else "from the first snapshot"
+        )
+        print(f"{name:<8} '{change.label}' {since}")
     return 0
 
 

@@ -40,6 +40,7 @@ from headwatch.gui.messages import (
     RunStarted,
     RunState,
     StepBatch,
+    Timeline,
 )
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.threads import WorkerThread
@@ -105,6 +106,8 @@ class AppController(QObject):
     knockoutChanged = Signal(object)  # KnockoutState
     allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
     followChanged = Signal(object)  # FollowStatus of the run followed (state "off": none)
+    timelineChanged = Signal(object)  # Timeline: the current run's snapshots, the viewed step
+    labelsExported = Signal(str)  # the path of a CSV of head labels over time, written
 
     # to the viewing threads (queued)
     _inspect = Signal(str)
@@ -119,6 +122,8 @@ class AppController(QObject):
     _mapEmbeddings = Signal(object)  # a core.control.Snapshot, or None: the newest weights
     _showLens = Signal(bool)
     _analyseLens = Signal()
+    _view = Signal(object)  # (run folder, step) or None: to the inspection thread
+    _exportLabels = Signal(str, str)  # (run folder, CSV path): to the analysis thread
 
     def __init__(
         self,
@@ -158,6 +163,12 @@ class AppController(QObject):
         self._follow_embeddings = False  # the embedding map is on show: map new weights
         self._knockout = KnockoutState()
         self._lens_shown = False  # the Lens tab is on show: inspections carry the logit lens
+        self._timeline = Timeline("", (), None)
+        # MiB of weight snapshots each run of the window keeps for the timeline; None: the
+        # CLI's default (core.snapshot_store.DEFAULT_BUDGET_MB), 0: none
+        self.snapshot_budget_mb: float | None = None
+        self.runAdded.connect(self._follow_timeline)
+        self.runChanged.connect(self._follow_timeline)
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -179,6 +190,7 @@ class AppController(QObject):
         self._refresh.connect(inspect.refresh)
         self._preview.connect(inspect.preview)
         inspect.inspected.connect(self._on_inspected)
+        self._view.connect(inspect.view)
         inspect.failed.connect(lambda message: self._tell("Inspection", message))
         analysis = AnalysisWorker(self.snapshots)
         self._sample.connect(analysis.sample)
@@ -193,6 +205,8 @@ class AppController(QObject):
         analysis.sampled.connect(self.sampled)
         self._mapEmbeddings.connect(analysis.map_embeddings)
         analysis.embeddingsMapped.connect(self.embeddingsMapped)
+        self._exportLabels.connect(analysis.export_labels)
+        analysis.labelsExported.connect(self._on_labels_exported)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
         self._showLens.connect(inspect.set_lens)
         self._analyseLens.connect(analysis.analyse_lens)
@@ -496,7 +510,8 @@ class AppController(QObject):
 
         self._preview_version += 1  # a preview still queued would cover the run's weights
         control = TrainControl()
-        worker = TrainWorker(TrainJob(run_id, build, self.tensorboard), control)
+        job = TrainJob(run_id, build, self.tensorboard, self.snapshot_budget_mb)
+        worker = TrainWorker(job, control)
         # receivers live in the GUI thread, so these connections are queued
         worker.started.connect(self._on_run_started)
         worker.stepsReady.connect(self._on_steps)
@@ -649,7 +664,11 @@ class AppController(QObject):
         self.inspected.emit(result)
         # new weights on show are inspected first, whatever brought them: map them too
         if self._follow_embeddings:
-            self.map_embeddings()
+            if self.viewed_step is not None and self._timeline.folder:
+                # the timeline's snapshot, read from the run folder in the analysis thread
+                self._mapEmbeddings.emit((self._timeline.folder, result.step))
+            else:
+                self.map_embeddings()
 
     def analyse_heads(self, losses: bool = False) -> None:
         """Every head's profile and label; with losses, also the validation loss lost without
@@ -745,6 +764,64 @@ class AppController(QObject):
         if self.is_ready() and self.corpus is not None and self.snapshots.latest() is not None:
             self.lensAnalysing.emit()
             self._analyseLens.emit()
+
+    # --- the timeline: the current run's weight snapshots -----------------------------------
+
+    @property
+    def timeline(self) -> Timeline:
+        return self._timeline
+
+    @property
+    def viewed_step(self) -> int | None:
+        """The snapshot step the prompt views show; None: they follow the newest weights."""
+        return self._timeline.viewed
+
+    def view_step(self, step: int | None) -> None:
+        """Show the prompt views at the current run's snapshot of step (the nearest kept), or
+        follow the newest weights again (None: Live). Ignored when the run keeps no snapshot."""
+        timeline = self._timeline
+        if step is not None and not timeline.steps:
+            return
+        if step != timeline.viewed:
+            self._set_timeline(Timeline(timeline.folder, timeline.steps, step))
+            self._view.emit(None if step is None else (timeline.folder, step))
+
+    @Slot(object)
+    def _follow_timeline(self, run: RunInfo) -> None:
+        """The current run's snapshot steps, listed again as it changes (a scan of its folder,
+        a few times a second while training); a new current run starts in Live."""
+        from headwatch.core.snapshot_store import list_snapshots
+
+        if run.run_id != self._current_id:
+            return
+        folder = run.folder or ""
+        steps = tuple(s.step for s in list_snapshots(folder)) if folder else ()
+        old = self._timeline
+        viewed = old.viewed if folder == old.folder else None
+        if old.viewed is not None and viewed is None:
+            self._view.emit(None)
+        self._set_timeline(Timeline(folder, steps, viewed))
+
+    def _set_timeline(self, timeline: Timeline) -> None:
+        if timeline != self._timeline:
+            self._timeline = timeline
+            self.timelineChanged.emit(timeline)
+
+    def export_labels_over_time(self, path: str | Path) -> bool:
+        """Every head's label at every snapshot of the current run as CSV (core.timeline), in
+        the analysis thread; labelsExported(path) when written."""
+        timeline = self._timeline
+        if not timeline.steps:
+            self._tell("Nothing to export", "Train a run or open one that kept weight snapshots.")
+            return False
+        self.status.emit(f"Measuring the head labels at {len(timeline.steps)} snapshots…")
+        self._exportLabels.emit(timeline.folder, str(path))
+        return True
+
+    @Slot(str)
+    def _on_labels_exported(self, path: str) -> None:
+        self.status.emit(f"Head labels over time written to {path}")
+        self.labelsExported.emit(path)
 
     # --- the lecture's ladder ---------------------------------------------------------------
 

@@ -228,6 +228,13 @@ class LossPlot(QWidget):
         self._tip = pg.TextItem(
             color=_FOREGROUND, fill=(255, 255, 255, 230), border="#bbbbbb", anchor=(0, 1)
         )
+        # the timeline's viewed step (gui/timeline_bar.py); hidden in Live
+        self._step_line = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DotLine)
+        )
+        self._step_line.setZValue(9)
+        self._step_line.hide()
+        plot.addItem(self._step_line, ignoreBounds=True)
         for z, item in ((10, self._marker), (11, self._tip)):
             item.setZValue(z)
             item.hide()
@@ -358,6 +365,18 @@ class LossPlot(QWidget):
         self._shown_range = None
         self._follow_data()
         self._hide_hover()
+
+    def set_step_marker(self, step: int | None) -> None:
+        """A vertical line at the step the timeline shows; None hides it (Live)."""
+        if step is None:
+            self._step_line.hide()
+        else:
+            self._step_line.setPos(step)
+            self._step_line.show()
+
+    def step_marker(self) -> int | None:
+        """The step the marker stands at, None while hidden."""
+        return round(self._step_line.value()) if self._step_line.isVisible() else None
 
     @property
     def plot_item(self) -> pg.PlotItem:

@@ -41,12 +41,15 @@ from headwatch.gui.messages import (
     Problem,
     RunState,
     Sample,
+    Timeline,
 )
 from headwatch.gui.neuron_view import NeuronView
 from headwatch.gui.prediction_view import PredictionView, SampleView
 from headwatch.gui.prompt_bar import PromptBar
+from headwatch.gui.replay_export import ReplayExporter
 from headwatch.gui.run_list import RunInfo
 from headwatch.gui.setup_panel import SetupPanel
+from headwatch.gui.timeline_bar import TimelineBar
 from headwatch.gui.widgets import titled
 from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
@@ -107,6 +110,9 @@ class MainWindow(QMainWindow):
         self.controller = controller or AppController()
         self.last_error = ""
         self.follow_at_start: str | None = None  # `headwatch --follow RUN_DIR`
+        self.replay: ReplayExporter | None = None  # the GIF export in progress, if any
+        # the latest analysis's badges: (labels, kinds), each [layer][head]
+        self._head_labels: tuple[list[list[str]], list[list[str]]] | None = None
         self._settings = QSettings(
             str(settings_path or config_dir() / "headwatch.ini"), QSettings.Format.IniFormat
         )
@@ -114,6 +120,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._restore_settings()
+        self._restore_snapshot_budget()
         # after the first paint, so the window is on screen while torch loads
         QTimer.singleShot(STARTUP_DELAY_MS, self._finish_startup)
 
@@ -203,6 +210,8 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.prompt_bar)
+        self.timeline_bar = TimelineBar()
+        layout.addWidget(self.timeline_bar)
         layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)
 
@@ -241,6 +250,9 @@ class MainWindow(QMainWindow):
                             ("inspection.json", "Prompt &inspection as JSON…"),
                             ("runs.csv", "&Compare table as CSV…")):  # fmt: skip
             self._action(export_menu, title, self._export(name))
+        export_menu.addSeparator()
+        self._action(export_menu, "&Replay of the views as GIF…", self.choose_replay_gif)
+        self._action(export_menu, "Head labels &over time as CSV…", self.choose_labels_csv)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         train_menu = self.menuBar().addMenu("&Train")
@@ -321,6 +333,10 @@ class MainWindow(QMainWindow):
         c.followChanged.connect(self._on_follow_changed)
         c.embeddingsMapped.connect(self.embedding_view.set_map)
         c.knockoutChanged.connect(self._on_knockout_changed)
+        self.timeline_bar.stepRequested.connect(c.view_step)
+        self.timeline_bar.liveRequested.connect(lambda: c.view_step(None))
+        c.timelineChanged.connect(self._on_timeline_changed)
+        c.inspected.connect(self.timeline_bar.show_inspection)
 
     # --- intent -----------------------------------------------------------------------------
 
@@ -469,12 +485,24 @@ class MainWindow(QMainWindow):
             self.ffn_view.clear()
         self.prediction_view.set_predictions(result.next_chars)
 
+    @Slot(object)
+    def _on_timeline_changed(self, timeline: Timeline) -> None:
+        was_live = self.loss_plot.step_marker() is None
+        self.timeline_bar.set_timeline(timeline.steps, timeline.viewed)
+        self.loss_plot.set_step_marker(timeline.viewed)
+        if was_live != (timeline.viewed is None):
+            # the badges are the newest weights' labels: wrong for an earlier step, hidden there
+            labels = self._head_labels if timeline.viewed is None else None
+            self.attention_grid.set_head_labels(*(labels or (None, None)))
+
     # --- what heads and units do ------------------------------------------------------------
 
     @Slot(object)
     def _on_heads_analysed(self, report: HeadReport) -> None:
         self.heads_panel.set_report(report)
-        self.attention_grid.set_head_labels(report.labels, report.kinds)
+        self._head_labels = (report.labels, report.kinds)
+        if self.controller.viewed_step is None:
+            self.attention_grid.set_head_labels(report.labels, report.kinds)
 
     @Slot(object)
     def _on_knockout_changed(self, state: KnockoutState) -> None:
@@ -568,6 +596,56 @@ class MainWindow(QMainWindow):
         }[kind]
         return self.controller.write_file(path, lambda p: save_widget(widget, p))
 
+    def choose_replay_gif(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export replay", "headwatch-replay.gif", "GIF (*.gif)"
+        )
+        if path:
+            self.export_replay(path)
+
+    def export_replay(self, path: str | Path) -> ReplayExporter | None:
+        """Write the attention and feed-forward views at every snapshot of the current run as
+        an animated GIF at the timeline's speed (gui/replay_export.py); returns the exporter at
+        work (its finished / failed signals end it), None when there is nothing to export."""
+        steps = self.controller.timeline.steps
+        if not steps:
+            self.show_error("Nothing to export", "Train a run or open one with weight snapshots.")
+            return None
+        if self.replay is not None:
+            if self.replay.running:
+                return None
+            self.replay.deleteLater()  # its frames
+        self.timeline_bar.stop_playing()
+        self.timeline_bar.setEnabled(False)
+        frame_ms = round(1000 / self.timeline_bar.speed())
+        self.replay = ReplayExporter(self.controller, self.views, steps, path, frame_ms, self)
+        self.replay.progress.connect(self._on_replay_progress)
+        self.replay.finished.connect(self._on_replay_finished)
+        self.replay.failed.connect(self._on_replay_failed)
+        self.replay.start()
+        return self.replay
+
+    @Slot(int, int)
+    def _on_replay_progress(self, done: int, total: int) -> None:
+        self.statusBar().showMessage(f"Exporting the replay: frame {done} of {total}…")
+
+    @Slot(str, int)
+    def _on_replay_finished(self, path: str, frames: int) -> None:
+        self.timeline_bar.setEnabled(True)
+        self.statusBar().showMessage(f"Replay of {frames} snapshots written to {path}", 8000)
+
+    @Slot(str)
+    def _on_replay_failed(self, message: str) -> None:
+        self.timeline_bar.setEnabled(True)
+        self.show_error("Cannot export the replay", message)
+
+    def choose_labels_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export head labels over time", "headwatch-head-labels.csv", "CSV (*.csv)"
+        )
+        if path:
+            self.controller.export_labels_over_time(path)
+
     # --- messages ---------------------------------------------------------------------------
 
     def show_error(self, title: str, message: str) -> None:
@@ -615,6 +693,21 @@ class MainWindow(QMainWindow):
         prompt = self._settings.value("prompt", None, type=str)
         if prompt:
             self.prompt_edit.setText(prompt)
+
+    def _restore_snapshot_budget(self) -> None:
+        """[timeline] snapshot_budget_mb in the settings file: MiB of weight snapshots each run
+        keeps (0: none); absent or invalid, the CLI's default."""
+        value = self._settings.value("timeline/snapshot_budget_mb", None)
+        if value is None:
+            return
+        try:
+            budget = float(value)
+            if not (budget == 0 or 1 <= budget < float("inf")):
+                raise ValueError(value)
+        except (TypeError, ValueError):
+            log.warning("timeline/snapshot_budget_mb %r is not 0 or a number ≥ 1: ignored", value)
+            return
+        self.controller.snapshot_budget_mb = budget
 
     def _restore_device(self) -> None:
         """The saved device, once the devices that exist are listed."""

@@ -136,3 +136,12 @@ class KnockoutState:
 
     heads: frozenset[tuple[int, int]] = frozenset()
     ablation: str = "mean"
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The current run's weight snapshots, and the step the prompt views show (None: live)."""
+
+    folder: str  # the run folder ("" when there is no current run on disk)
+    steps: tuple[int, ...]  # snapshot steps kept in the folder, ascending
+    viewed: int | None  # None: the views follow the newest weights

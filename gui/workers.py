@@ -20,7 +20,7 @@ from headwatch.core.control import Snapshot, SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
 from headwatch.core.embedding_map import EmbeddingMap, embedding_map
 from headwatch.core.head_knockout import Knockout
-from headwatch.core.inspection import Analyst, Inspector
+from headwatch.core.inspection import Analyst, Inspector, PromptInspection
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
     TRAIN_THREADS,
@@ -31,8 +31,10 @@ from headwatch.core.performance import (
 )
 from headwatch.core.runs import RunWriter
 from headwatch.core.session import train_into_run
+from headwatch.core.snapshot_store import DEFAULT_BUDGET_MB, DEFAULT_EVERY_S, SnapshotStore
 from headwatch.core.storage import RunError
 from headwatch.core.tensorboard_log import check_tensorboard
+from headwatch.core.timeline import SnapshotCache, labels_over_time, write_labels_csv
 from headwatch.core.trainer import Trainer, TrainingDiverged, seeded_gpt
 from headwatch.gui.messages import (
     Evaluation,
@@ -73,6 +75,9 @@ class TrainJob:
     run_id: str
     build: Callable[[], tuple[Trainer, RunWriter, int | None]]
     tensorboard: bool = False
+    # the run folder keeps weight snapshots for the timeline, as `headwatch train` does
+    # (core.snapshot_store), within this many MiB; None: DEFAULT_BUDGET_MB, 0: none kept
+    snapshot_budget_mb: float | None = None
 
 
 class TrainWorker(QObject):
@@ -130,6 +135,7 @@ class TrainWorker(QObject):
             tensorboard = check_tensorboard() if self.job.tensorboard else None
             trainer, writer, n_steps = self.job.build()
             board = tensorboard(writer.path, trainer) if tensorboard else None
+            self._keep_snapshots(trainer, writer)
             box = trainer.snapshots
             seen_version = box.latest().version if box and box.latest() else -1
             total = trainer.step + n_steps if n_steps is not None else trainer.config.max_iters
@@ -182,6 +188,22 @@ class TrainWorker(QObject):
             if board is not None:
                 board.close()  # joins the event writer's thread
 
+    def _keep_snapshots(self, trainer: Trainer, writer: RunWriter) -> None:
+        """Give the writer a SnapshotStore with the CLI's defaults, unless the job keeps none or
+        one snapshot of this model would not fit the budget (then the run trains without)."""
+        budget = self.job.snapshot_budget_mb
+        if budget is None:
+            budget = DEFAULT_BUDGET_MB
+        if writer.snapshots is not None or budget == 0:
+            return
+        try:
+            store = SnapshotStore(writer.path, DEFAULT_EVERY_S, budget)
+            store.check_room(trainer.model)
+        except ConfigError as exc:
+            log.warning("no weight snapshots for the timeline: %s", exc)
+            return
+        writer.snapshots = store
+
 
 @dataclass(frozen=True)
 class PreviewRequest:
@@ -208,6 +230,8 @@ class InspectWorker(QObject):
         self._prompt = ""
         self._pending = False
         self._lens = False  # the logit lens is computed only while the Lens tab shows it
+        self._viewed: tuple[str, int] | None = None  # (run folder, step) on the timeline
+        self._cache: tuple[str, SnapshotCache] | None = None
 
     @Slot()
     def start(self) -> None:
@@ -221,7 +245,17 @@ class InspectWorker(QObject):
 
     @Slot()
     def refresh(self) -> None:
-        """New weights arrived: show the current prompt on them."""
+        """New weights arrived: show the current prompt on them (unless a past step is viewed)."""
+        if self._viewed is None:
+            self._schedule()
+
+    @Slot(object)
+    def view(self, viewed: tuple[str, int] | None) -> None:
+        """Show the prompt on the snapshot of (run folder, step) — the nearest kept — or on the
+        newest weights again (None). Moves made while an inspection runs collapse into one."""
+        self._viewed = viewed
+        if viewed is None:
+            self._cache = None  # back to Live: the snapshots' memory goes
         self._schedule()
 
     @Slot(bool)
@@ -236,6 +270,12 @@ class InspectWorker(QObject):
         """Heads to knock out from now on: the current prompt is shown without them."""
         self.inspector.set_knockout(knockout)
         self._schedule()
+
+    def _inspect_viewed(self) -> PromptInspection:
+        folder, step = self._viewed
+        if self._cache is None or self._cache[0] != folder:
+            self._cache = (folder, SnapshotCache(folder))
+        return self.inspector.inspect(self._cache[1].get(step), self._prompt, lens=self._lens)
 
     @Slot(object)
     def preview(self, request: PreviewRequest) -> None:
@@ -258,6 +298,9 @@ class InspectWorker(QObject):
     @Slot()
     def _process(self) -> None:
         self._pending = False
+        if self._viewed is not None:
+            _deliver(self._inspect_viewed, self.inspected.emit, self.failed, "show that step")
+            return
         snapshot = self.snapshots.latest()
         if snapshot is None:
             return
@@ -277,6 +320,7 @@ class AnalysisWorker(QObject):
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     lensAnalysed = Signal(object)  # core.inspection.DepthLosses
+    labelsExported = Signal(str)  # the path of a CSV of head labels over time, written
     failed = Signal(str)
 
     def __init__(self, snapshots: SnapshotBox) -> None:
@@ -285,7 +329,9 @@ class AnalysisWorker(QObject):
         self.inspector = Inspector()  # its own copy of the weights: no sharing across threads
         self.analyst = Analyst(self.inspector)
         self.corpus: Corpus | None = None
-        self._mapped_version = -1  # of the newest snapshot mapped already
+        # the snapshot mapped last (a version, or (run folder, step)): not mapped twice
+        self._mapped: int | tuple[str, int] = -1
+        self._cache: tuple[str, SnapshotCache] | None = None  # the timeline's, for the map
         self._last_map: EmbeddingMap | None = None  # the frame shown last: the next aligns to it
         self._ablation = "mean"  # how the knockout losses replace a head, as the window does
 
@@ -370,21 +416,49 @@ class AnalysisWorker(QObject):
         )
 
     @Slot(object)
-    def map_embeddings(self, snapshot: Snapshot | None) -> None:
-        """The embedding map of snapshot (None: the newest weights, unless mapped already),
-        turned to match the frame mapped before it (an SVD of the vocab_size x n_embd table)."""
+    def map_embeddings(self, snapshot: Snapshot | tuple[str, int] | None) -> None:
+        """The embedding map of snapshot — a Snapshot, (run folder, step) of one kept for the
+        timeline, or None: the newest weights — unless that one was mapped last, turned to match
+        the frame mapped before it (an SVD of the vocab_size x n_embd table)."""
         if snapshot is None:
             snapshot = self.snapshots.latest()
-            if snapshot is None or snapshot.version == self._mapped_version:
+            if snapshot is None or snapshot.version == self._mapped:
                 return
-            self._mapped_version = snapshot.version
+            self._mapped = snapshot.version
+        elif isinstance(snapshot, tuple):
+            if snapshot == self._mapped:
+                return
+            self._mapped = snapshot
         _deliver(
-            lambda: embedding_map(snapshot, self._last_map),
+            lambda: embedding_map(self._kept(snapshot), self._last_map),
             self._on_mapped,
             self.failed,
             "map the embeddings",
         )
 
+    def _kept(self, snapshot: Snapshot | tuple[str, int]) -> Snapshot:
+        """A (run folder, step) read from the folder's snapshots (core.timeline); a Snapshot as
+        it is. Raises RunError for a damaged or missing snapshot."""
+        if not isinstance(snapshot, tuple):
+            return snapshot
+        folder, step = snapshot
+        if self._cache is None or self._cache[0] != folder:
+            self._cache = (folder, SnapshotCache(folder, size=2))
+        return self._cache[1].get(step)
+
     def _on_mapped(self, frame: EmbeddingMap) -> None:
         self._last_map = frame
         self.embeddingsMapped.emit(frame)
+
+    @Slot(str, str)
+    def export_labels(self, folder: str, path: str) -> None:
+        """Every head's label at every snapshot of the run folder (core.timeline) as CSV."""
+
+        def write() -> str:
+            rows = labels_over_time(folder)
+            with open(path, "w", newline="", encoding="utf-8") as out:
+                write_labels_csv(rows, out)
+            return path
+
+        _deliver(write, self.labelsExported.emit, self.failed, "export the head labels")
+        release_free_memory()

@@ -111,7 +111,7 @@ def saved_run(qtbot, window):
 
 
 def _snapshot_files(folder: Path) -> dict[str, bytes]:
-    return {f.name: f.read_bytes() for f in folder.iterdir()}
+    return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
 
 
 @pytest.mark.parametrize(

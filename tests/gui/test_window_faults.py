@@ -77,7 +77,7 @@ def test_a_run_trained_by_another_process_is_refused_for_training_but_opens(
     try:
         owner = {"pid": holder.pid, "host": socket.gethostname(), "time": "now"}
         (saved_run / LOCK).write_text(json.dumps(owner))
-        before = {f.name: f.read_bytes() for f in saved_run.iterdir()}
+        before = _files(saved_run)
         assert window.controller.open_run(saved_run)  # viewing needs no lock
         qtbot.waitUntil(lambda: window.controller.current.folder == str(saved_run),
                         timeout=30_000)  # fmt: skip
@@ -85,7 +85,7 @@ def test_a_run_trained_by_another_process_is_refused_for_training_but_opens(
         qtbot.waitUntil(lambda: "being trained by PID" in window.last_error, timeout=30_000)
         assert str(holder.pid) in window.last_error
         qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=30_000)
-        assert {f.name: f.read_bytes() for f in saved_run.iterdir()} == before
+        assert _files(saved_run) == before
         _alive_and_well(window)
     finally:
         holder.kill()
@@ -114,3 +114,8 @@ def test_temperature_zero_samples_greedily(qtbot, window, saved_run):
             window.controller.sample("ROMEO:", 0.0, 40)
     assert len(samples) == 2 and samples[0] == samples[1] and len(samples[0]) == 40
     assert window.last_error == ""
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of a run folder, its weight snapshots included, by relative path."""
+    return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}

@@ -1,0 +1,170 @@
+"""The timeline: the window's runs keep weight snapshots; the slider, Live and Play show them in
+every prompt view; the loss plot marks the viewed step; an opened run has the same timeline;
+the replay exports as a GIF and the head labels over time as CSV."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+from headwatch.core.inspection import Inspector
+from headwatch.core.runs import load_run
+from headwatch.core.snapshot_store import list_snapshots
+from headwatch.core.timeline import SnapshotCache
+
+from tests.gui.conftest import open_window, stop_training
+
+PROMPT = "ROMEO:"
+
+
+def inspected_at(window, step: int) -> bool:
+    result = window.controller.last_inspection
+    return result is not None and result.step == step and result.tokens == list(PROMPT)
+
+
+def train_until(qtbot, window, step: int) -> None:
+    window.prompt_edit.setText(PROMPT)
+    window.train()
+    qtbot.waitUntil(
+        lambda: window.controller.current is not None and window.controller.current.step >= step,
+        timeout=180_000,  # the training thread gives way to every other, on a busy machine too
+    )
+
+
+def expected_inspection(folder: str, step: int):
+    """What an `Inspector` makes of the prompt on the run's snapshot of step, computed here."""
+    return Inspector().inspect(SnapshotCache(folder).get(step), PROMPT)
+
+
+def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
+    train_until(qtbot, window, 30)
+    c, bar = window.controller, window.timeline_bar
+    folder = c.current.folder
+    # log-spaced steps and every evaluation (every 10 steps here) are on disk and on the slider
+    qtbot.waitUntil(lambda: bar.steps()[:4] == [0, 10, 20, 30], timeout=30_000)
+    assert [s.step for s in list_snapshots(folder)][:4] == [0, 10, 20, 30]
+    assert c.viewed_step is None and window.loss_plot.step_marker() is None
+    assert bar.live_button.isChecked()
+
+    # live inspections come in order: once one shows step 30 or later, none of step 20 follows
+    # (the live weights of step 20 are not its bf16 snapshot)
+    qtbot.waitUntil(lambda: c.last_inspection.step >= 30, timeout=30_000)
+    bar.slider.setValue(2)  # what a drag does, one value at a time
+    assert c.viewed_step == 20
+    qtbot.waitUntil(lambda: inspected_at(window, 20), timeout=30_000)
+    assert bar.step_label.text() == "step 20"
+    assert not bar.live_button.isChecked()
+    assert window.loss_plot.step_marker() == 20
+    expected = expected_inspection(folder, 20)
+    shown = c.last_inspection
+    np.testing.assert_allclose(shown.attention, expected.attention, atol=1e-6)
+    np.testing.assert_allclose(shown.ffn, expected.ffn, atol=1e-5)
+    assert [ch for ch, _ in shown.next_chars] == [ch for ch, _ in expected.next_chars]
+    lower = np.tril(np.ones((6, 6), dtype=bool))
+    grid = np.nan_to_num(window.attention_grid.head_image(1, 3))
+    np.testing.assert_allclose(grid[lower], expected.attention[1, 3][lower], atol=1e-6)
+    assert window.attention_grid.head_label(0, 0) == ""  # the live badges are not this step's
+
+    # training goes on, the views stay at step 20
+    step = c.current.step
+    qtbot.waitUntil(lambda: c.current.step >= step + 5, timeout=180_000)
+    assert c.last_inspection.step == 20 and c.viewed_step == 20
+
+    # many moves at once collapse: the last one is what shows
+    for index in (0, 2, 1, 3):
+        bar.slider.setValue(index)
+    qtbot.waitUntil(lambda: inspected_at(window, 30), timeout=30_000)
+
+    bar.live_button.click()
+    assert c.viewed_step is None and window.loss_plot.step_marker() is None
+    assert bar.live_button.isChecked()
+    qtbot.waitUntil(lambda: c.last_inspection.step > 30, timeout=30_000)
+    assert bar.step_label.text().startswith("Live · step ")
+    stop_training(qtbot, window)
+
+
+def test_play_replays_from_the_first_snapshot_and_stops_at_the_last(qtbot, window):
+    train_until(qtbot, window, 30)
+    stop_training(qtbot, window)
+    c, bar = window.controller, window.timeline_bar
+    qtbot.waitUntil(lambda: bar.steps() == [s.step for s in list_snapshots(c.current.folder)])
+    requested = []
+    bar.stepRequested.connect(requested.append)
+    bar.set_speed(8)
+    bar.play()
+    assert bar.is_playing() and bar.play_button.text().endswith("Pause")
+    qtbot.waitUntil(lambda: not bar.is_playing(), timeout=30_000)
+    assert requested == bar.steps()  # every snapshot once, in order, from the first
+    assert c.viewed_step == bar.steps()[-1]
+    assert bar.play_button.text().endswith("Play")
+    qtbot.waitUntil(lambda: inspected_at(window, bar.steps()[-1]), timeout=30_000)
+    assert window.loss_plot.step_marker() == bar.steps()[-1]
+
+
+def test_an_opened_run_has_its_timeline_and_exports_a_gif_and_labels(qtbot, window, tmp_path):
+    from PIL import Image
+
+    train_until(qtbot, window, 30)
+    stop_training(qtbot, window)
+    folder = window.controller.current.folder
+    steps = [s.step for s in list_snapshots(folder)]
+    assert window.controller.open_run(folder)
+    c, bar = window.controller, window.timeline_bar
+    assert c.current.folder == folder
+    assert bar.steps() == steps and c.viewed_step is None
+    bar.slider.setValue(1)
+    qtbot.waitUntil(lambda: inspected_at(window, steps[1]), timeout=30_000)
+
+    gif = tmp_path / "replay.gif"
+    exporter = window.export_replay(gif)
+    with qtbot.waitSignal(exporter.finished, timeout=120_000) as finished:
+        pass
+    assert finished.args == [str(gif), len(steps)]
+    assert exporter.shown_steps == steps
+    with Image.open(gif) as image:
+        assert image.n_frames == len(steps)
+        assert image.size[0] > 100
+    assert c.viewed_step == steps[1]  # put back as it was
+    assert bar.isEnabled()
+
+    labels = tmp_path / "labels.csv"
+    with qtbot.waitSignal(c.labelsExported, timeout=120_000):
+        assert c.export_labels_over_time(labels)
+    with open(labels, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    n_layer, n_head = load_run(folder, with_checkpoint=False).model_config.n_layer, 4
+    assert len(rows) == len(steps) * n_layer * n_head
+    assert sorted({int(r["step"]) for r in rows}) == steps
+    assert {r["head_name"] for r in rows} == {
+        f"L{layer}·H{head}" for layer in range(1, n_layer + 1) for head in range(1, 5)
+    }
+    assert all(r["label"] for r in rows)
+
+    # a folder that is not there: one message each, and the app goes on
+    missing = tmp_path / "missing"
+    exporter = window.export_replay(missing / "replay.gif")
+    with qtbot.waitSignal(exporter.failed, timeout=120_000) as failed:
+        pass
+    assert str(missing / "replay.gif") in failed.args[0]
+    assert bar.isEnabled() and c.viewed_step == steps[1]
+    with qtbot.waitSignal(c.problem, timeout=120_000) as problem:
+        c.export_labels_over_time(missing / "labels.csv")
+    assert problem.args[0].message.startswith("Could not export the head labels:")
+    assert not missing.exists()
+
+
+def test_the_snapshot_budget_comes_from_the_settings_file(qtbot, tmp_path):
+    settings = tmp_path / "budget.ini"
+    settings.write_text("[timeline]\nsnapshot_budget_mb=0\n", encoding="utf-8")
+    window = open_window(qtbot, settings)
+    try:
+        assert window.controller.snapshot_budget_mb == 0
+        train_until(qtbot, window, 12)
+        stop_training(qtbot, window)
+        assert list_snapshots(window.controller.current.folder) == []
+        assert window.timeline_bar.steps() == []
+        assert not window.timeline_bar.slider.isEnabled()
+        assert window.timeline_bar.step_label.text() == "no snapshots yet"
+    finally:
+        window.controller.shutdown()
+        qtbot.waitUntil(window.controller.threads_ended, timeout=60_000)
