@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+from headwatch.core.embedding_map import embedding_map
 from headwatch.core.inspection import Inspector
 from headwatch.core.runs import load_run
 from headwatch.core.snapshot_store import list_snapshots
@@ -168,3 +169,33 @@ def test_the_snapshot_budget_comes_from_the_settings_file(qtbot, tmp_path):
     finally:
         window.controller.shutdown()
         qtbot.waitUntil(window.controller.threads_ended, timeout=60_000)
+
+
+def test_the_embedding_map_follows_the_viewed_step(qtbot, window):
+    train_until(qtbot, window, 20)
+    c, bar = window.controller, window.timeline_bar
+    qtbot.waitUntil(lambda: bar.steps()[:3] == [0, 10, 20], timeout=30_000)
+    stop_training(qtbot, window)
+    folder = c.current.folder
+    window.analysis_tabs.setCurrentWidget(window.embedding_view)
+    for index, step in ((1, 10), (0, 0)):
+        bar.slider.setValue(index)
+        qtbot.waitUntil(
+            lambda step=step: (
+                window.embedding_view.current is not None
+                and window.embedding_view.current.step == step
+            ),
+            timeout=30_000,
+        )
+        # the snapshot's own table: the same pairwise distances as a map made here from it
+        expected = embedding_map(SnapshotCache(folder).get(step))
+        shown = window.embedding_view.current.points
+        np.testing.assert_allclose(pdist(shown), pdist(expected.points), atol=1e-6)
+    bar.live_button.click()
+    qtbot.waitUntil(
+        lambda: window.embedding_view.current.step == c.snapshots.latest().step, timeout=30_000
+    )
+
+
+def pdist(points: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
