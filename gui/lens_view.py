@@ -193,7 +193,7 @@ class LensGrid(QWidget):
         _, _, _, cell_h = self._geometry()
         if not self._stages or cell_h <= 0:
             return []
-        needed = QFontMetricsF(self.font()).height() * 0.8
+        needed = QFontMetricsF(self._small).height() * 0.8
         stride = 1
         while stride * cell_h < needed and stride < len(self._stages):
             stride *= 2
@@ -264,10 +264,10 @@ class LensGrid(QWidget):
                 y = top + row * cell_h
                 painter.drawLine(QPointF(left, y), QPointF(left + cell_w * t, y))
 
-        painter.setFont(self.font())
+        painter.setFont(self._small)  # the stage names: every row keeps its name on a laptop
         painter.setPen(QColor("#333333"))
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        label_h = QFontMetricsF(self.font()).height()
+        label_h = QFontMetricsF(self._small).height()
         for row in self.labelled_stages():
             rect = QRectF(0, top + (row + 0.5) * cell_h - label_h / 2, left - 6, label_h)
             painter.drawText(rect, right, self._stages[row])

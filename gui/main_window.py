@@ -186,11 +186,20 @@ class MainWindow(QMainWindow):
         self.analysis_tabs.setObjectName("analysisTabs")
         self.analysis_tabs.addTab(predictions, "Predictions")
         self.analysis_tabs.addTab(self.heads_panel, "Heads")
-        self.analysis_tabs.addTab(self.neuron_view, "FFN unit")
-        self.analysis_tabs.addTab(self.compare_view, "Compare runs")
+        # short titles, so that every tab shows on a laptop's screen; the tooltips say more
+        self.analysis_tabs.addTab(self.neuron_view, "Unit")
+        self.analysis_tabs.addTab(self.compare_view, "Runs")
         self.analysis_tabs.addTab(self.embedding_view, "Embeddings")
+        for widget, tip in (
+            (self.heads_panel, "What each head does; knock heads out"),
+            (self.neuron_view, "One feed-forward hidden unit's strongest contexts"),
+            (self.compare_view, "Compare the session's runs; the lecture's ladder"),
+            (self.embedding_view, "The token embeddings' map and the position similarities"),
+        ):
+            self.analysis_tabs.setTabToolTip(self.analysis_tabs.indexOf(widget), tip)
         self.lens_panel = LensPanel()
         self.analysis_tabs.insertTab(2, self.lens_panel, "Lens")
+        self.analysis_tabs.setTabToolTip(2, "The logit lens: each sub-layer's guess, loss by depth")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
