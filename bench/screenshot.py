@@ -1,11 +1,12 @@
 """Render the app mid-training on the built-in corpus to a PNG (for the README and for review).
 
-    python -m bench.screenshot [OUT.png] [--steps N] [--size WxH] [--tab TITLE] [--prompt TEXT]
-                               [--scrub STEP]
+    python -m bench.screenshot [OUT.png] [--steps N | --run RUN] [--size WxH] [--tab TITLE]
+                               [--prompt TEXT] [--scrub STEP]
 
-Runs offscreen: trains the baby preset for N steps in the app's own training thread, with the
-default prompt typed (or TEXT), then grabs the whole window, with the analysis tab TITLE shown
-(with --scrub, with the timeline moved back to the snapshot nearest STEP).
+Runs offscreen: trains the baby preset for N steps in the app's own training thread (or opens
+the saved run RUN), with the default prompt typed (or TEXT), then grabs the whole window, with
+the analysis tab TITLE shown (with --scrub, with the timeline moved back to the snapshot nearest
+STEP).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tab", default=None, help="the analysis tab to show, e.g. Lens")
     parser.add_argument("--prompt", default=None, help="the prompt to type")
     parser.add_argument("--scrub", type=int, default=None, help="show the snapshot nearest STEP")
+    parser.add_argument("--run", type=Path, default=None, help="open this run, do not train")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # a private home: the screenshot neither reads nor writes the user's runs and settings
@@ -60,13 +62,18 @@ def main(argv: list[str] | None = None) -> int:
         tabs.setCurrentIndex(titles.index(args.tab))
     if args.prompt is not None:
         window.prompt_edit.setText(args.prompt)
-    if args.steps >= window.setup.iters_spin.value():  # keep the preset unless it is too short
-        window.setup.iters_spin.setValue(args.steps + 500)
-    window.setup.eval_every_spin.setValue(100)
-    window.train()
     controller = window.controller
-    wait_until(lambda: controller.current and controller.current.step >= args.steps, 600)
-    controller.pause()
+    if args.run is not None:
+        if not controller.open_run(args.run):
+            parser.error(window.last_error)
+        wait_until(lambda: controller.current is not None and controller.current.folder, 120)
+    else:
+        if args.steps >= window.setup.iters_spin.value():  # keep the preset unless too short
+            window.setup.iters_spin.setValue(args.steps + 500)
+        window.setup.eval_every_spin.setValue(100)
+        window.train()
+        wait_until(lambda: controller.current and controller.current.step >= args.steps, 600)
+        controller.pause()
     window.request_inspection()
     step = controller.current.step
     wait_until(
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         window.timeline_bar.slider.setValue(index)
         wait_until(lambda: controller.last_inspection.step == steps[index], 30)
         step = steps[index]
+    if args.tab == "Embeddings":
+        view = window.embedding_view
+        wait_until(lambda: view.current is not None and view.current.step == step, 60)
     app.processEvents()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     window.grab().save(args.out)
