@@ -35,11 +35,14 @@ from headwatch.gui.messages import (
     Progress,
     RunFailed,
     RunFinished,
+    RunRead,
+    RunReadFailed,
     RunStarted,
     RunState,
     StepBatch,
 )
 from headwatch.gui.run_list import RunInfo, RunList
+from headwatch.gui.run_opener import OpenRequest, RunOpener, RunReader, read_saved_run
 from headwatch.gui.threads import WorkerThread
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
@@ -97,6 +100,7 @@ class AppController(QObject):
     sampled = Signal(object)  # Sample
     ladderChanged = Signal(object)  # LadderStatus
     allThreadsEnded = Signal()  # after shutdown(): every thread has ended; the app may quit
+    runOpened = Signal(object)  # RunInfo of a run opened from disk, once it is shown
 
     # to the viewing threads (queued)
     _inspect = Signal(str)
@@ -107,6 +111,7 @@ class AppController(QObject):
     _analyseHeads = Signal()
     _analyseUnit = Signal(int, int)
     _releaseMemory = Signal()
+    _openRun = Signal(object)  # OpenRequest
 
     def __init__(
         self,
@@ -140,6 +145,9 @@ class AppController(QObject):
         self._auto_analysis_at = -math.inf  # time.monotonic() of the last automatic analysis
         self._auto_analysis_owed = False  # an evaluation came since then
         self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
+        # Open run: the folder reader (a seam for tests), and the newest Open's version
+        self.run_reader: RunReader = read_saved_run
+        self._open_version = 0
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -172,8 +180,14 @@ class AppController(QObject):
         analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
+        self._opener = RunOpener()  # shares the analysis thread (moved there below)
+        self._openRun.connect(self._opener.open)
+        self._opener.read.connect(self._on_run_read)
+        self._opener.failed.connect(self._on_run_read)
         for worker, name in ((inspect, "inspect"), (analysis, "analyse")):
             thread = WorkerThread(worker, name)
+            if worker is analysis:
+                self._opener.moveToThread(thread.thread)
             thread.ended.connect(self._on_thread_ended)
             self._viewers.append(thread)
             self._live += 1
@@ -462,6 +476,7 @@ class AppController(QObject):
         from headwatch.gui.workers import TrainJob, TrainWorker
 
         self._preview_version += 1  # a preview still queued would cover the run's weights
+        self._open_version += 1  # so would a run still being read: training is the newer intent
         control = TrainControl()
         worker = TrainWorker(TrainJob(run_id, build), control)
         # receivers live in the GUI thread, so these connections are queued
@@ -678,22 +693,32 @@ class AppController(QObject):
 
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run: its weights in the views, its curve on the plot; continue it with
-        Train when its corpus is still there. A run in progress is stopped first, and the run
-        opens once it has. False (and a message) when the folder is not a usable run."""
-        from headwatch.core.runs import load_run, resumable_corpus
-
+        Train when its corpus is still there. Returns at once: the folder is read in the
+        analysis thread (the status says "Opening …" meanwhile), then a run in progress is
+        stopped and the run opens once it has (runOpened). A newer Open, or a training started
+        meanwhile, supersedes it. A folder that is not a usable run is one message (problem),
+        and nothing changes. False when the controller is not running."""
         if not self.is_ready():
             return False
-        try:
-            record = load_run(path)
-            if record.checkpoint is None:
-                raise RunError(f"{path}: has no checkpoint yet, so there are no weights to show")
-        except RunError as exc:
-            self._tell("Cannot open this run", f"{exc}\n\nNothing was changed.")
-            return False
-        corpus, why = resumable_corpus(record)
-        self._start(lambda: self._adopt(record, corpus, why))
+        self._open_version += 1
+        version = self._open_version
+        self.status.emit(f"Opening {path}…")
+
+        def is_current() -> bool:  # asked in the analysis thread
+            return self._open_version == version
+
+        self._openRun.emit(OpenRequest(str(path), version, self.run_reader, is_current))
         return True
+
+    @Slot(object)
+    def _on_run_read(self, message: RunRead | RunReadFailed) -> None:
+        if message.version != self._open_version or self._closing:
+            return  # superseded by a newer Open or a training start, or closing
+        if isinstance(message, RunReadFailed):
+            self._tell("Cannot open this run", f"{message.message}\n\nNothing was changed.")
+            return
+        record, corpus, why = message.record, message.corpus, message.why
+        self._start(lambda: self._adopt(record, corpus, why))
 
     def _adopt(self, record: RunRecord, corpus: Corpus | None, why: str = "") -> None:
         from headwatch.core.model import GPT
@@ -736,6 +761,7 @@ class AppController(QObject):
         if corpus is None:
             note = f" — to view only: {why or 'its corpus is not available'}"
         self.status.emit(f"Opened {record.path} at step {record.step:,}{note}")
+        self.runOpened.emit(run)
 
     def save_run_as(self, destination: str | Path) -> bool:
         """Copy the current run's folder to destination (which must not exist)."""
