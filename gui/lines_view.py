@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
-from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.text_display import quoted_char, visible_chars
 from headwatch.gui.widgets import vertical_scroll
 from PySide6.QtCore import (
     QCoreApplication,
@@ -393,7 +393,7 @@ class AttentionLinesView(QWidget):
         self._canvas.set_focus(self._focus)
         self._canvas.set_data(
             weights.copy(),
-            [visible_char(ch) for ch in tokens],
+            visible_chars(tokens),
             [f"{quoted_char(ch)} at position {i}" for i, ch in enumerate(tokens)],
         )
         self._title.setText(title)
