@@ -516,9 +516,15 @@ class AppController(QObject):
 
     # --- what the training thread reports ---------------------------------------------------
 
+    def _update_run(self, run_id: str, **fields) -> RunInfo:
+        """Change these fields of a run's record and publish it (runChanged)."""
+        run = self.runs.update(run_id, **fields)
+        self.runChanged.emit(run)
+        return run
+
     @Slot(object)
     def _on_run_started(self, message: RunStarted) -> None:
-        run = self.runs.update(
+        run = self._update_run(
             message.run_id,
             folder=message.folder,
             parameters=message.parameters,
@@ -528,22 +534,20 @@ class AppController(QObject):
         )
         if message.run_id == self._current_id and not self._closing:
             self._trainer = message.trainer
-        self.runChanged.emit(run)
         self.status.emit(f"Training into {message.folder}")
         if message.run_id == self._current_id:
             self._publish_progress(run)
 
     @Slot(object)
     def _on_steps(self, batch: StepBatch) -> None:
-        run = self.runs.update(
+        self.stepsReady.emit(batch)
+        run = self._update_run(
             batch.run_id,
             step=batch.step,
             total=batch.total,
             tokens_per_s=batch.tokens_per_s,
             elapsed=batch.elapsed,
         )
-        self.stepsReady.emit(batch)
-        self.runChanged.emit(run)
         if batch.run_id == self._current_id:
             self._recent.append((time.monotonic(), batch.step))
             self._publish_progress(run)
@@ -568,7 +572,7 @@ class AppController(QObject):
 
     @Slot(object)
     def _on_evaluated(self, evaluation: Evaluation) -> None:
-        run = self.runs.update(
+        run = self._update_run(
             evaluation.run_id,
             step=max(evaluation.step, self.runs.get(evaluation.run_id).step),
             last_train=evaluation.train,
@@ -580,12 +584,10 @@ class AppController(QObject):
             if time.monotonic() - self._auto_analysis_at >= AUTO_ANALYSIS_SECONDS:
                 self._analyse_heads_owed()
         self.evaluated.emit(evaluation)
-        self.runChanged.emit(run)
 
     @Slot(object)
     def _on_run_finished(self, message: RunFinished) -> None:
-        run = self.runs.update(message.run_id, state=RunState.IDLE, step=message.step)
-        self.runChanged.emit(run)
+        run = self._update_run(message.run_id, state=RunState.IDLE, step=message.step)
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
             self._analyse_heads_owed()
@@ -599,8 +601,7 @@ class AppController(QObject):
 
     @Slot(object)
     def _on_run_failed(self, message: RunFailed) -> None:
-        run = self.runs.update(message.run_id, state=RunState.IDLE)
-        self.runChanged.emit(run)
+        self._update_run(message.run_id, state=RunState.IDLE)
         if message.run_id == self._current_id:
             self._trainer = None  # diverged or broken weights: this run cannot continue
         if self._ladder:
