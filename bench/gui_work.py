@@ -280,7 +280,10 @@ def replay(app, window, type_one, args) -> int:
           f"{statistics.median(per_key):.2f} ms; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     if profile is not None:
         out = io.StringIO()
-        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(45)
+        stats = pstats.Stats(profile, stream=out)
+        keys = args.rounds * len(inspections)
+        print(f"Python calls per keystroke: {stats.total_calls / keys:,.0f}")
+        stats.sort_stats("cumulative").print_stats(45)
         print(out.getvalue())
     return 0
 
