@@ -149,6 +149,15 @@ def main() -> int:
                 arrived.append((time.perf_counter(), f"a full gc of {collections_ms[2][-1]:.0f} ms"))
 
     gc.callbacks.append(on_gc)
+    grid = window.attention_grid
+    if hasattr(grid, "_fit_layout"):  # the grid's relayout (new axis widths, a resize)
+        fit_layout = grid._fit_layout
+
+        def traced_fit_layout(size) -> None:
+            fit_layout(size)
+            arrived.append((time.perf_counter(), "the grid's relayout"))
+
+        grid._fit_layout = traced_fit_layout
     owner_signals = ("headsAnalysed", "evaluated", "runChanged", "stepsReady", "inspected")
     for name in owner_signals:
         if hasattr(owner, name):
@@ -197,6 +206,17 @@ def main() -> int:
         row.update(wall=wall, keys=position - typed_before, steps=step() - step_before)
         row.update({f"paint {name}": n for name, n in paints.items()})
         rows[kind].append(row)
+    young = gc.get_objects()  # what a full collection walks: all but the frozen start-up set
+    kinds = collections.Counter(type(o).__name__ for o in young)
+    print(f"objects a full collection walks: {len(young):,} (frozen at start-up: "
+          f"{gc.get_freeze_count():,}); most common: "
+          + ", ".join(f"{name} {n:,}" for name, n in kinds.most_common(8)))  # fmt: skip
+    modules = collections.Counter(
+        getattr(o, "__module__", None) or "?" for o in young if type(o).__name__ == "function"
+    )
+    print("their functions by module: "
+          + ", ".join(f"{m} {n:,}" for m, n in modules.most_common(8)))  # fmt: skip
+    del young
     window.controller.pause() if hasattr(window, "controller") else None
     window.close()
     deadline = time.perf_counter() + 120

@@ -22,6 +22,7 @@ from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
     TRAIN_THREADS,
+    freeze_torch_optimizer_imports,
     give_way_to_the_window,
     lower_priority,
     release_free_memory,
@@ -262,6 +263,7 @@ class AnalysisWorker(QObject):
         a keystroke's inspection takes the core from an analysis at once."""
         use_torch_threads(1)
         lower_priority(ANALYSIS_NICENESS)
+        freeze_torch_optimizer_imports()  # seconds, so here and not in the GUI thread
 
     @Slot(object)
     def set_corpus(self, corpus: Corpus) -> None:

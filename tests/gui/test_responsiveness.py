@@ -4,9 +4,12 @@ Open run returns at once while a (deliberately slow) reader reads it."""
 
 from __future__ import annotations
 
+import gc
 import time
+import types
 
 import pytest
+from headwatch.core.performance import freeze_torch_optimizer_imports
 from headwatch.core.runs import load_run
 from headwatch.core.trainer import Trainer
 from headwatch.gui.run_opener import read_saved_run
@@ -159,3 +162,24 @@ def test_a_training_started_while_a_run_is_read_supersedes_the_open(qtbot, windo
     assert opened == [] and controller.current.run_id == training
     assert controller.state == "training"
     stop_training(qtbot, window)
+
+
+LAZY_TORCH_MODULES = ("torch._dynamo", "torch.fx", "torch.onnx", "torch.distributed", "sympy")
+
+
+def test_what_a_trainer_imports_is_never_walked_by_a_full_collection(qtbot, window):
+    """torch's optimizers import torch._dynamo (and fx, onnx, sympy: ~120k objects) at their
+    first use; unless frozen at start-up, every full garbage collection walks them with every
+    thread stopped (~75 ms: the window's largest stall)."""
+    qtbot.waitUntil(lambda: freeze_torch_optimizer_imports.cache_info().currsize == 1,
+                    timeout=60_000)  # fmt: skip
+    window.train()  # builds an optimizer
+    qtbot.waitUntil(lambda: window.controller.current.step >= 2, timeout=30_000)
+    stop_training(qtbot, window)
+    walked = [
+        each
+        for each in gc.get_objects()  # what a full collection walks: all but the frozen
+        if isinstance(each, types.FunctionType)
+        and (each.__module__ or "").startswith(LAZY_TORCH_MODULES)
+    ]
+    assert len(walked) < 20, f"{len(walked)} functions of {LAZY_TORCH_MODULES} not frozen"
