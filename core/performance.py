@@ -263,10 +263,11 @@ def freeze_torch_optimizer_imports() -> None:
     collections (gc.freeze). Imported at a trainer's first optimizer instead, after the window had
     frozen its start-up objects, those objects were walked by every full collection: ~75 ms with
     the GIL held, every thread stopped (a keystroke's paint among them). Takes seconds: call it
-    in a worker thread at start-up."""
+    in a worker thread at start-up, after the start-up objects were collected and frozen.
+
+    No collection here: it could run the finalizers of the window's objects in this thread."""
     import gc
 
     import torch._dynamo  # noqa: F401 - torch.optim's add_param_group imports it lazily
 
-    gc.collect()  # so no garbage is kept
     gc.freeze()

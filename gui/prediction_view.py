@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from headwatch.gui.text_display import quoted_char, readable, visible_char, visible_chars
+from headwatch.gui.text_display import quoted_char, readable, visible_char
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -181,7 +181,7 @@ class PredictionView(QWidget):
 
     def labels(self) -> list[str]:
         """The character labels as drawn, best first ('↵' for a newline, '␌' for a form feed)."""
-        return visible_chars(ch for ch, _ in self._items)
+        return [visible_char(ch) for ch, _ in self._items]
 
     def clear(self) -> None:
         self.set_predictions([])
