@@ -122,9 +122,11 @@ def main() -> int:
             if recording and threading.get_native_id() == main_thread:
                 now = time.thread_time()
                 heavy.append(((now - last_event[0]) * 1000, last_event[1]))
+                where = len(rows["watching"]) + len(rows["typing"]), time.perf_counter()
+                what = f"{_path(obj)} {event.type().name}{_latest_signal()}"
                 last_event[:] = [
                     now,
-                    f"{_path(obj)} {event.type().name}{_latest_signal()}, round {len(rows['watching']) + len(rows['typing'])} at {time.perf_counter() - round_began[0]:.2f} s",
+                    f"{what}, round {where[0]} at {where[1] - round_began[0]:.2f} s",
                 ]
             return False
 
@@ -146,7 +148,9 @@ def main() -> int:
         else:
             collections_ms[info["generation"]].append((time.thread_time() - gc_began[0]) * 1000)
             if info["generation"] == 2:
-                arrived.append((time.perf_counter(), f"a full gc of {collections_ms[2][-1]:.0f} ms"))
+                arrived.append(
+                    (time.perf_counter(), f"a full gc of {collections_ms[2][-1]:.0f} ms")
+                )
 
     gc.callbacks.append(on_gc)
     grid = window.attention_grid
@@ -217,7 +221,6 @@ def main() -> int:
     print("their functions by module: "
           + ", ".join(f"{m} {n:,}" for m, n in modules.most_common(8)))  # fmt: skip
     del young
-    window.controller.pause() if hasattr(window, "controller") else None
     window.close()
     deadline = time.perf_counter() + 120
     ended = getattr(getattr(window, "controller", None), "threads_ended", lambda: True)
@@ -234,10 +237,14 @@ def main() -> int:
     print("CPU ms per second (watching / typing) and typing's excess per keystroke:")
     for kind in ("gui", "inspect", "analyse", "train"):
         watching, typing_ = median("watching", kind) * 1000, median("typing", kind) * 1000
-        print(f"  {kind:8s} {watching:7.1f} / {typing_:7.1f}   {(typing_ - watching) / keys:6.2f} ms")
+        print(
+            f"  {kind:8s} {watching:7.1f} / {typing_:7.1f}   {(typing_ - watching) / keys:6.2f} ms"
+        )
     steps_w, steps_t = median("watching", "steps"), median("typing", "steps")
     print(f"steps per second: watching {steps_w:.2f}, typing {steps_t:.2f}")
-    names = sorted({k for r in rows["typing"] + rows["watching"] for k in r if k.startswith("paint")})
+    names = sorted(
+        {k for r in rows["typing"] + rows["watching"] for k in r if k.startswith("paint")}
+    )
     print("paints per second (watching / typing):")
     for name in names:
         print(f"  {name[6:]:28s} {median('watching', name):6.1f} / {median('typing', name):6.1f}")
@@ -295,9 +302,12 @@ def replay(app, window, type_one, args) -> int:
         if profile is not None:
             profile.disable()
     window.close()
-    print(f"preset {args.preset}: GUI thread CPU per keystroke (show + paint), {len(inspections)} "
-          f"prompts, by round: {', '.join(f'{ms:.2f}' for ms in per_key)} ms; median "
-          f"{statistics.median(per_key):.2f} ms; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    by_round = ", ".join(f"{ms:.2f}" for ms in per_key)
+    print(
+        f"preset {args.preset}: GUI thread CPU per keystroke (show + paint), {len(inspections)} "
+        f"prompts, by round: {by_round} ms; median {statistics.median(per_key):.2f} ms; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     if profile is not None:
         out = io.StringIO()
         stats = pstats.Stats(profile, stream=out)

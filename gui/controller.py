@@ -703,7 +703,7 @@ class AppController(QObject):
             return False
         self._open_version += 1
         version = self._open_version
-        self.status.emit(f"Opening {path}…")
+        self.status.emit(f"Opening {Path(path).name}…")  # the name: a long path is cut short
 
         def is_current() -> bool:  # asked in the analysis thread
             return self._open_version == version
