@@ -180,14 +180,13 @@ class AppController(QObject):
         analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
-        self._opener = RunOpener()  # shares the analysis thread (moved there below)
+        self._opener = RunOpener()
         self._openRun.connect(self._opener.open)
         self._opener.read.connect(self._on_run_read)
         self._opener.failed.connect(self._on_run_read)
-        for worker, name in ((inspect, "inspect"), (analysis, "analyse")):
+        threads = ((inspect, "inspect"), (analysis, "analyse"), (self._opener, "open"))
+        for worker, name in threads:
             thread = WorkerThread(worker, name)
-            if worker is analysis:
-                self._opener.moveToThread(thread.thread)
             thread.ended.connect(self._on_thread_ended)
             self._viewers.append(thread)
             self._live += 1
@@ -694,8 +693,8 @@ class AppController(QObject):
 
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run: its weights in the views, its curve on the plot; continue it with
-        Train when its corpus is still there. Returns at once: the folder is read in the
-        analysis thread (the status says "Opening …" meanwhile), then a run in progress is
+        Train when its corpus is still there. Returns at once: the folder is read in a thread
+        of its own (the status says "Opening …" meanwhile), then a run in progress is
         stopped and the run opens once it has (runOpened). A newer Open, or a training started
         meanwhile, supersedes it. A folder that is not a usable run is one message (problem),
         and nothing changes. False when the controller is not running."""
@@ -705,7 +704,7 @@ class AppController(QObject):
         version = self._open_version
         self.status.emit(f"Opening {Path(path).name}…")  # the name: a long path is cut short
 
-        def is_current() -> bool:  # asked in the analysis thread
+        def is_current() -> bool:  # asked in the reading thread
             return self._open_version == version
 
         self._openRun.emit(OpenRequest(str(path), version, self.run_reader, is_current))

@@ -2,8 +2,10 @@
 
 Reading a run means unpickling its checkpoint (~130 MB at the lecture preset) and its corpus;
 on the GUI thread that froze the window. The controller sends an OpenRequest to a RunOpener
-living in a viewing thread and gets one typed message back (RunRead or RunReadFailed, queued);
-an answer to an Open that a newer one superseded is dropped by its version.
+in a thread of its own and gets one typed message back (RunRead or RunReadFailed, queued); an
+answer to an Open that a newer one superseded is dropped by its version. Its own thread, at the
+window's priority: unpickling holds the GIL, and in the analysis thread (niced) a busy machine
+left the GUI thread waiting for it over 100 ms.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from headwatch.core.performance import use_torch_threads
 from headwatch.core.storage import RunError
 from headwatch.gui.messages import RunRead, RunReadFailed
 from PySide6.QtCore import QObject, Signal, Slot
@@ -59,6 +62,12 @@ class RunOpener(QObject):
 
     read = Signal(object)  # RunRead
     failed = Signal(object)  # RunReadFailed
+
+    @Slot()
+    def start(self) -> None:
+        """In the worker's thread: one torch thread, as every thread but training's
+        (core.performance)."""
+        use_torch_threads(1)
 
     @Slot(object)
     def open(self, request: OpenRequest) -> None:
