@@ -26,6 +26,9 @@ docs/performance.md):
   kernel and unmaps it when freed, so each training step paid a page fault per 4 kB of its
   activations; kept and reused instead, and handed back after a big transient (an analysis, a run
   let go). Elsewhere than glibc both are no-ops.
+- Garbage collection (`freeze_torch_optimizer_imports`): what torch's optimizers import lazily
+  (~120k objects) is imported at start-up and frozen with the window's start-up objects, so
+  Python's full collections (which stop every thread) never walk it.
 
 Importing this module loads no torch (the window shows itself before torch loads): the functions
 that need torch import it when called, and TRAIN_THREADS is read at its first use.
@@ -248,3 +251,23 @@ def release_free_memory() -> bool:
         return False
     libc.malloc_trim(0)
     return True
+
+
+# --- Python's garbage collector ------------------------------------------------------------------
+
+
+@cache  # once a process: the second call would find nothing new to freeze
+def freeze_torch_optimizer_imports() -> None:
+    """Import what torch's optimizers import at their first use (torch._dynamo, and with it fx,
+    sympy, onnx and distributed.tensor: ~120k objects), then exempt it from Python's full garbage
+    collections (gc.freeze). Imported at a trainer's first optimizer instead, after the window had
+    frozen its start-up objects, those objects were walked by every full collection: ~75 ms with
+    the GIL held, every thread stopped (a keystroke's paint among them). Takes seconds: call it
+    in a worker thread at start-up, after the start-up objects were collected and frozen.
+
+    No collection here: it could run the finalizers of the window's objects in this thread."""
+    import gc
+
+    import torch._dynamo  # noqa: F401 - torch.optim's add_param_group imports it lazily
+
+    gc.freeze()

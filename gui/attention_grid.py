@@ -23,7 +23,7 @@ from headwatch.gui.head_table import (
     NEUTRAL_LABEL_COLOUR,
     badge_text,
 )
-from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.text_display import quoted_char, visible_chars
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -310,8 +310,9 @@ class LabelAxis(pg.AxisItem):
         self.setStyle(hideOverlappingLabels=False)
         self._positions = np.zeros(0)
         self._keys = np.zeros(0, dtype=np.int64)
+        self._given: tuple[np.ndarray, np.ndarray | None] | None = None  # as last passed
+        self._order: np.ndarray | None = None  # None: given in position order
         self._texts: list[str] = []
-        self._text_at: dict[float, str] = {}
         self._extents = np.zeros(0)  # px each label takes along the axis
         self._across = 0.0  # px the widest label takes across the axis
         self._sizes: dict[str, tuple[float, float]] = {}  # measured once per text
@@ -322,18 +323,24 @@ class LabelAxis(pg.AxisItem):
     ) -> bool:
         """Labels texts[i] at positions[i] (view units); keys[i] (default i) decides which are
         kept when they thin out. Returns whether a left or right axis changed its width."""
-        positions = np.asarray(positions, dtype=np.float64)
-        keys = np.arange(len(texts)) if keys is None else np.asarray(keys, dtype=np.int64)
-        order = np.argsort(positions, kind="stable")
-        self._positions, self._keys = positions[order], keys[order]
-        self._texts = [texts[i] for i in order]
-        self._text_at = dict(zip(self._positions.tolist(), self._texts, strict=True))
+        # a new prompt of the same length passes the same array objects again (CharAxis): the
+        # places and their order are kept, only the texts are new
+        if self._given is None or self._given[0] is not positions or self._given[1] is not keys:
+            self._given = (positions, keys)
+            given = np.asarray(positions, dtype=np.float64)
+            keys = np.arange(len(texts)) if keys is None else np.asarray(keys, dtype=np.int64)
+            order = np.argsort(given, kind="stable")
+            self._positions, self._keys = given[order], keys[order]
+            self._order = None if np.array_equal(order, np.arange(len(order))) else order
+        self._texts = list(texts) if self._order is None else [texts[i] for i in self._order]
         missing = [text for text in set(texts) if text not in self._sizes]
         self._sizes.update(zip(missing, text_size(missing, self.style["tickFont"]), strict=True))
-        sizes = np.array([self._sizes[text] for text in self._texts]).reshape(-1, 2)
-        vertical = self.orientation in ("left", "right")
-        self._extents = sizes[:, 1] if vertical else sizes[:, 0]
-        self._across = float(sizes[:, 0].max(initial=0.0) if vertical else 0.0)
+        vertical, sizes = self.orientation in ("left", "right"), self._sizes
+        along = 1 if vertical else 0
+        self._extents = np.fromiter(
+            (sizes[text][along] for text in self._texts), dtype=np.float64, count=len(texts)
+        )
+        self._across = max((sizes[t][0] for t in set(texts)), default=0.0) if vertical else 0.0
         self.picture = None  # AxisItem caches its drawing
         self.update()
         return self._fit_width()
@@ -397,21 +404,26 @@ class LabelAxis(pg.AxisItem):
         return [(1.0, self._positions[mask].tolist())] if mask.any() else []
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
-        return [self._text_at[v] for v in values]
+        # values are some of self._positions (tickValues), which are sorted
+        return [self._texts[i] for i in np.searchsorted(self._positions, values)]
 
 
 class CharAxis(LabelAxis):
     """Labels cells with prompt characters (repeated for every tile), drawn visibly (a stand-in
     for every invisible character) and thinned to every 2nd, 4th, … character of a tile."""
 
+    _layout: tuple[int, int, int] | None = None  # (T, pitch, tiles) of _centres and _tiled_keys
+
     def set_chars(self, chars: list[str], pitch: int, tiles: int) -> bool:
         """chars label cells 0..T-1 of each of `tiles` tiles starting every `pitch` cells.
         Returns whether the axis changed its width."""
-        offsets = np.arange(len(chars))
-        starts = np.arange(tiles) * pitch
-        centres = (starts[:, None] + offsets[None, :]).ravel() + 0.5
-        texts = [visible_char(ch) for ch in chars] * tiles
-        return self.set_labels(centres, texts, np.tile(offsets, tiles))
+        if self._layout != (len(chars), pitch, tiles):
+            self._layout = (len(chars), pitch, tiles)
+            offsets = np.arange(len(chars))
+            starts = np.arange(tiles) * pitch
+            self._centres = (starts[:, None] + offsets[None, :]).ravel() + 0.5
+            self._tiled_keys = np.tile(offsets, tiles)
+        return self.set_labels(self._centres, visible_chars(chars) * tiles, self._tiled_keys)
 
 
 class AttentionGrid(QWidget):

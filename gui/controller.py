@@ -37,12 +37,15 @@ from headwatch.gui.messages import (
     Progress,
     RunFailed,
     RunFinished,
+    RunRead,
+    RunReadFailed,
     RunStarted,
     RunState,
     StepBatch,
     Timeline,
 )
 from headwatch.gui.run_list import RunInfo, RunList
+from headwatch.gui.run_opener import OpenRequest, RunOpener, RunReader, read_saved_run
 from headwatch.gui.threads import WorkerThread
 from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal, Slot
 
@@ -108,6 +111,7 @@ class AppController(QObject):
     followChanged = Signal(object)  # FollowStatus of the run followed (state "off": none)
     timelineChanged = Signal(object)  # Timeline: the current run's snapshots, the viewed step
     labelsExported = Signal(str)  # the path of a CSV of head labels over time, written
+    runOpened = Signal(object)  # RunInfo of a run opened from disk, once it is shown
 
     # to the viewing threads (queued)
     _inspect = Signal(str)
@@ -124,6 +128,7 @@ class AppController(QObject):
     _analyseLens = Signal()
     _view = Signal(object)  # (run folder, step) or None: to the inspection thread
     _exportLabels = Signal(str, str)  # (run folder, CSV path): to the analysis thread
+    _openRun = Signal(object)  # OpenRequest
 
     def __init__(
         self,
@@ -169,6 +174,9 @@ class AppController(QObject):
         self.snapshot_budget_mb: float | None = None
         self.runAdded.connect(self._follow_timeline)
         self.runChanged.connect(self._follow_timeline)
+        # Open run: the folder reader (a seam for tests), and the newest Open's version
+        self.run_reader: RunReader = read_saved_run
+        self._open_version = 0
 
     # --- start and end ----------------------------------------------------------------------
 
@@ -211,7 +219,12 @@ class AppController(QObject):
         self._showLens.connect(inspect.set_lens)
         self._analyseLens.connect(analysis.analyse_lens)
         analysis.lensAnalysed.connect(self.lensAnalysed)
-        for worker, name in ((inspect, "inspect"), (analysis, "analyse")):
+        self._opener = RunOpener()
+        self._openRun.connect(self._opener.open)
+        self._opener.read.connect(self._on_run_read)
+        self._opener.failed.connect(self._on_run_read)
+        threads = ((inspect, "inspect"), (analysis, "analyse"), (self._opener, "open"))
+        for worker, name in threads:
             thread = WorkerThread(worker, name)
             thread.ended.connect(self._on_thread_ended)
             self._viewers.append(thread)
@@ -509,6 +522,7 @@ class AppController(QObject):
         from headwatch.gui.workers import TrainJob, TrainWorker
 
         self._preview_version += 1  # a preview still queued would cover the run's weights
+        self._open_version += 1  # so would a run still being read: training is the newer intent
         control = TrainControl()
         job = TrainJob(run_id, build, self.tensorboard, self.snapshot_budget_mb)
         worker = TrainWorker(job, control)
@@ -549,9 +563,15 @@ class AppController(QObject):
 
     # --- what the training thread reports ---------------------------------------------------
 
+    def _update_run(self, run_id: str, **fields) -> RunInfo:
+        """Change these fields of a run's record and publish it (runChanged)."""
+        run = self.runs.update(run_id, **fields)
+        self.runChanged.emit(run)
+        return run
+
     @Slot(object)
     def _on_run_started(self, message: RunStarted) -> None:
-        run = self.runs.update(
+        run = self._update_run(
             message.run_id,
             folder=message.folder,
             parameters=message.parameters,
@@ -561,22 +581,20 @@ class AppController(QObject):
         )
         if message.run_id == self._current_id and not self._closing:
             self._trainer = message.trainer
-        self.runChanged.emit(run)
         self.status.emit(f"Training into {message.folder}")
         if message.run_id == self._current_id:
             self._publish_progress(run)
 
     @Slot(object)
     def _on_steps(self, batch: StepBatch) -> None:
-        run = self.runs.update(
+        self.stepsReady.emit(batch)
+        run = self._update_run(
             batch.run_id,
             step=batch.step,
             total=batch.total,
             tokens_per_s=batch.tokens_per_s,
             elapsed=batch.elapsed,
         )
-        self.stepsReady.emit(batch)
-        self.runChanged.emit(run)
         if batch.run_id == self._current_id:
             self._recent.append((time.monotonic(), batch.step))
             self._publish_progress(run)
@@ -601,7 +619,7 @@ class AppController(QObject):
 
     @Slot(object)
     def _on_evaluated(self, evaluation: Evaluation) -> None:
-        run = self.runs.update(
+        run = self._update_run(
             evaluation.run_id,
             step=max(evaluation.step, self.runs.get(evaluation.run_id).step),
             last_train=evaluation.train,
@@ -613,12 +631,10 @@ class AppController(QObject):
             if time.monotonic() - self._auto_analysis_at >= AUTO_ANALYSIS_SECONDS:
                 self._analyse_heads_owed()
         self.evaluated.emit(evaluation)
-        self.runChanged.emit(run)
 
     @Slot(object)
     def _on_run_finished(self, message: RunFinished) -> None:
-        run = self.runs.update(message.run_id, state=RunState.IDLE, step=message.step)
-        self.runChanged.emit(run)
+        run = self._update_run(message.run_id, state=RunState.IDLE, step=message.step)
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
             self._analyse_heads_owed(losses=True)
@@ -632,8 +648,7 @@ class AppController(QObject):
 
     @Slot(object)
     def _on_run_failed(self, message: RunFailed) -> None:
-        run = self.runs.update(message.run_id, state=RunState.IDLE)
-        self.runChanged.emit(run)
+        self._update_run(message.run_id, state=RunState.IDLE)
         if message.run_id == self._current_id:
             self._trainer = None  # diverged or broken weights: this run cannot continue
         if self._ladder:
@@ -868,22 +883,32 @@ class AppController(QObject):
 
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run: its weights in the views, its curve on the plot; continue it with
-        Train when its corpus is still there. A run in progress is stopped first, and the run
-        opens once it has. False (and a message) when the folder is not a usable run."""
-        from headwatch.core.runs import load_run, resumable_corpus
-
+        Train when its corpus is still there. Returns at once: the folder is read in a thread
+        of its own (the status says "Opening …" meanwhile), then a run in progress is
+        stopped and the run opens once it has (runOpened). A newer Open, or a training started
+        meanwhile, supersedes it. A folder that is not a usable run is one message (problem),
+        and nothing changes. False when the controller is not running."""
         if not self.is_ready():
             return False
-        try:
-            record = load_run(path)
-            if record.checkpoint is None:
-                raise RunError(f"{path}: has no checkpoint yet, so there are no weights to show")
-        except RunError as exc:
-            self._tell("Cannot open this run", f"{exc}\n\nNothing was changed.")
-            return False
-        corpus, why = resumable_corpus(record)
-        self._start(lambda: self._adopt(record, corpus, why))
+        self._open_version += 1
+        version = self._open_version
+        self.status.emit(f"Opening {Path(path).name}…")  # the name: a long path is cut short
+
+        def is_current() -> bool:  # asked in the reading thread
+            return self._open_version == version
+
+        self._openRun.emit(OpenRequest(str(path), version, self.run_reader, is_current))
         return True
+
+    @Slot(object)
+    def _on_run_read(self, message: RunRead | RunReadFailed) -> None:
+        if message.version != self._open_version or self._closing:
+            return  # superseded by a newer Open or a training start, or closing
+        if isinstance(message, RunReadFailed):
+            self._tell("Cannot open this run", f"{message.message}\n\nNothing was changed.")
+            return
+        record, corpus, why = message.record, message.corpus, message.why
+        self._start(lambda: self._adopt(record, corpus, why))
 
     def _adopt(self, record: RunRecord, corpus: Corpus | None, why: str = "") -> None:
         from headwatch.core.model import GPT
@@ -926,6 +951,7 @@ class AppController(QObject):
         if corpus is None:
             note = f" — to view only: {why or 'its corpus is not available'}"
         self.status.emit(f"Opened {record.path} at step {record.step:,}{note}")
+        self.runOpened.emit(run)
 
     # --- following a run another process writes (gui/following.py) ------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
-from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.text_display import quoted_char, visible_chars
 from headwatch.gui.widgets import vertical_scroll
 from PySide6.QtCore import (
     QCoreApplication,
@@ -98,7 +98,7 @@ class _LinesCanvas(QWidget):
         self._char_w = self._box_width([])
         self._value_w = QFontMetricsF(self._small).horizontalAdvance("0.00") + 10
         self._labels: list[str] = []
-        self._tips: list[str] = []
+        self._chars: list[str] = []
         self._weights = np.zeros((0, 0), dtype=np.float32)
         # Lines at or above MIN_WEIGHT: query i, key j, weight, weight bucket 1.._LEVELS.
         self._i = self._j = self._bucket = np.zeros(0, dtype=np.int64)
@@ -109,13 +109,14 @@ class _LinesCanvas(QWidget):
 
     def _box_width(self, labels: list[str]) -> float:
         """A character box fits the widest label: a badge such as ⟨NBSP⟩ is wider than 'M'."""
-        return max(self._metrics.horizontalAdvance(text) for text in ("M", *labels)) + 12
+        return max(self._metrics.horizontalAdvance(text) for text in {"M", *labels}) + 12
 
-    def set_data(self, weights: np.ndarray, labels: list[str], tips: list[str]) -> None:
-        """weights [T, T]; labels: each character as drawn; tips: each character's tooltip."""
+    def set_data(self, weights: np.ndarray, labels: list[str], chars: list[str]) -> None:
+        """weights [T, T]; labels: each character as drawn; chars: the characters themselves
+        (their tooltips, made on hover: a keystroke need not name every character)."""
         self._weights = weights
         self._labels = labels
-        self._tips = tips
+        self._chars = chars
         self._char_w = self._box_width(labels)
         ii, jj = np.nonzero(np.tril(weights >= MIN_WEIGHT))
         self._i, self._j, self._w = ii, jj, weights[ii, jj]
@@ -128,7 +129,7 @@ class _LinesCanvas(QWidget):
         return self._labels
 
     def tip(self, index: int) -> str:
-        return self._tips[index]
+        return f"{quoted_char(self._chars[index])} at position {index}"
 
     def set_focus(self, focus: tuple[str, int] | None) -> None:
         self._focus = focus
@@ -392,11 +393,7 @@ class AttentionLinesView(QWidget):
         if self._focus is not None and self._focus[1] >= self._t:
             self._focus = None
         self._canvas.set_focus(self._focus)
-        self._canvas.set_data(
-            weights.copy(),
-            [visible_char(ch) for ch in tokens],
-            [f"{quoted_char(ch)} at position {i}" for i, ch in enumerate(tokens)],
-        )
+        self._canvas.set_data(weights.copy(), visible_chars(tokens), list(tokens))
         self._title.setText(title)
         self._set_badge(label, kind)
         self._headings.show()

@@ -145,3 +145,21 @@ class Timeline:
     folder: str  # the run folder ("" when there is no current run on disk)
     steps: tuple[int, ...]  # snapshot steps kept in the folder, ascending
     viewed: int | None  # None: the views follow the newest weights
+
+
+@dataclass(frozen=True)
+class RunRead:
+    """A saved run's folder, read and checked in a worker thread for Open run."""
+
+    version: int  # the Open it answers: an answer to a superseded one is dropped
+    record: Any  # headwatch.core.runs.RunRecord, with its checkpoint
+    corpus: Any  # headwatch.core.corpus.Corpus to continue it on, or None: to view only
+    why: str  # why it cannot be continued, or a note; "" when neither
+
+
+@dataclass(frozen=True)
+class RunReadFailed:
+    """Open run refused: the folder is not a usable run; the message is for the user."""
+
+    version: int
+    message: str

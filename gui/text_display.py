@@ -7,6 +7,7 @@ be an empty box there, so such screens get the badge '⟨FF⟩' instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 from headwatch.core.charnames import quoted, readable_text, visible
@@ -32,6 +33,12 @@ def _fonts_have_pictures() -> bool:
 def visible_char(ch: str) -> str:
     """One character as drawn alone on an axis, a bar or a box (see charnames.visible)."""
     return visible(ch, control_pictures_drawable())
+
+
+def visible_chars(chars: Iterable[str]) -> list[str]:
+    """visible_char of each character, the fonts asked once (a prompt's axes label hundreds)."""
+    pictures = control_pictures_drawable()
+    return [visible(ch, pictures) for ch in chars]
 
 
 def quoted_char(ch: str) -> str:

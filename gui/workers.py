@@ -24,6 +24,7 @@ from headwatch.core.inspection import Analyst, Inspector, PromptInspection
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
     TRAIN_THREADS,
+    freeze_torch_optimizer_imports,
     give_way_to_the_window,
     lower_priority,
     release_free_memory,
@@ -338,9 +339,11 @@ class AnalysisWorker(QObject):
     @Slot()
     def start(self) -> None:
         """One torch thread, and below the inspection thread's priority (above training's):
-        a keystroke's inspection takes the core from an analysis at once."""
+        a keystroke's inspection takes the core from an analysis at once. Then torch's lazy
+        imports, frozen (core.performance.freeze_torch_optimizer_imports)."""
         use_torch_threads(1)
         lower_priority(ANALYSIS_NICENESS)
+        freeze_torch_optimizer_imports()  # seconds, so here and not in the GUI thread
 
     @Slot(object)
     def set_corpus(self, corpus: Corpus) -> None:

@@ -35,6 +35,28 @@ def stop_training(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: not window.controller.is_training(), timeout=60_000)
 
 
+def open_run(qtbot, window: MainWindow, path) -> bool:
+    """Open run, waiting (in the event loop) until the run is shown (True) or refused with a
+    message (False)."""
+    controller, outcome = window.controller, []
+
+    def opened(_run) -> None:
+        outcome.append(True)
+
+    def refused(_problem) -> None:
+        outcome.append(False)
+
+    controller.runOpened.connect(opened)
+    controller.problem.connect(refused)
+    try:
+        assert controller.open_run(path)
+        qtbot.waitUntil(lambda: bool(outcome), timeout=60_000)
+    finally:
+        controller.runOpened.disconnect(opened)
+        controller.problem.disconnect(refused)
+    return outcome[0]
+
+
 def close_window(qtbot, window: MainWindow) -> None:
     """Close the window and wait (in the event loop) until every thread has ended."""
     window.close()

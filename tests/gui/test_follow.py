@@ -17,7 +17,7 @@ from headwatch.gui.run_list import RunInfo
 
 from tests.core.test_cli import SMALL
 from tests.core.test_follow import start_writer
-from tests.gui.conftest import stop_training
+from tests.gui.conftest import open_run, stop_training
 from tests.helpers import write_corpus
 
 POLL_S = 0.2  # the window's look interval in these tests (1 s in the app)
@@ -138,7 +138,7 @@ def test_a_run_that_ended_says_so_and_opening_another_run_stops_following(qtbot,
     qtbot.waitUntil(lambda: controller.last_inspection.step == 12, timeout=10_000)
     assert controller.can_continue()  # Train would continue it here
 
-    controller.open_run(out)
+    assert open_run(qtbot, window, out)
     assert not controller.is_following() and statuses[-1].state == "off"
     assert not window.follow_label.isVisible()
     assert controller.runs.get(run_id).label == "done"

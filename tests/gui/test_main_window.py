@@ -7,7 +7,7 @@ from headwatch.gui.main_window import MainWindow
 from headwatch.gui.prompt_bar import prompt_from_field
 from PySide6.QtCore import Qt
 
-from tests.gui.conftest import close_window, open_window, stop_training
+from tests.gui.conftest import close_window, open_run, open_window, stop_training
 
 NAMES = [
     "promptEdit", "headsCombo", "layersSpin", "embdSpin", "trainButton", "pauseButton",
@@ -164,7 +164,7 @@ def test_open_run_shows_its_curve_weights_and_progress(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.controller.current.step >= 12, timeout=30_000)
     stop_training(qtbot, window)
     path = window.controller.current.folder
-    assert window.controller.open_run(path)
+    assert open_run(qtbot, window, path)
     run = window.controller.current
     assert run.folder == path
     assert window.loss_plot.train_count(run.run_id) >= 12
@@ -173,7 +173,7 @@ def test_open_run_shows_its_curve_weights_and_progress(qtbot, window, tmp_path):
     # the progress shows the run's own step and total, not "Not started"
     assert window.setup.progress_label.text().startswith(f"{run.step:,} / 100,000")
     assert window.setup.progress_bar.value() == run.step
-    assert window.controller.open_run(tmp_path / "nope") is False
+    assert open_run(qtbot, window, tmp_path / "nope") is False
     assert "no such folder" in window.last_error
 
 

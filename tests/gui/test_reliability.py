@@ -20,7 +20,7 @@ from headwatch.core.trainer import Trainer
 from headwatch.gui.app import setup_logging
 from headwatch.gui.threads import WorkerThread
 
-from tests.gui.conftest import close_window, stop_training
+from tests.gui.conftest import close_window, open_run, stop_training
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,21 +127,23 @@ def _snapshot_files(folder: Path) -> dict[str, bytes]:
         (lambda run: (run / CHECKPOINT).unlink(), "has no checkpoint"),
     ],
 )
-def test_bad_run_folder_is_explained_and_nothing_is_overwritten(window, saved_run, damage, message):
+def test_bad_run_folder_is_explained_and_nothing_is_overwritten(
+    qtbot, window, saved_run, damage, message
+):
     damage(saved_run)
     before = _snapshot_files(saved_run)
     current = window.controller.current
-    assert window.controller.open_run(saved_run) is False
+    assert open_run(qtbot, window, saved_run) is False
     assert message in window.last_error and "Nothing was changed" in window.last_error
     assert _snapshot_files(saved_run) == before
     assert window.controller.current is current
 
 
-def test_checkpoint_of_another_architecture_is_refused(window, saved_run, tmp_path):
+def test_checkpoint_of_another_architecture_is_refused(qtbot, window, saved_run, tmp_path):
     config = json.loads((saved_run / CONFIG).read_text())
     config["model"]["n_layer"] = 3
     (saved_run / CONFIG).write_text(json.dumps(config))
-    assert window.controller.open_run(saved_run) is False
+    assert open_run(qtbot, window, saved_run) is False
     assert "another architecture" in window.last_error
 
 
@@ -208,7 +210,7 @@ def test_crashed_run_opens_and_resumes(qtbot, window, tmp_path):
         pass
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
-    assert window.controller.open_run(run)
+    assert open_run(qtbot, window, run)
     saved = window.controller.current.step
     assert saved >= 20
     window.train()  # same settings are not required: Train continues the opened run

@@ -13,7 +13,7 @@ from headwatch.core.runs import load_run
 from headwatch.core.snapshot_store import list_snapshots
 from headwatch.core.timeline import SnapshotCache
 
-from tests.gui.conftest import open_window, stop_training
+from tests.gui.conftest import open_run, open_window, stop_training
 
 PROMPT = "ROMEO:"
 
@@ -109,7 +109,7 @@ def test_an_opened_run_has_its_timeline_and_exports_a_gif_and_labels(qtbot, wind
     stop_training(qtbot, window)
     folder = window.controller.current.folder
     steps = [s.step for s in list_snapshots(folder)]
-    assert window.controller.open_run(folder)
+    assert open_run(qtbot, window, folder)
     c, bar = window.controller, window.timeline_bar
     assert c.current.folder == folder
     assert bar.steps() == steps and c.viewed_step is None
