@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -29,3 +30,14 @@ def test_core_loads_without_qt_in_a_fresh_interpreter():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_every_gui_module_has_its_place_in_the_layers():
+    """A module left out of the layers contract would be checked by nothing: list each one."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    layers = text[text.index('type = "layers"') :].split("]", 1)[0]
+    placed = set(re.findall(r"headwatch\.gui\.\w+", layers))
+    modules = {f"headwatch.gui.{p.stem}" for p in (ROOT / "gui").glob("*.py")} - {
+        "headwatch.gui.__init__"
+    }
+    assert modules - placed == set()
