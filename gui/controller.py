@@ -637,7 +637,8 @@ class AppController(QObject):
         run = self._update_run(message.run_id, state=RunState.IDLE, step=message.step)
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
-            self._analyse_heads_owed(losses=True)
+            # the knockout losses too, unless the ladder's next stage starts training now
+            self._analyse_heads_owed(losses=not self._ladder)
         word = "Finished" if message.reason == "done" else "Stopped"
         self.status.emit(f"{word}; the run is saved in {run.folder}")
         self.runFinished.emit(message)
@@ -659,8 +660,10 @@ class AppController(QObject):
         if state is not self._state:
             self._state = state
             self.stateChanged.emit(state)
-            if state is RunState.PAUSED:  # someone stopped to look: the badges catch up
-                self._analyse_heads_owed(losses=True)
+            # someone stopped to look: the badges catch up; not the knockout losses, whose
+            # seconds of CPU would still be running against training after a quick resume
+            if state is RunState.PAUSED:
+                self._analyse_heads_owed()
             if self.current is not None and not self._closing:
                 self._publish_progress(self.current)
 

@@ -138,7 +138,7 @@ class HeadTable(QWidget):
         self._measure = QPushButton("Measure knockout losses", objectName="measureLossesButton")
         self._measure.setToolTip(
             "The validation loss without each head, and with each head alone in its layer "
-            "(2 forward passes per head; also measured when training pauses or ends)"
+            "(2 forward passes per head; also measured when a run ends)"
         )
         self._measure.clicked.connect(self.measureRequested)
         top = QHBoxLayout()
