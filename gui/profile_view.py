@@ -17,10 +17,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 HEAD_COLOUR = "#4e79a7"  # the prediction bars' blue
 BASE_COLOUR = "#b0b0b0"
 _HINT = "Analyse the heads, then pick one to see its profile"
-# the class plot is narrow: short names, so that neighbours never overlap
-_CLASS_TICKS = {"vowel": "vow", "consonant": "cons", "space": "␣", "newline": "⏎",
-                "punctuation": "punct", "upper case": "upper", "digit": "dig",
-                "other": "oth"}  # fmt: skip
+# the class plot is narrow: one-character names, so that neighbours never overlap, and a key
+_CLASS_TICKS = {"vowel": "V", "consonant": "C", "space": "␣", "newline": "⏎",
+                "punctuation": ".", "upper case": "A", "digit": "9", "other": "?"}  # fmt: skip
+_CLASS_KEY = "V vowel, C consonant, A upper case, 9 digit, . punctuation, ? other"
 _OFFSET_TICKS = (0, 1, 2, 3, 4, 6, 8, 12, 16)  # every offset's bar, but room for these names
 _TICK_FONT_PT = 8
 
@@ -49,6 +49,7 @@ class ProfileView(QWidget):
         self.setObjectName("profileView")
         self._head: tuple[int, int] | None = None
         self._view = pg.GraphicsLayoutWidget()
+        self._view.setToolTip(f"Blue: this head · grey: chance · key classes: {_CLASS_KEY}")
         self._view.setBackground("w")
         self._title = QLabel(objectName="profileTitle")
         self._notes = QLabel(objectName="profileNotes")

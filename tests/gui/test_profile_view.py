@@ -30,7 +30,7 @@ def test_profile_view_draws_the_heads_numbers_beside_the_base_rates(qtbot):
     assert drawn["offset_names"] == ["0", "1", "2", "further"]
     assert drawn["classes"] == pytest.approx(ROW["classes"])
     assert drawn["class_base"] == pytest.approx(BASE["classes"])
-    assert drawn["class_names"] == ["vow", "cons", "␣", "upper"]  # short names
+    assert drawn["class_names"] == ["V", "C", "␣", "A"]  # short names
     assert "spaces" in view.findChild(QLabel, "profileTitle").text()
     assert "same char 12% (6%)" in view.findChild(QLabel, "profileNotes").text()
     no_further = dict(ROW, further=None)
