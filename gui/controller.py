@@ -62,6 +62,8 @@ log = logging.getLogger("headwatch")
 # new weights for the views at most this often: more only takes CPU from training (each one is
 # an inspection and a repaint)
 SNAPSHOT_SECONDS = 0.4
+# the timeline's viewed step gets its own head labels once the slider has rested this long
+VIEWED_HEADS_DELAY_MS = 250
 AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request only (CPU cost)
 # While training, heads are re-analysed at an evaluation at most this often, and once more when
 # the run pauses or ends: at every evaluation the analyses took ~9 % of training's speed at baby.
@@ -99,6 +101,7 @@ class AppController(QObject):
     inspected = Signal(object)  # PromptInspection
     headsAnalysing = Signal(bool)  # True: an analysis is on its way
     headsAnalysed = Signal(object)  # HeadReport
+    viewedHeadsAnalysed = Signal(object)  # HeadReport of the timeline's viewed snapshot
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
     sampled = Signal(object)  # Sample
@@ -127,6 +130,7 @@ class AppController(QObject):
     _showLens = Signal(bool)
     _analyseLens = Signal()
     _view = Signal(object)  # (run folder, step) or None: to the inspection thread
+    _analyseHeadsAt = Signal(object)  # (run folder, step): the viewed snapshot's head labels
     _exportLabels = Signal(str, str)  # (run folder, CSV path): to the analysis thread
     _openRun = Signal(object)  # OpenRequest
 
@@ -173,6 +177,11 @@ class AppController(QObject):
         # CLI's default (core.snapshot_store.DEFAULT_BUDGET_MB), 0: none
         self.snapshot_budget_mb: float | None = None
         self.runAdded.connect(self._follow_timeline)
+        # the viewed step's head labels, once the slider rests (not for every step it passes)
+        self._viewed_heads_timer = QTimer(self)
+        self._viewed_heads_timer.setSingleShot(True)
+        self._viewed_heads_timer.setInterval(VIEWED_HEADS_DELAY_MS)
+        self._viewed_heads_timer.timeout.connect(self._analyse_viewed_heads)
         self.runChanged.connect(self._follow_timeline)
         # Open run: the folder reader (a seam for tests), and the newest Open's version
         self.run_reader: RunReader = read_saved_run
@@ -209,6 +218,8 @@ class AppController(QObject):
         self._setKnockout.connect(inspect.set_knockout)
         self._setKnockout.connect(analysis.set_knockout)
         analysis.headsAnalysed.connect(self.headsAnalysed)
+        self._analyseHeadsAt.connect(analysis.analyse_heads_at)
+        analysis.viewedHeadsAnalysed.connect(self.viewedHeadsAnalysed)
         analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
         self._mapEmbeddings.connect(analysis.map_embeddings)
@@ -803,6 +814,16 @@ class AppController(QObject):
         if step != timeline.viewed:
             self._set_timeline(Timeline(timeline.folder, timeline.steps, step))
             self._view.emit(None if step is None else (timeline.folder, step))
+            if step is None:
+                self._viewed_heads_timer.stop()
+            else:
+                self._viewed_heads_timer.start()
+
+    def _analyse_viewed_heads(self) -> None:
+        timeline = self._timeline
+        small = self.current is not None and 0 < self.current.parameters <= AUTO_ANALYSIS_MAX_PARAMS
+        if timeline.viewed is not None and small:
+            self._analyseHeadsAt.emit((timeline.folder, timeline.viewed))
 
     @Slot(object)
     def _follow_timeline(self, run: RunInfo) -> None:

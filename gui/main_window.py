@@ -335,6 +335,7 @@ class MainWindow(QMainWindow):
         c.inspected.connect(self._on_inspected)
         c.headsAnalysing.connect(self.head_table.set_busy)
         c.headsAnalysed.connect(self._on_heads_analysed)
+        c.viewedHeadsAnalysed.connect(self._on_viewed_heads_analysed)
         c.unitAnalysing.connect(self._on_unit_analysing)
         c.unitAnalysed.connect(self._on_unit_analysed)
         c.sampled.connect(self._on_sampled)
@@ -496,15 +497,23 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_timeline_changed(self, timeline: Timeline) -> None:
-        was_live = self.loss_plot.step_marker() is None
+        was_viewing = self.loss_plot.step_marker()
         self.timeline_bar.set_timeline(timeline.steps, timeline.viewed)
         self.loss_plot.set_step_marker(timeline.viewed)
-        if was_live != (timeline.viewed is None):
-            # the badges are the newest weights' labels: wrong for an earlier step, hidden there
+        if was_viewing != timeline.viewed:
+            # the newest weights' labels, or none until the viewed step's own come
+            # (_on_viewed_heads_analysed)
             labels = self._head_labels if timeline.viewed is None else None
             self.attention_grid.set_head_labels(*(labels or (None, None)))
 
     # --- what heads and units do ------------------------------------------------------------
+
+    @Slot(object)
+    def _on_viewed_heads_analysed(self, report: HeadReport) -> None:
+        """The labels of the snapshot the timeline shows, if it still shows it."""
+        shown = self.controller.last_inspection
+        if self.controller.viewed_step is not None and shown and shown.step == report.step:
+            self.attention_grid.set_head_labels(report.labels, report.kinds)
 
     @Slot(object)
     def _on_heads_analysed(self, report: HeadReport) -> None:

@@ -318,6 +318,7 @@ class AnalysisWorker(QObject):
 
     sampled = Signal(object)  # Sample
     headsAnalysed = Signal(object)  # core.head_report.HeadReport
+    viewedHeadsAnalysed = Signal(object)  # HeadReport of a snapshot the timeline shows
     unitAnalysed = Signal(object)  # core.inspection.UnitReport
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     lensAnalysed = Signal(object)  # core.inspection.DepthLosses
@@ -375,6 +376,20 @@ class AnalysisWorker(QObject):
             "analyse the heads",
         )
         release_free_memory()  # an analysis's batches, else kept for reuse (core/performance.py)
+
+    @Slot(object)
+    def analyse_heads_at(self, viewed: tuple[str, int]) -> None:
+        """Profiles and labels of every head at the snapshot (run folder, step) the timeline
+        shows, for the grid's badges of that step (viewedHeadsAnalysed)."""
+        if self.corpus is None:
+            return
+        corpus = self.corpus
+        _deliver(
+            lambda: self.analyst.heads(self._kept(viewed), corpus),
+            self.viewedHeadsAnalysed.emit,
+            self.failed,
+            "analyse the heads at that step",
+        )
 
     @Slot(int, int)
     def analyse_unit(self, layer: int, unit: int) -> None:

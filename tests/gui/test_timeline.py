@@ -7,8 +7,9 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+from headwatch.core.analyses import run_corpus
 from headwatch.core.embedding_map import embedding_map
-from headwatch.core.inspection import Inspector
+from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.runs import load_run
 from headwatch.core.snapshot_store import list_snapshots
 from headwatch.core.timeline import SnapshotCache
@@ -35,6 +36,13 @@ def train_until(qtbot, window, step: int) -> None:
 def expected_inspection(folder: str, step: int):
     """What an `Inspector` makes of the prompt on the run's snapshot of step, computed here."""
     return Inspector().inspect(SnapshotCache(folder).get(step), PROMPT)
+
+
+def expected_labels(folder: str, step: int) -> list[list[str]]:
+    """The head labels of the run's snapshot of step over the window's analysis windows."""
+    snapshot = SnapshotCache(folder).get(step)
+    corpus = run_corpus(load_run(folder, with_checkpoint=False))
+    return Analyst(Inspector()).heads(snapshot, corpus).labels
 
 
 def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
@@ -64,7 +72,13 @@ def test_scrubbing_live_and_the_loss_marker_while_training(qtbot, window):
     lower = np.tril(np.ones((6, 6), dtype=bool))
     grid = np.nan_to_num(window.attention_grid.head_image(1, 3))
     np.testing.assert_allclose(grid[lower], expected.attention[1, 3][lower], atol=1e-6)
-    assert window.attention_grid.head_label(0, 0) == ""  # the live badges are not this step's
+    # the badges: none of the live weights', then this step's own labels once the slider rests
+    assert window.attention_grid.head_label(0, 0) in ("", *expected_labels(folder, 20)[0])
+    qtbot.waitUntil(lambda: window.attention_grid.head_label(0, 0) != "", timeout=30_000)
+    labels = expected_labels(folder, 20)
+    grid = window.attention_grid
+    shown = [[grid.head_label(i, j) for j in range(len(row))] for i, row in enumerate(labels)]
+    assert shown == labels
 
     # training goes on, the views stay at step 20
     step = c.current.step
