@@ -12,9 +12,7 @@ and the profile view at each size. Prints every head's label and knockout loss.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -26,29 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", help="a saved run to open instead of training")
     parser.add_argument("--sizes", nargs="+", default=["1366x768", "1920x1080"])
     args = parser.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-shot-"))
+    from bench.offscreen import offscreen_window, wait_until
 
-    from headwatch.gui.app import stylesheet
-    from headwatch.gui.main_window import MainWindow
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyleSheet(stylesheet())
-    window = MainWindow()
-    window.resize(*(int(v) for v in args.sizes[0].split("x")))
-    window.show()
-
-    def wait_until(predicate, timeout_s: float) -> None:
-        loop = QEventLoop()
-        timer = QTimer()
-        timer.timeout.connect(lambda: predicate() and loop.quit())
-        timer.start(50)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        loop.exec()
-        timer.stop()
-
+    app, window = offscreen_window(args.sizes[0])
     controller, table = window.controller, window.head_table
     wait_until(lambda: controller.corpus is not None, 120)
     setup = window.setup

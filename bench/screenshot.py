@@ -12,9 +12,7 @@ STEP).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -28,31 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scrub", type=int, default=None, help="show the snapshot nearest STEP")
     parser.add_argument("--run", type=Path, default=None, help="open this run, do not train")
     args = parser.parse_args(argv)
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    # a private home: the screenshot neither reads nor writes the user's runs and settings
-    os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-shot-"))
+    from PySide6.QtWidgets import QWidget
 
-    from headwatch.gui.app import stylesheet
-    from headwatch.gui.main_window import MainWindow
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication, QWidget
+    from bench.offscreen import offscreen_window, wait_until
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyleSheet(stylesheet())
-    window = MainWindow()
-    width, height = (int(v) for v in args.size.split("x"))
-    window.resize(width, height)
-    window.show()
-
-    def wait_until(predicate, timeout_s: float) -> None:
-        loop = QEventLoop()
-        timer = QTimer()
-        timer.timeout.connect(lambda: predicate() and loop.quit())
-        timer.start(50)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        loop.exec()
-        timer.stop()
-
+    app, window = offscreen_window(args.size)
     wait_until(lambda: window.controller.corpus is not None, 120)
     tabs = window.analysis_tabs
     titles = [tabs.tabText(i).replace("&", "") for i in range(tabs.count())]
