@@ -635,6 +635,8 @@ class _ProgressBar:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    if args.step is not None and args.step < 0:
+        raise ConfigError(f"--step must be a step of the run (0 or more), got {args.step}")
     record = load_run(args.run, with_checkpoint=args.step is None)
     if args.step is None:
         model, step = record.build_model(), record.step

@@ -605,6 +605,7 @@ class AttentionGrid(QWidget):
                 strikes.lineTo(left + t, top)
         self._veils.setPath(veils)
         self._strikes.setPath(strikes)
+        self._title_detail()  # the title says whether the head is out
 
     def head_label(self, layer: int, head: int) -> str:
         """The badge text shown on (layer, head), '' when there is none."""
@@ -654,6 +655,10 @@ class AttentionGrid(QWidget):
     def clear(self) -> None:
         """Back to the empty-state hint (an empty prompt); the next set_data shows data again."""
         self._stack.setCurrentIndex(0)
+
+    def detail_title(self) -> str:
+        """The large view's title: "Layer 2 · Head 3", with " — knocked out" when it is out."""
+        return self._detail.titleLabel.text
 
     def select_head(self, layer: int, head: int) -> None:
         """Enlarge (layer, head) (0-based) in the detail view; emits headSelected if it changed."""
@@ -737,11 +742,17 @@ class AttentionGrid(QWidget):
     def _show_detail(self) -> None:
         layer, head = self._selected
         self._detail_tile.show(self._data[layer : layer + 1, head : head + 1])
-        title = f"Layer {layer + 1} · Head {head + 1}"
-        if self._detail.titleLabel.text != title:  # setting it re-lays the plot out
-            self._detail.setTitle(title, color=FOREGROUND, size="11pt")
+        self._title_detail()
         t, pitch = self._shape[2], self._pitch
         self._highlight.setRect(QRectF(head * pitch, layer * pitch, t, t))
+
+    def _title_detail(self) -> None:
+        layer, head = self._selected
+        title = f"Layer {layer + 1} · Head {head + 1}"
+        if (layer, head) in self._knocked:  # its pattern is still computed; its output is not used
+            title += " — knocked out"
+        if self._detail.titleLabel.text != title:  # setting it re-lays the plot out
+            self._detail.setTitle(title, color=FOREGROUND, size="11pt")
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
         if watched is self._view and event.type() == QEvent.Type.Resize:

@@ -976,6 +976,8 @@ class AppController(QObject):
             note = f" — to view only: {why or 'its corpus is not available'}"
         self.status.emit(f"Opened {record.path} at step {record.step:,}{note}")
         self.runOpened.emit(run)
+        if corpus is not None and 0 < run.parameters <= AUTO_ANALYSIS_MAX_PARAMS:
+            self.analyse_heads()  # the badges and the Heads tab, without a click
 
     # --- following a run another process writes (gui/following.py) ------------------------
 

@@ -175,6 +175,10 @@ def test_inspect_step_of_a_run_without_snapshots_is_one_line(tmp_path, capsys):
         pass
     assert main(["inspect", str(tmp_path / "run"), "--prompt", "RO", "--step", "1"]) == 2
     assert "has no weight snapshots" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "run"), "--prompt", "RO", "--step", "-3"]) == 2
+    assert capsys.readouterr().err == (
+        "headwatch: error: --step must be a step of the run (0 or more), got -3\n"
+    )
 
 
 def test_a_damaged_snapshot_is_a_run_error(tmp_path):

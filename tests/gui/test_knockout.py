@@ -105,6 +105,8 @@ def test_knocking_heads_out_and_restoring_them(qtbot, trained):
     assert controller.knockout.heads == {(1, 2)}
     assert grid.struck_heads() == {(1, 2)} and table.knocked_out() == {(1, 2)}
     assert grid.badge_at(1, 2).textItem.font().strikeOut()
+    grid.select_head(1, 2)  # the large view says the head is out (its pattern is still drawn)
+    assert grid.detail_title() == "Layer 2 · Head 3 — knocked out"
     one_out = controller.last_inspection
     assert one_out.next_chars != plain.next_chars
     np.testing.assert_array_equal(one_out.attention[0], plain.attention[0])  # before layer 2

@@ -8,6 +8,7 @@ import csv
 
 import numpy as np
 from headwatch.core.analyses import run_corpus
+from headwatch.core.cli import main as cli_main
 from headwatch.core.embedding_map import embedding_map
 from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.runs import load_run
@@ -15,6 +16,7 @@ from headwatch.core.snapshot_store import list_snapshots
 from headwatch.core.timeline import SnapshotCache
 
 from tests.gui.conftest import open_run, open_window, stop_training
+from tests.helpers import write_corpus
 
 PROMPT = "ROMEO:"
 
@@ -213,3 +215,15 @@ def test_the_embedding_map_follows_the_viewed_step(qtbot, window):
 
 def pdist(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
+
+
+def test_an_opened_run_has_its_heads_analysed_without_a_click(qtbot, window, tmp_path):
+    out = tmp_path / "run"
+    small = ["--layers", "2", "--heads", "2", "--embd", "16", "--block", "16", "--batch", "4"]
+    argv = ["train", "--corpus", str(write_corpus(tmp_path)), *small, "--iters", "12"]
+    assert cli_main([*argv, "--out", str(out)]) == 0
+    reports = []
+    window.controller.headsAnalysed.connect(reports.append)
+    assert open_run(qtbot, window, out)
+    qtbot.waitUntil(lambda: any(r.step == 12 for r in reports), timeout=30_000)
+    qtbot.waitUntil(lambda: window.attention_grid.head_label(0, 0) != "", timeout=10_000)
