@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(lambda: controller.current and controller.current.step >= args.steps, 1200)
         controller.pause()
     window.analysis_tabs.setCurrentWidget(window.heads_panel)
+    wait_until(lambda: table.rows(), 120)  # the analysis that comes by itself, first
     table.findChild(object, "measureLossesButton").click()
     measured = lambda: table.rows() and all(r["delta_loss"] is not None for r in table.rows())  # noqa: E731
     wait_until(measured, 600)

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from headwatch.core.inspection import PromptInspection
 
 
+LINES_MIN_WIDTH = 180  # px
+
+
 class HeadsPanel(QSplitter):
     """`knockout` (which heads are out, how, restore) and `table` (every head's label, profile
     and knockout losses) above `lines` (BertViz-style lines of the selected head on the latest
@@ -39,6 +42,8 @@ class HeadsPanel(QSplitter):
         self.bottom.addWidget(self.lines)
         self.bottom.addWidget(self.profile)
         self.bottom.setSizes([100, 140])
+        # two columns of characters and the lines between them: narrower, they are clipped
+        self.lines.setMinimumWidth(LINES_MIN_WIDTH)
         self.addWidget(top)
         self.addWidget(self.bottom)
         # the table and the views of the selected head share the height, now and on resizes
