@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import itertools
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,8 +39,8 @@ _disk_versions = itertools.count(-1, -1)
 class SnapshotCache:
     """One run's snapshots as Snapshot objects, the CACHE_SNAPSHOTS most recently used kept.
 
-    Not thread-safe: one thread uses it (the window's inspection thread). Raises RunError (from
-    the constructor) when run is not a readable run folder."""
+    Thread-safe, so the window's viewing threads share one (shared_cache) and read each file
+    once. Raises RunError (from the constructor) when run is not a readable run folder."""
 
     def __init__(self, run: str | os.PathLike, size: int = CACHE_SNAPSHOTS) -> None:
         record = load_run(run, with_checkpoint=False)
@@ -47,11 +48,16 @@ class SnapshotCache:
         self.config, self.tokenizer = record.model_config, record.tokenizer
         self.size = size
         self._loaded: OrderedDict[int, Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, step: int) -> Snapshot:
         """The snapshot of `step`, or the nearest one kept (one thinned away since it was listed
         is replaced by its neighbour). Raises RunError when the run has no snapshot or the file
         is damaged or does not fit the run."""
+        with self._lock:
+            return self._get(step)
+
+    def _get(self, step: int) -> Snapshot:
         if step in self._loaded:
             self._loaded.move_to_end(step)
             return self._loaded[step]
@@ -71,6 +77,30 @@ class SnapshotCache:
     def cached_steps(self) -> list[int]:
         """The steps held in memory, least recently used first."""
         return list(self._loaded)
+
+
+# the one cache of the run the window's timeline shows: (folder as asked, its cache)
+_shared: tuple[str, SnapshotCache] | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_cache(run: str) -> SnapshotCache:
+    """The SnapshotCache of run that every viewing thread uses (the inspection's, the embedding
+    map's, the viewed step's head labels), so a snapshot file is read once; asking for another
+    run replaces it. Raises RunError as SnapshotCache."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != run:
+            _shared = None  # a run that fails to load leaves no stale cache behind
+            _shared = (run, SnapshotCache(run))
+        return _shared[1]
+
+
+def drop_shared_cache() -> None:
+    """Let the shared cache's snapshots go (the timeline is back on Live)."""
+    global _shared
+    with _shared_lock:
+        _shared = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,12 @@ from headwatch.core.session import train_into_run
 from headwatch.core.snapshot_store import DEFAULT_BUDGET_MB, DEFAULT_EVERY_S, SnapshotStore
 from headwatch.core.storage import RunError
 from headwatch.core.tensorboard_log import check_tensorboard
-from headwatch.core.timeline import SnapshotCache, labels_over_time, write_labels_csv
+from headwatch.core.timeline import (
+    drop_shared_cache,
+    labels_over_time,
+    shared_cache,
+    write_labels_csv,
+)
 from headwatch.core.trainer import Trainer, TrainingDiverged, seeded_gpt
 from headwatch.gui.messages import (
     Evaluation,
@@ -232,7 +237,6 @@ class InspectWorker(QObject):
         self._pending = False
         self._lens = False  # the logit lens is computed only while the Lens tab shows it
         self._viewed: tuple[str, int] | None = None  # (run folder, step) on the timeline
-        self._cache: tuple[str, SnapshotCache] | None = None
 
     @Slot()
     def start(self) -> None:
@@ -256,7 +260,7 @@ class InspectWorker(QObject):
         newest weights again (None). Moves made while an inspection runs collapse into one."""
         self._viewed = viewed
         if viewed is None:
-            self._cache = None  # back to Live: the snapshots' memory goes
+            drop_shared_cache()  # back to Live: the snapshots' memory goes
         self._schedule()
 
     @Slot(bool)
@@ -274,9 +278,8 @@ class InspectWorker(QObject):
 
     def _inspect_viewed(self) -> PromptInspection:
         folder, step = self._viewed
-        if self._cache is None or self._cache[0] != folder:
-            self._cache = (folder, SnapshotCache(folder))
-        return self.inspector.inspect(self._cache[1].get(step), self._prompt, lens=self._lens)
+        snapshot = shared_cache(folder).get(step)
+        return self.inspector.inspect(snapshot, self._prompt, lens=self._lens)
 
     @Slot(object)
     def preview(self, request: PreviewRequest) -> None:
@@ -333,7 +336,6 @@ class AnalysisWorker(QObject):
         self.corpus: Corpus | None = None
         # the snapshot mapped last (a version, or (run folder, step)): not mapped twice
         self._mapped: int | tuple[str, int] = -1
-        self._cache: tuple[str, SnapshotCache] | None = None  # the timeline's, for the map
         self._last_map: EmbeddingMap | None = None  # the frame shown last: the next aligns to it
         self._ablation = "mean"  # how the knockout losses replace a head, as the window does
 
@@ -460,9 +462,7 @@ class AnalysisWorker(QObject):
         if not isinstance(snapshot, tuple):
             return snapshot
         folder, step = snapshot
-        if self._cache is None or self._cache[0] != folder:
-            self._cache = (folder, SnapshotCache(folder, size=2))
-        return self._cache[1].get(step)
+        return shared_cache(folder).get(step)
 
     def _on_mapped(self, frame: EmbeddingMap) -> None:
         self._last_map = frame
