@@ -636,7 +636,7 @@ class AppController(QObject):
             last_train=evaluation.train,
             val=evaluation.val,
         )
-        small = 0 < run.parameters <= AUTO_ANALYSIS_MAX_PARAMS
+        small = _analysed_by_itself(run)
         if small and evaluation.run_id == self._current_id:  # the badges follow training
             self._auto_analysis_owed = True
             if time.monotonic() - self._auto_analysis_at >= AUTO_ANALYSIS_SECONDS:
@@ -821,7 +821,7 @@ class AppController(QObject):
 
     def _analyse_viewed_heads(self) -> None:
         timeline = self._timeline
-        small = self.current is not None and 0 < self.current.parameters <= AUTO_ANALYSIS_MAX_PARAMS
+        small = self.current is not None and _analysed_by_itself(self.current)
         if timeline.viewed is not None and small:
             self._analyseHeadsAt.emit((timeline.folder, timeline.viewed))
 
@@ -976,7 +976,7 @@ class AppController(QObject):
             note = f" — to view only: {why or 'its corpus is not available'}"
         self.status.emit(f"Opened {record.path} at step {record.step:,}{note}")
         self.runOpened.emit(run)
-        if corpus is not None and 0 < run.parameters <= AUTO_ANALYSIS_MAX_PARAMS:
+        if corpus is not None and _analysed_by_itself(run):
             self.analyse_heads()  # the badges and the Heads tab, without a click
 
     # --- following a run another process writes (gui/following.py) ------------------------
@@ -1153,6 +1153,11 @@ class AppController(QObject):
 
     def _tell(self, title: str, message: str) -> None:
         self.problem.emit(Problem(title, message))
+
+
+def _analysed_by_itself(run: RunInfo) -> bool:
+    """Whether the run's heads are analysed without a click (small enough for the CPU)."""
+    return 0 < run.parameters <= AUTO_ANALYSIS_MAX_PARAMS
 
 
 def _steps_left(trainer: Trainer) -> int | None:
