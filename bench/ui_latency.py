@@ -378,6 +378,11 @@ def main() -> int:
         f"p95 {percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms"
     )
     print(f"event loop: largest 10 ms-timer gap {max(gaps):.1f} ms (stall)")
+    over = sum(gap > 30 for gap in gaps) * 60_000 / sum(gaps)
+    print(
+        f"event loop gaps: p99 {percentile(gaps, 0.99):.1f} ms, p99.9 "
+        f"{percentile(gaps, 0.999):.1f} ms, over 30 ms {over:.1f} a minute ({len(gaps):,} ticks)"
+    )
     print(
         f"grid redraw alone ({L}x{H} heads of {T}x{T}, set_data + paint): "
         f"median {statistics.median(redraws):.1f} ms, max {max(redraws):.1f} ms"

@@ -323,6 +323,19 @@ class LabelAxis(pg.AxisItem):
     ) -> bool:
         """Labels texts[i] at positions[i] (view units); keys[i] (default i) decides which are
         kept when they thin out. Returns whether a left or right axis changed its width."""
+        return self._set_labels(positions, texts, keys, self._extents_of(texts))
+
+    def _extents_of(self, texts: list[str]) -> np.ndarray:
+        """px each text takes along the axis (each new text measured once, then remembered)."""
+        missing = [text for text in set(texts) if text not in self._sizes]
+        self._sizes.update(zip(missing, text_size(missing, self.style["tickFont"]), strict=True))
+        along, sizes = 1 if self.orientation in ("left", "right") else 0, self._sizes
+        return np.fromiter((sizes[text][along] for text in texts), np.float64, count=len(texts))
+
+    def _set_labels(
+        self, positions: np.ndarray, texts: list[str], keys: np.ndarray | None, extents: np.ndarray
+    ) -> bool:
+        """set_labels with extents[i], the px texts[i] takes along the axis, already measured."""
         # a new prompt of the same length passes the same array objects again (CharAxis): the
         # places and their order are kept, only the texts are new
         if self._given is None or self._given[0] is not positions or self._given[1] is not keys:
@@ -332,15 +345,13 @@ class LabelAxis(pg.AxisItem):
             order = np.argsort(given, kind="stable")
             self._positions, self._keys = given[order], keys[order]
             self._order = None if np.array_equal(order, np.arange(len(order))) else order
-        self._texts = list(texts) if self._order is None else [texts[i] for i in self._order]
-        missing = [text for text in set(texts) if text not in self._sizes]
-        self._sizes.update(zip(missing, text_size(missing, self.style["tickFont"]), strict=True))
-        vertical, sizes = self.orientation in ("left", "right"), self._sizes
-        along = 1 if vertical else 0
-        self._extents = np.fromiter(
-            (sizes[text][along] for text in self._texts), dtype=np.float64, count=len(texts)
-        )
-        self._across = max((sizes[t][0] for t in set(texts)), default=0.0) if vertical else 0.0
+        if self._order is None:
+            self._texts, self._extents = list(texts), extents
+        else:
+            self._texts, self._extents = [texts[i] for i in self._order], extents[self._order]
+        self._across = 0.0  # a left or right axis is as wide as its widest label
+        if self.orientation in ("left", "right"):
+            self._across = max((self._sizes[t][0] for t in set(texts)), default=0.0)
         self.picture = None  # AxisItem caches its drawing
         self.update()
         return self._fit_width()
@@ -423,7 +434,10 @@ class CharAxis(LabelAxis):
             starts = np.arange(tiles) * pitch
             self._centres = (starts[:, None] + offsets[None, :]).ravel() + 0.5
             self._tiled_keys = np.tile(offsets, tiles)
-        return self.set_labels(self._centres, visible_chars(chars) * tiles, self._tiled_keys)
+        shown = visible_chars(chars)
+        # every tile repeats the same characters: measured once, not once per tile
+        extents = np.tile(self._extents_of(shown), tiles)
+        return self._set_labels(self._centres, shown * tiles, self._tiled_keys, extents)
 
 
 class AttentionGrid(QWidget):
@@ -447,6 +461,7 @@ class AttentionGrid(QWidget):
         self._kinds: list[list[str]] | None = None  # each label's kind, for its colour
         self._knocked: frozenset[tuple[int, int]] = frozenset()  # drawn struck through
         self._badges: list[list[pg.TextItem]] = []
+        self._badges_drawn: tuple | None = None  # what the badges show now
         self._tile_px = 0.0  # a head's tile on screen, px per side
         # Geometry in cells: a head's tile is padded x padded (T x T data, then blank padding up
         # to a multiple of max_pool), tiles start every pitch cells (the rest is the gap).
@@ -613,37 +628,48 @@ class AttentionGrid(QWidget):
         return badges[layer][head].textItem.toPlainText() if badges else ""
 
     def _place_badges(self) -> None:
-        for item in (i for row in self._badges for i in row):
-            self._grid.removeItem(item)
-        self._badges = []
-        labels, shape = self._labels, self._shape
+        labels, kinds, shape = self._labels, self._kinds, self._shape
         if not labels or shape is None or (len(labels), len(labels[0])) != shape[:2]:
+            self._remove_badges()
             return
+        drawn = (shape, self._pitch, self._knocked, _frozen(labels), _frozen(kinds))
+        if drawn == self._badges_drawn:
+            return  # an analysis at every evaluation mostly finds the labels it found before
+        if len(self._badges) != shape[0] or len(self._badges[0]) != shape[1]:
+            self._remove_badges()
+            self._badges = [[self._new_badge() for _ in row] for row in labels]
         t = shape[2]
         for layer, row in enumerate(labels):
-            items = []
             for head, label in enumerate(row):
-                kind = self._kinds[layer][head] if self._kinds else ""
+                kind = kinds[layer][head] if kinds else ""
                 out = (layer, head) in self._knocked
-                fill = _KNOCKED_OUT if out else LABEL_COLOURS.get(kind, NEUTRAL_LABEL_COLOUR)
-                # the masked future leaves each tile's top-right corner empty: a badge fits there
-                badge = pg.TextItem(
-                    badge_text(label),
-                    color="w" if out else LABEL_TEXT_COLOUR,
-                    fill=pg.mkBrush(fill),
-                    anchor=(1, 0),
+                badge = self._badges[layer][head]
+                badge.setText(badge_text(label), color="w" if out else LABEL_TEXT_COLOUR)
+                badge.fill = pg.mkBrush(
+                    _KNOCKED_OUT if out else LABEL_COLOURS.get(kind, NEUTRAL_LABEL_COLOUR)
                 )
                 font = badge.textItem.font()
                 font.setStrikeOut(out)
                 badge.setFont(font)
+                # the masked future leaves each tile's top-right corner empty: a badge fits there
                 badge.setPos(head * self._pitch + t, layer * self._pitch)
-                badge.setZValue(20)
                 state = "knocked out; click to restore" if out else "click to knock it out"
                 badge.setToolTip(f"{label} — {state}")
-                self._grid.addItem(badge, ignoreBounds=True)
-                items.append(badge)
-            self._badges.append(items)
+                badge.update()
+        self._badges_drawn = drawn
         self._show_badges_that_fit()
+
+    def _new_badge(self) -> pg.TextItem:
+        """An empty badge in the grid's plot; _place_badges gives it its text and colours."""
+        badge = pg.TextItem("", anchor=(1, 0))
+        badge.setZValue(20)
+        self._grid.addItem(badge, ignoreBounds=True)
+        return badge
+
+    def _remove_badges(self) -> None:
+        for item in (i for row in self._badges for i in row):
+            self._grid.removeItem(item)
+        self._badges, self._badges_drawn = [], None
 
     def _show_badges_that_fit(self) -> None:
         """A badge shows only inside its tile's masked corner; on smaller tiles the head table
@@ -829,3 +855,8 @@ class AttentionGrid(QWidget):
         cell = self._grid_cell(event.scenePos())
         if cell is not None:
             self.select_head(cell[0], cell[1])
+
+
+def _frozen(rows: list[list[str]] | None) -> tuple[tuple[str, ...], ...] | None:
+    """rows as nested tuples: kept to compare with, unaffected by later changes to rows."""
+    return None if rows is None else tuple(tuple(row) for row in rows)

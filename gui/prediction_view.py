@@ -265,6 +265,8 @@ class SampleView(QWidget):
 
     def set_enabled(self, enabled: bool) -> None:
         """Enable sampling; without a model the controls are off and a hint says why."""
+        if enabled == self._enabled:
+            return  # called with every inspection: a repaint of the sample box each keystroke
         self._enabled = enabled
         self._text.setPlaceholderText(_HINT_EMPTY if enabled else _HINT_NO_MODEL)
         self._text.viewport().update()  # a placeholder change alone does not repaint
