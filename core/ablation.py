@@ -26,7 +26,7 @@ import torch
 from headwatch.core.config import ConfigError
 from headwatch.core.corpus import Corpus
 from headwatch.core.diagnostics import sample_windows
-from headwatch.core.model import GPT, GPTConfig
+from headwatch.core.model import GPT, GPTConfig, eval_mode
 from torch.nn import functional as F
 
 Head = tuple[int, int]  # (layer, head), both 0-based
@@ -72,13 +72,8 @@ def val_windows(
 def evaluating(model: GPT) -> Iterator[torch.device]:
     """Eval mode and no autograd inside; the model's train/eval mode restored on leaving.
     Yields the device the model's weights are on."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield next(model.parameters()).device
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        yield next(model.parameters()).device
 
 
 def ablation_values(

@@ -139,7 +139,7 @@ class Inspector:
     def __init__(self) -> None:
         self._model: GPT | None = None
         self._config: GPTConfig | None = None
-        self._version = -1
+        self._version: int | None = None  # of the weights loaded; None: none yet
         self._viewing = contextlib.nullcontext  # see _precision
         self._knockout = KnockoutRunner()
 
@@ -149,7 +149,7 @@ class Inspector:
             self._model.eval()
             self._viewing = self._precision(self._model)
             self._config = snapshot.config
-            self._version = -1
+            self._version = None
         if snapshot.version != self._version:
             self._model.load_state_dict(snapshot.state)
             self._version = snapshot.version

@@ -21,6 +21,8 @@ stacks without residuals or LayerNorm barely train from N(0, 0.02)).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -81,6 +83,21 @@ def _manual_is_faster(qkv: torch.Tensor, dropout: bool) -> bool:
     flash kernel is several times slower in bf16 than in fp32 (with dropout, torch takes its own
     math path either way)."""
     return qkv.device.type == "cpu" and qkv.dtype == torch.bfloat16 and not dropout
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """module in eval mode inside, its train mode back on leaving. A module already in eval mode
+    (a viewer's own copy always is) is left alone: switching walks every submodule, which was
+    half of a keystroke's inspection in Python time at the baby preset."""
+    if not module.training:
+        yield
+        return
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train()
 
 
 @lru_cache(maxsize=8)  # a few lengths: the training block, the prompts being typed
@@ -272,16 +289,14 @@ class GPT(nn.Module):
             for layer, block in enumerate(self.blocks)
             if block.mlp is not None
         ]
-        was_training = self.training
-        self.eval()
         try:
-            x = self._embed(idx)
-            for layer, block in enumerate(self.blocks):
-                x, att = block(x, need_weights=True)
-                attention[:, layer] = att  # (B, nh, T, T)
-            probs = self.lm_head(self.ln_f(x)).softmax(dim=-1)  # (B, T, vocab)
+            with eval_mode(self):
+                x = self._embed(idx)
+                for layer, block in enumerate(self.blocks):
+                    x, att = block(x, need_weights=True)
+                    attention[:, layer] = att  # (B, nh, T, T)
+                probs = self.lm_head(self.ln_f(x)).softmax(dim=-1)  # (B, T, vocab)
         finally:
-            self.train(was_training)
             for hook in hooks:
                 hook.remove()
         return BatchInspection(attention, ffn, probs.float().cpu())
@@ -313,9 +328,7 @@ class GPT(nn.Module):
         block_size tokens. Raises ValueError for a temperature of 0 or below."""
         if temperature <= 0:
             raise ValueError(f"temperature must be above 0, got {temperature}")
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             for _ in range(max_new_tokens):
                 context = idx[:, -self.config.block_size :]
                 logits, _ = self(context)
@@ -326,6 +339,4 @@ class GPT(nn.Module):
                 probs = logits.softmax(dim=-1)
                 nxt = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
                 idx = torch.cat((idx, nxt), dim=1)
-        finally:
-            self.train(was_training)
         return idx

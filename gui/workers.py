@@ -143,7 +143,7 @@ class TrainWorker(QObject):
             board = tensorboard(writer.path, trainer) if tensorboard else None
             self._keep_snapshots(trainer, writer)
             box = trainer.snapshots
-            seen_version = box.latest().version if box and box.latest() else -1
+            seen_version = box.latest().version if box and box.latest() else None
             total = trainer.step + n_steps if n_steps is not None else trainer.config.max_iters
             self.started.emit(
                 RunStarted(
@@ -335,7 +335,7 @@ class AnalysisWorker(QObject):
         self.analyst = Analyst(self.inspector)
         self.corpus: Corpus | None = None
         # the snapshot mapped last (a version, or (run folder, step)): not mapped twice
-        self._mapped: int | tuple[str, int] = -1
+        self._mapped: int | tuple[str, int] | None = None  # the frame mapped last
         self._last_map: EmbeddingMap | None = None  # the frame shown last: the next aligns to it
         self._ablation = "mean"  # how the knockout losses replace a head, as the window does
 

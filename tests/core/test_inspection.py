@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -77,3 +79,14 @@ def test_a_big_model_viewed_in_bf16_serves_samples_and_analyses_too(monkeypatch)
     assert all(row["delta_loss"] is None for row in report.rows)  # measured on request only
     unit = Analyst(inspector).unit(snapshot, corpus, layer=1, unit=3, k=5)
     assert len(unit.contexts) == 5 and len(unit.dead) == 5
+
+
+@pytest.mark.parametrize("version", [-1, 0, 1])
+def test_an_inspector_loads_the_weights_of_its_first_snapshot_whatever_its_version(version):
+    # a run's snapshots read from disk count down from -1 (core.timeline): the first one read in
+    # a process was taken for "already loaded" and inspected with uninitialised weights
+    snapshot, _ = snapshot_of(n_embd=32, n_layer=1)
+    snapshot = dataclasses.replace(snapshot, version=version)
+    model = Inspector().load(snapshot)
+    for name, weight in model.state_dict().items():
+        torch.testing.assert_close(weight, snapshot.state[name], rtol=0, atol=0)
