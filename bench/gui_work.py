@@ -295,7 +295,7 @@ def replay(app, window, type_one, args) -> int:
         if profile is not None:
             profile.enable()
         began = time.thread_time()
-        # the controller hands an inspection to every view that shows one (an older tree: the window)
+        # the controller hands an inspection to every view showing one (an older tree: the window)
         show = getattr(owner, "_on_inspected", window._on_inspected)
         for inspection in inspections:
             show(inspection)

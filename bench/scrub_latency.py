@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headwatch.core.performance import keep_freed_memory  # noqa: E402
 
+from bench.offscreen import offscreen_window  # noqa: E402
 from bench.ui_latency import PRESETS, percentile, run_events_for  # noqa: E402
 
 
@@ -40,15 +41,11 @@ def main() -> int:
     parser.add_argument("--paused", action="store_true", help="scrub with the run paused")
     args = parser.parse_args()
     keep_freed_memory()
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-bench-"))
 
     import headwatch.core.timeline as timeline
     import torch
-    from headwatch.gui.app import stylesheet
-    from headwatch.gui.main_window import MainWindow
     from PySide6.QtCore import QEvent, QObject, QTimer
-    from PySide6.QtWidgets import QApplication
 
     print(
         f"$ python bench/scrub_latency.py --preset {args.preset} --steps {args.steps} "
@@ -60,11 +57,7 @@ def main() -> int:
         f"machine: {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
         f"Qt offscreen; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the start"
     )
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyleSheet(stylesheet())
-    window = MainWindow(settings_path=Path(os.environ["HEADWATCH_HOME"]) / "bench.ini")
-    window.resize(1600, 1000)
-    window.show()
+    app, window = offscreen_window("1600x1000")
     c, bar = window.controller, window.timeline_bar
     run_events_for(0, done=lambda: c.corpus is not None)
     window.setup.apply_preset(args.preset)

@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from headwatch.core.performance import keep_freed_memory  # noqa: E402
 
+from bench.offscreen import offscreen_window  # noqa: E402
+
 PRESETS = {"baby": 64, "lecture": 256}
 ROUNDS = 8  # of window watching / headless / window typing, alternated (--rounds)
 MIN_REPORTS = 3  # step reports in a round, at least (a lecture step takes seconds)
@@ -187,16 +189,12 @@ def main() -> int:
         run_headless(args.headless)
         return 0
     prompt_len = args.prompt_len or PRESETS[args.preset]
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-bench-"))
 
     import numpy as np
     import torch
-    from headwatch.gui.app import stylesheet
     from headwatch.gui.attention_grid import AttentionGrid
-    from headwatch.gui.main_window import MainWindow
     from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
-    from PySide6.QtWidgets import QApplication
 
     print(
         f"$ python bench/ui_latency.py --preset {args.preset} --seconds {args.seconds:g} "
@@ -206,11 +204,7 @@ def main() -> int:
         f"machine: {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} torch threads, Qt offscreen"
     )
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyleSheet(stylesheet())
-    window = MainWindow(settings_path=Path(os.environ["HEADWATCH_HOME"]) / "bench.ini")
-    window.resize(1600, 1000)
-    window.show()
+    app, window = offscreen_window("1600x1000")
     while window.controller.corpus is None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     window.setup.apply_preset(args.preset)
