@@ -326,6 +326,7 @@ class MainWindow(QMainWindow):
         c.stepsReady.connect(self.loss_plot.add_steps)
         c.evaluated.connect(self.loss_plot.add_evaluation)
         c.progressChanged.connect(self.setup.set_progress)
+        c.progressChanged.connect(self.loss_plot.show_progress)
         c.stateChanged.connect(self.setup.set_state)
         c.problem.connect(self._on_problem)
         c.status.connect(self._on_status)

@@ -303,7 +303,10 @@ def test_progress_label_and_bar(ready):
     ready.set_progress(Progress(1200, 2000, 14_200.0, 52.0, training))
     assert ready.progress_label.text() == "1,200 / 2,000 · 14.2k tok/s · ETA 0:52"
     assert (ready.progress_bar.value(), ready.progress_bar.maximum()) == (1200, 2000)
-    assert ready.progress_bar.format() == "%v / %m"
+    assert ready.progress_bar.text() == "1,200 / 2,000"  # thousands separators, as the label
+    ready.set_progress(Progress(12_000, 20_000, 14_200.0, 52.0, training))
+    assert ready.progress_bar.text() == "12,000 / 20,000"
+    assert ready.progress_label.text().startswith("12,000 / 20,000 · ")
     ready.set_progress(Progress(5, 5000, 850.0, 3725.0, training))
     assert ready.progress_label.text() == "5 / 5,000 · 850 tok/s · ETA 1:02:05"
     ready.set_progress(Progress(10, 100, 2_500_000.0, None, training))
