@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         right.setObjectName("rightSplitter")
         right.addWidget(self.loss_plot)
         right.addWidget(self.analysis_tabs)
-        right.setSizes([400, 500])
+        right.setSizes([330, 630])  # the tabs' tables need the height more than the curves
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
+from headwatch.gui.widgets import ElidedLabel
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -52,8 +53,8 @@ class ProfileView(QWidget):
         self._view.setToolTip(f"Blue: this head · grey: chance · key classes: {_CLASS_KEY}")
         self._view.setBackground("w")
         self._title = QLabel(objectName="profileTitle")
-        self._notes = QLabel(objectName="profileNotes")
-        self._notes.setWordWrap(True)
+        # one line, cut short where narrow: on a laptop the plots need the height
+        self._notes = ElidedLabel(objectName="profileNotes")
         self._offsets = _bar_plot("Where: offset back", "attention")
         self._classes = _bar_plot("What: key class", "share")
         self._wide: bool | None = None  # the plots side by side (True) or stacked

@@ -4,18 +4,36 @@ fit their room (rows visible, no horizontal scrolling, long text elided with a t
 from __future__ import annotations
 
 import pytest
+from headwatch.core.head_report import HeadReport
+from headwatch.gui.app import stylesheet
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QTableView
+from PySide6.QtWidgets import QApplication, QLabel, QTableView
+
+from tests.gui.test_head_table import BASE, CLASSES, stats
 
 LAPTOP = (1366, 768)
 
 
 @pytest.fixture
 def laptop(window):
-    """The test window at a laptop's size, its event queue drained so the layout has settled."""
+    """The test window at a laptop's size in the app's style (its paddings set the rows'
+    heights), its event queue drained so the layout has settled."""
+    app = QApplication.instance()
+    app.setStyleSheet(stylesheet())
     window.resize(*LAPTOP)
     QApplication.processEvents()
-    return window
+    yield window
+    app.setStyleSheet("")
+
+
+def rows_shown(table: QTableView) -> int:
+    """How many rows the table shows whole, without scrolling."""
+    room = table.viewport().height()
+    return sum(
+        table.rowViewportPosition(r) >= 0
+        and table.rowViewportPosition(r) + table.rowHeight(r) <= room
+        for r in range(table.model().rowCount())
+    )
 
 
 def show_tab(window, widget) -> None:
@@ -46,3 +64,34 @@ def test_the_runs_table_fits_a_laptop_without_horizontal_scrolling(laptop):
     for column in (0, table.model().columnCount() - 1):
         index = table.model().index(0, column)
         assert index.data(Qt.ItemDataRole.ToolTipRole) == index.data()
+
+
+def test_the_heads_tab_shows_half_the_heads_of_a_4x4_model_and_their_profile(laptop):
+    panel = laptop.heads_panel
+    show_tab(laptop, panel)
+    rows = stats(n_layer=4, n_head=4)
+    panel.set_report(
+        HeadReport(
+            rows=rows,
+            labels=[[r["label"] for r in rows[k : k + 4]] for k in range(0, 16, 4)],
+            kinds=[[r["kind"] for r in rows[k : k + 4]] for k in range(0, 16, 4)],
+            base=BASE,
+            classes=CLASSES,
+            description="64 validation windows of 64 characters, weights at step 2,000",
+            base_loss=None,
+            ablation=None,
+            step=2_000,
+        )
+    )
+    panel.select(0, 0)
+    QApplication.processEvents()
+    table = laptop.head_table.findChild(QTableView, "headTableView")
+    assert table.model().rowCount() == 16
+    assert rows_shown(table) >= 8
+    assert not table.horizontalScrollBar().isVisible()
+    # the selected head's lines and profile keep a usable share of the height
+    assert panel.profile.height() >= 130 and panel.lines.height() >= 130
+    # the captions are one line each, cut short rather than wrapped, and whole in text()
+    caption = laptop.head_table.findChild(QLabel, "headTableCaption")
+    assert caption.text().endswith("weights at step 2,000")
+    assert caption.height() < 2 * caption.fontMetrics().height()
