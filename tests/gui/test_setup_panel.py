@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from headwatch.core.compare import flat_settings
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.trainer import TrainConfig
@@ -337,3 +338,25 @@ def test_devices_keep_the_current_choice(panel):
     assert panel.device_combo.currentText() == "cuda"
     panel.set_devices(["auto", "cpu"])
     assert panel.device_combo.currentText() == "auto"
+
+
+@pytest.mark.parametrize("before", ["baby", "lecture", CUSTOM])
+def test_restoring_a_tiny_runs_settings_names_the_tiny_preset(ready, before):
+    """An opened run's settings (as the controller flattens its saved configs) select the
+    preset they match, whatever the box showed before, and no field changes to fit it."""
+    tiny = PRESETS["tiny"]
+    model = GPTConfig(vocab_size=65, **{k: tiny[k] for k in
+                      ("n_layer", "n_head", "n_embd", "block_size", "dropout")})  # fmt: skip
+    train = TrainConfig(**{k: tiny[k] for k in ("batch_size", "learning_rate", "max_iters")})
+    if before == CUSTOM:
+        ready.seed_spin.setValue(ready.seed_spin.value() + 1)  # an edit makes it custom
+        ready.apply_preset("lecture")
+        ready.layers_spin.setValue(5)
+    else:
+        ready.apply_preset(before)
+    settings = flat_settings(model.to_dict(), train.to_dict(), "t")
+    ready.restore(settings)
+    assert ready.preset() == "tiny"
+    shown = ready.settings()
+    assert {k: shown[k] for k in tiny} == pytest.approx(tiny)
+    assert all(shown[k] == settings[k] for k in ("eval_interval", "eval_iters", "seed"))
