@@ -24,6 +24,7 @@ _CLASS_TICKS = {"vowel": "V", "consonant": "C", "space": "␣", "newline": "⏎"
 _CLASS_KEY = "V vowel, C consonant, A upper case, 9 digit, . punctuation, ? other"
 _OFFSET_TICKS = (0, 1, 2, 3, 4, 6, 8, 12, 16)  # every offset's bar, but room for these names
 _TICK_FONT_PT = 8
+_TITLE_PX = 18
 
 
 def _bar_plot(title: str, left: str) -> pg.PlotItem:
@@ -32,6 +33,9 @@ def _bar_plot(title: str, left: str) -> pg.PlotItem:
     plot.hideButtons()
     plot.setMouseEnabled(x=False, y=False)
     plot.setTitle(title, color=FOREGROUND, size="9pt")
+    # pyqtgraph gives a title 30 px; a 9 pt line needs about half, and a laptop's bars the rest
+    plot.titleLabel.setMaximumHeight(_TITLE_PX)
+    plot.layout.setRowFixedHeight(0, _TITLE_PX)
     plot.setLabel("left", left, color=FOREGROUND)
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
