@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from headwatch.core.head_report import HeadReport
 from headwatch.gui.app import stylesheet
+from headwatch.gui.widgets import ElidedLabel
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QTableView
 
@@ -95,3 +96,15 @@ def test_the_heads_tab_shows_half_the_heads_of_a_4x4_model_and_their_profile(lap
     caption = laptop.head_table.findChild(QLabel, "headTableCaption")
     assert caption.text().endswith("weights at step 2,000")
     assert caption.height() < 2 * caption.fontMetrics().height()
+
+
+def test_an_elided_label_cuts_what_it_draws_not_its_text(qtbot):
+    text = "What each head does — over 64 validation windows of 64 characters"
+    label = ElidedLabel(text)
+    qtbot.addWidget(label)
+    label.resize(120, 24)
+    label.show()
+    assert label.text() == text and label.is_elided()
+    assert label.shown_text().endswith("…") and len(label.shown_text()) < len(text)
+    label.resize(label.fontMetrics().horizontalAdvance(text) + 20, 24)
+    assert not label.is_elided() and label.shown_text() == text
