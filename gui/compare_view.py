@@ -44,18 +44,21 @@ ROW_KEYS = (
     "path",
 )
 CSV_HEADER = ("run_id", *ROW_KEYS)
-# (header, row key, tooltip); the colour column is a narrow swatch, like a legend's.
+# (header, row key, tooltip); the colour column is a narrow swatch, like a legend's. Short
+# headers, so that every column fits a laptop's narrow tab; the tooltips say them in full.
 COLUMNS = (
     ("Run", "label", "What sets this run apart from the others"),
     ("", "colour", "The run's colour in the loss plot"),
-    ("Parameters", "params", "Trainable parameters"),
+    ("Params", "params", "Trainable parameters"),
     ("Step", "step", "Training steps done"),
     ("Best val", "best_val", "Lowest validation loss so far"),
-    ("Last train", "last_train", "Latest training-loss estimate"),
-    ("tokens/s", "tokens_per_s", "Training speed"),
+    ("Train", "last_train", "Latest training-loss estimate"),
+    ("tok/s", "tokens_per_s", "Training speed, tokens per second"),
     ("Time", "seconds", "Training time"),
     ("Folder", "path", "Where the run is saved"),
 )
+# the text columns share what the numbers leave, and elide (their tooltips hold them whole)
+_SHARED_COLUMNS = ("label", "path")
 _KEY_COLUMN = {key: column for column, (_, key, _) in enumerate(COLUMNS)}
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
@@ -160,7 +163,7 @@ class _RunsModel(QAbstractTableModel):
 
     @staticmethod
     def _tooltip(key: str, value, run: dict) -> str | None:
-        if key == "path":
+        if key in _SHARED_COLUMNS:
             return value
         if key == "params":
             return f"{value:,} parameters"
@@ -254,7 +257,8 @@ class CompareView(QWidget):
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header.setSortIndicatorClearable(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(_KEY_COLUMN["path"], QHeaderView.ResizeMode.Stretch)
+        for key in _SHARED_COLUMNS:
+            header.setSectionResizeMode(_KEY_COLUMN[key], QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(24)
         header.setSectionResizeMode(_KEY_COLUMN["colour"], QHeaderView.ResizeMode.Fixed)
         header.resizeSection(_KEY_COLUMN["colour"], 30)

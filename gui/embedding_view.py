@@ -24,6 +24,7 @@ from headwatch.gui.attention_grid import (
     show_tooltip,
     style_axis,
 )
+from headwatch.gui.label_placement import spread_labels
 from headwatch.gui.text_display import quoted_char, visible_char
 from headwatch.gui.widgets import titled
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -48,6 +49,11 @@ CLASS_COLOURS = {
 # a character's height on the map, px: a 20th of the map's height, within these bounds
 SYMBOL_PX = (11, 18)
 _BORDER = "#c4c4c4"
+_LEADER = "#9a9a9a"
+DOT_PX = 4  # the mark left at a point whose character was moved off it
+# a label moved this share of its size off its point is drawn apart, with a leader line
+MOVED = 0.25
+PLACED_MAX = 400  # larger vocabularies keep every character on its point (placement is O(N²))
 COSINE_MAP = "CET-D1A"  # diverging blue-white-red: -1 and 1 apart, 0 white
 _HINT = "Train or open a run to see where each character's embedding lies"
 
@@ -80,6 +86,7 @@ class EmbeddingView(QWidget):
         self._styles: dict[str, list] = {}  # per character, kept while the vocabulary is
         self._brushes = {name: QBrush(QColor(colour)) for name, colour in CLASS_COLOURS.items()}
         self._no_pen = pg.mkPen(None)
+        self._moved = np.zeros(0, dtype=int)  # the characters drawn off their points
 
         self.legend = QLabel(objectName="embeddingLegend")
         self.legend.setWordWrap(True)
@@ -96,8 +103,15 @@ class EmbeddingView(QWidget):
             self._map.hideAxis(side)
         self._map.getViewBox().setBorder(pg.mkPen(_BORDER))
         self.scatter = pg.ScatterPlotItem(pxMode=True, hoverable=True, tip=self._tip)
+        # characters that would cover each other are drawn moved apart, each joined to its
+        # point by a leader line; the points themselves (scatter) stay where PCA put them
+        self.leaders = pg.PlotDataItem(pen=pg.mkPen(_LEADER, width=1), connect="pairs")
+        self.moved_labels = pg.ScatterPlotItem(pxMode=True, hoverable=True, tip=self._tip)
+        self._map.addItem(self.leaders, ignoreBounds=True)
         self._map.addItem(self.scatter)
-        self._map.getViewBox().sigResized.connect(self._fit_symbols)
+        self._map.addItem(self.moved_labels, ignoreBounds=True)  # no feedback on the range
+        self._map.getViewBox().sigResized.connect(self._place_labels)
+        self._map.getViewBox().sigRangeChanged.connect(self._place_labels)
 
         self._cosine_view = pg.GraphicsLayoutWidget()
         self._cosine_view.setBackground(BACKGROUND)
@@ -161,9 +175,7 @@ class EmbeddingView(QWidget):
             self.legend.setText(self._legend_html(frame.classes))
         self.current = frame
         self._stack.setCurrentIndex(1)
-        self.scatter.setData(
-            pos=frame.points, pen=self._no_pen, size=self._symbol_px(), **self._styles
-        )
+        self._place_labels()
         self._show_cosine(frame)
         self.caption.setText(self._caption(frame))
 
@@ -171,6 +183,8 @@ class EmbeddingView(QWidget):
         """Nothing to show (the weights were cleared): back to the hint."""
         self.current = None
         self.scatter.clear()
+        self.moved_labels.clear()
+        self.leaders.clear()
         self.cosine_image.clear()
         self.legend.clear()
         self.caption.clear()
@@ -194,9 +208,49 @@ class EmbeddingView(QWidget):
         low, high = SYMBOL_PX
         return min(high, max(low, self._map.getViewBox().height() / 20))
 
-    def _fit_symbols(self) -> None:
-        if self.current is not None:
-            self.scatter.setSize(self._symbol_px())
+    def label_points(self) -> np.ndarray:
+        """Where each character's label is drawn, in data coordinates: (vocab_size, 2); its
+        point (shown_points) where it was not moved."""
+        points = self.shown_points()
+        x, y = self.moved_labels.getData()
+        if x is not None and len(x):
+            points[self._moved] = np.column_stack([x, y])
+        return points
+
+    def _place_labels(self) -> None:
+        """Move the labels that would overlap apart on screen (at the view's current scale)."""
+        frame, box = self.current, self._map.getViewBox()
+        if frame is None:
+            return
+        size = self._symbol_px()
+        points = np.asarray(frame.points, dtype=float)
+        (x0, x1), (y0, y1) = box.viewRange()
+        scale = np.array([box.width() / ((x1 - x0) or 1.0), box.height() / ((y1 - y0) or 1.0)])
+        moved = np.zeros(len(points), dtype=bool)
+        labels = points
+        if 1 < len(points) <= PLACED_MAX and (scale > 0).all() and np.isfinite(scale).all():
+            labels = spread_labels(points * scale, size) / scale
+            moved = np.linalg.norm((labels - points) * scale, axis=1) > MOVED * size
+        symbols, brushes, tips = (self._styles[k] for k in ("symbol", "brush", "data"))
+        self.scatter.setData(
+            pos=points,
+            pen=self._no_pen,
+            size=np.where(moved, DOT_PX, size),
+            symbol=["o" if m else symbol for m, symbol in zip(moved, symbols, strict=True)],
+            brush=brushes,
+            data=tips,
+        )
+        index = self._moved = np.flatnonzero(moved)
+        self.moved_labels.setData(
+            pos=labels[index],
+            pen=self._no_pen,
+            size=size,
+            symbol=[symbols[i] for i in index],
+            brush=[brushes[i] for i in index],
+            data=[tips[i] for i in index],
+        )
+        pairs = np.stack([points[index], labels[index]], axis=1).reshape(-1, 2)
+        self.leaders.setData(pairs[:, 0], pairs[:, 1])
 
     def _show_cosine(self, frame: EmbeddingMap) -> None:
         has_positions = frame.positions.size > 0

@@ -9,13 +9,12 @@ shared with the grid's badges), and a check box per head knocks it out of every 
 from __future__ import annotations
 
 from headwatch.gui.profile_bars import PROFILE_ROLE, ProfileBarsDelegate, profile_width
-from headwatch.gui.widgets import row_table
+from headwatch.gui.widgets import ElidedLabel, row_table
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QPushButton,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -67,6 +66,7 @@ _TOOLTIPS = (
     "Δ val loss when knocked out (nats per character)",
     "Δ val loss keeping only this head in its layer (nats per character)",
 )
+ROW_PAD_PX = 4  # a row's height over the font's, px
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers sort as numbers, not as their text
 _ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # index of the row's dict in HeadTable._rows
 _BAR_COLOUR = QColor(78, 121, 167, 48)  # the prediction bars' blue, faint behind the text
@@ -127,8 +127,8 @@ class HeadTable(QWidget):
         self._sample_desc = ""
         self._losses_desc = ""
 
-        self._caption = QLabel(_CAPTION_EMPTY, objectName="headTableCaption")
-        self._caption.setWordWrap(True)
+        # one line: wrapped, it took three of a laptop tab's few rows
+        self._caption = ElidedLabel(_CAPTION_EMPTY, objectName="headTableCaption")
         self._button = QPushButton("Analyse heads", objectName="analyseHeadsButton")
         self._button.setToolTip("Measure what every head does over a sample of validation text")
         self._button.setMinimumWidth(
@@ -156,7 +156,8 @@ class HeadTable(QWidget):
         self._model.itemChanged.connect(self._on_item_changed)
         self._view = row_table("headTableView", self._model)
         self._view.verticalHeader().hide()
-        self._view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
+        # compact rows: a 4×4 model's 16 heads in the few hundred pixels of a laptop's tab
+        self._view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + ROW_PAD_PX)
         self._view.setSortingEnabled(True)
         self._view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self._share_delegate = _ShareDelegate(self._view)
@@ -174,7 +175,7 @@ class HeadTable(QWidget):
         self._view.selectionModel().currentRowChanged.connect(self._on_current_row)
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setContentsMargins(8, 2, 8, 2)
         layout.addLayout(top)
         layout.addWidget(self._view, 1)
 

@@ -46,10 +46,11 @@ class HeadsPanel(QSplitter):
         self.lines.setMinimumWidth(LINES_MIN_WIDTH)
         self.addWidget(top)
         self.addWidget(self.bottom)
-        # the table and the views of the selected head share the height, now and on resizes
-        self.setStretchFactor(0, 1)
-        self.setStretchFactor(1, 1)
-        self.setSizes([100, 100])
+        # the table gets the larger share of the height, now and on resizes: on a laptop an
+        # even split showed 3 of a 4×4 model's 16 heads
+        self.setStretchFactor(0, 5)
+        self.setStretchFactor(1, 3)
+        self.setSizes([500, 300])
         self._report: HeadReport | None = None
         self._inspection: PromptInspection | None = None
         self._selected = (0, 0)

@@ -4,8 +4,9 @@ zero-ablation), and one button that restores every head."""
 from __future__ import annotations
 
 from headwatch.gui.messages import KnockoutState
+from headwatch.gui.widgets import ElidedLabel
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QWidget
 
 ABLATIONS = {
     "mean": "mean-ablation",  # the head's output becomes its mean over validation windows
@@ -23,8 +24,8 @@ class KnockoutBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("knockoutBar")
-        self._text = QLabel(_NONE_OUT, objectName="knockoutText")
-        self._text.setWordWrap(True)
+        # one line, cut short where narrow (the tooltip has it whole): the table needs the rows
+        self._text = ElidedLabel(_NONE_OUT, objectName="knockoutText")
         self._text.setToolTip(
             "Knocked-out heads are replaced in every view of the prompt and in samples; "
             "training and the saved run are never touched"

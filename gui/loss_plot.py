@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pyqtgraph as pg
 from headwatch.gui.attention_grid import cache_drawing
-from headwatch.gui.messages import Evaluation, StepBatch
+from headwatch.gui.messages import Evaluation, Progress, StepBatch
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -157,6 +157,7 @@ class LossPlot(QWidget):
         # zooms; pyqtgraph's "A" button hands it back.
         self._following = True
         self._shown_range: tuple | None = None
+        self._total: int | None = None  # the current run's planned steps, when known
 
         self._slider = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
         self._slider.setRange(0, round(MAX_SMOOTHING * 100))
@@ -366,6 +367,18 @@ class LossPlot(QWidget):
         self._follow_data()
         self._hide_hover()
 
+    def set_total(self, total: int | None) -> None:
+        """The current run's planned number of steps (None: unknown): the step axis ends there
+        rather than at the next round number past the data."""
+        total = None if total is None or total <= 0 else int(total)
+        if total != self._total:
+            self._total = total
+            self._follow_data()
+
+    def show_progress(self, progress: Progress) -> None:
+        """The controller's progress report: its total ends the step axis."""
+        self.set_total(progress.total)
+
     def set_step_marker(self, step: int | None) -> None:
         """A vertical line at the step the timeline shows; None hides it (Live)."""
         if step is None:
@@ -413,10 +426,10 @@ class LossPlot(QWidget):
         run, i = hit.run, hit.index
         if hit.is_val:
             step, val, train = run.val_steps.view[i], run.val_losses.view[i], run.val_train.view[i]
-            return f"{run.label} · step {step:.0f} · val {val:.3f} · train (eval) {train:.3f}"
+            return f"{run.label} · step {step:,.0f} · val {val:.3f} · train (eval) {train:.3f}"
         step = run.steps.view[i]
         text = (
-            f"{run.label} · step {step:.0f} · train {run.losses.view[i]:.3f}"
+            f"{run.label} · step {step:,.0f} · train {run.losses.view[i]:.3f}"
             f" (smoothed {run.smoothed.view[i]:.3f})"
         )
         j = np.searchsorted(run.val_steps.view, step)
@@ -507,7 +520,10 @@ class LossPlot(QWidget):
         if bounds is None:
             return
         x_max, y_min, y_max = bounds
-        x_range = (0.0, _round_up(x_max * 1.02))
+        x_end = _round_up(x_max * 1.02)
+        if self._total is not None:  # a round number past the run's end would be empty space
+            x_end = min(x_end, max(float(self._total), x_max))
+        x_range = (0.0, x_end)
         if self._log_check.isChecked():
             y_range = (math.floor(_log10(y_min) * 10) / 10, math.ceil(_log10(y_max) * 10) / 10)
         else:  # in steps of half a nat: a falling loss crosses one every few hundred steps

@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         right.setObjectName("rightSplitter")
         right.addWidget(self.loss_plot)
         right.addWidget(self.analysis_tabs)
-        right.setSizes([400, 500])
+        right.setSizes([330, 630])  # the tabs' tables need the height more than the curves
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("mainSplitter")
@@ -326,6 +326,7 @@ class MainWindow(QMainWindow):
         c.stepsReady.connect(self.loss_plot.add_steps)
         c.evaluated.connect(self.loss_plot.add_evaluation)
         c.progressChanged.connect(self.setup.set_progress)
+        c.progressChanged.connect(self.loss_plot.show_progress)
         c.stateChanged.connect(self.setup.set_state)
         c.problem.connect(self._on_problem)
         c.status.connect(self._on_status)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
+from headwatch.gui.widgets import ElidedLabel
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -23,6 +24,7 @@ _CLASS_TICKS = {"vowel": "V", "consonant": "C", "space": "␣", "newline": "⏎"
 _CLASS_KEY = "V vowel, C consonant, A upper case, 9 digit, . punctuation, ? other"
 _OFFSET_TICKS = (0, 1, 2, 3, 4, 6, 8, 12, 16)  # every offset's bar, but room for these names
 _TICK_FONT_PT = 8
+_TITLE_PX = 18
 
 
 def _bar_plot(title: str, left: str) -> pg.PlotItem:
@@ -31,6 +33,9 @@ def _bar_plot(title: str, left: str) -> pg.PlotItem:
     plot.hideButtons()
     plot.setMouseEnabled(x=False, y=False)
     plot.setTitle(title, color=FOREGROUND, size="9pt")
+    # pyqtgraph gives a title 30 px; a 9 pt line needs about half, and a laptop's bars the rest
+    plot.titleLabel.setMaximumHeight(_TITLE_PX)
+    plot.layout.setRowFixedHeight(0, _TITLE_PX)
     plot.setLabel("left", left, color=FOREGROUND)
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
@@ -52,8 +57,8 @@ class ProfileView(QWidget):
         self._view.setToolTip(f"Blue: this head · grey: chance · key classes: {_CLASS_KEY}")
         self._view.setBackground("w")
         self._title = QLabel(objectName="profileTitle")
-        self._notes = QLabel(objectName="profileNotes")
-        self._notes.setWordWrap(True)
+        # one line, cut short where narrow: on a laptop the plots need the height
+        self._notes = ElidedLabel(objectName="profileNotes")
         self._offsets = _bar_plot("Where: offset back", "attention")
         self._classes = _bar_plot("What: key class", "share")
         self._wide: bool | None = None  # the plots side by side (True) or stacked

@@ -362,7 +362,8 @@ class SetupPanel(QWidget):
 
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("progressBar")
-        self.progress_bar.setFormat("%v / %m")
+        # the steps with thousands separators, as everywhere else ("%v / %m" has none)
+        self.progress_bar.setFormat("0 / 0")
         self.progress_label = QLabel()
         self.progress_label.setObjectName("progressLabel")
         self.progress_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -521,11 +522,13 @@ class SetupPanel(QWidget):
         total = max(progress.total, 1)
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(min(max(progress.step, 0), total))
+        self.progress_bar.setFormat(f"{progress.step:,} / {progress.total:,}")
         self.progress_label.setText(progress_text(progress))
 
     def reset_progress(self) -> None:
         self.progress_bar.setRange(0, self.iters_spin.value())
         self.progress_bar.setValue(0)
+        self.progress_bar.setFormat(f"0 / {self.iters_spin.value():,}")
         self.progress_label.setText("Not started")
 
     # --- presets and settings -------------------------------------------------------------

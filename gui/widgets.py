@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtCore import QAbstractItemModel, QEvent, Qt
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QTableView,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -46,3 +49,43 @@ def titled(title: str, widget: QWidget) -> QWidget:
     layout.addWidget(label)
     layout.addWidget(widget, 1)
     return box
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that draws a text too long for its width cut short with "…" instead of
+    widening its column or wrapping onto more lines; text() stays whole, and while it is cut
+    the tooltip shows it whole above the label's own tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None, **kwargs) -> None:
+        super().__init__(text, parent, **kwargs)
+        self.setWordWrap(False)
+        # any width: the text is cut to fit, so the label never forces its layout wider
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def shown_text(self) -> str:
+        """The text as drawn: whole, or cut short with "…" to the label's width."""
+        return self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
+        )
+
+    def is_elided(self) -> bool:
+        return self.shown_text() != self.text()
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        self.style().drawItemText(
+            painter,
+            self.contentsRect(),
+            int(self.alignment()),
+            self.palette(),
+            self.isEnabled(),
+            self.shown_text(),
+            self.foregroundRole(),
+        )
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and self.is_elided():
+            tip = "\n".join(t for t in (self.text(), self.toolTip()) if t)
+            QToolTip.showText(event.globalPos(), tip, self)
+            return True
+        return super().event(event)

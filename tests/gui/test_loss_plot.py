@@ -6,6 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from headwatch.gui.loss_plot import HINT, FittingLabel, LossPlot, _round_up
+from headwatch.gui.messages import Progress, RunState
 from headwatch.gui.run_list import PALETTE, pick_colour
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
@@ -249,6 +250,25 @@ def test_the_view_follows_the_data_in_a_few_coarse_steps(plot):
     changes = sum(a != b for a, b in zip(ranges, ranges[1:], strict=False))
     assert changes <= 15  # not at every batch: each change repaints both axes
     assert not any(view.autoRangeEnabled())
+
+
+def test_the_step_axis_ends_near_the_runs_total_not_at_the_next_round_number(plot):
+    start_run(plot, "a", "run")
+    view = plot.plot_item.getViewBox()
+    plot.set_total(1_200)
+    feed(plot, "a", noisy_loss(1_200), batch=100)
+    (x0, x1), _ = view.viewRange()
+    # without the total, 1,200 steps would end the axis at the next round number, 2,000
+    assert x0 <= 0 and 1_199 <= x1 <= 1_200 * 1.05
+    plot.set_total(None)
+    assert view.viewRange()[0][1] >= 2_000  # the coarse steps, where the total is unknown
+
+
+def test_the_step_axis_follows_the_windows_progress_reports(window):
+    window.controller.progressChanged.emit(Progress(0, 1_200, 0.0, None, RunState.TRAINING))
+    start_run(window.loss_plot, "a", "run")
+    feed(window.loss_plot, "a", noisy_loss(1_200), batch=100)
+    assert window.loss_plot.plot_item.getViewBox().viewRange()[0][1] <= 1_200 * 1.05
 
 
 def test_panning_stops_the_following_and_the_a_button_resumes_it(plot):

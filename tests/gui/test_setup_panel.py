@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from headwatch.core.compare import flat_settings
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.trainer import TrainConfig
@@ -303,7 +304,10 @@ def test_progress_label_and_bar(ready):
     ready.set_progress(Progress(1200, 2000, 14_200.0, 52.0, training))
     assert ready.progress_label.text() == "1,200 / 2,000 · 14.2k tok/s · ETA 0:52"
     assert (ready.progress_bar.value(), ready.progress_bar.maximum()) == (1200, 2000)
-    assert ready.progress_bar.format() == "%v / %m"
+    assert ready.progress_bar.text() == "1,200 / 2,000"  # thousands separators, as the label
+    ready.set_progress(Progress(12_000, 20_000, 14_200.0, 52.0, training))
+    assert ready.progress_bar.text() == "12,000 / 20,000"
+    assert ready.progress_label.text().startswith("12,000 / 20,000 · ")
     ready.set_progress(Progress(5, 5000, 850.0, 3725.0, training))
     assert ready.progress_label.text() == "5 / 5,000 · 850 tok/s · ETA 1:02:05"
     ready.set_progress(Progress(10, 100, 2_500_000.0, None, training))
@@ -334,3 +338,25 @@ def test_devices_keep_the_current_choice(panel):
     assert panel.device_combo.currentText() == "cuda"
     panel.set_devices(["auto", "cpu"])
     assert panel.device_combo.currentText() == "auto"
+
+
+@pytest.mark.parametrize("before", ["baby", "lecture", CUSTOM])
+def test_restoring_a_tiny_runs_settings_names_the_tiny_preset(ready, before):
+    """An opened run's settings (as the controller flattens its saved configs) select the
+    preset they match, whatever the box showed before, and no field changes to fit it."""
+    tiny = PRESETS["tiny"]
+    model = GPTConfig(vocab_size=65, **{k: tiny[k] for k in
+                      ("n_layer", "n_head", "n_embd", "block_size", "dropout")})  # fmt: skip
+    train = TrainConfig(**{k: tiny[k] for k in ("batch_size", "learning_rate", "max_iters")})
+    if before == CUSTOM:
+        ready.seed_spin.setValue(ready.seed_spin.value() + 1)  # an edit makes it custom
+        ready.apply_preset("lecture")
+        ready.layers_spin.setValue(5)
+    else:
+        ready.apply_preset(before)
+    settings = flat_settings(model.to_dict(), train.to_dict(), "t")
+    ready.restore(settings)
+    assert ready.preset() == "tiny"
+    shown = ready.settings()
+    assert {k: shown[k] for k in tiny} == pytest.approx(tiny)
+    assert all(shown[k] == settings[k] for k in ("eval_interval", "eval_iters", "seed"))

@@ -1,0 +1,110 @@
+"""The window on a 1366×768 laptop screen with the default docks: the analysis tabs' tables
+fit their room (rows visible, no horizontal scrolling, long text elided with a tooltip)."""
+
+from __future__ import annotations
+
+import pytest
+from headwatch.core.head_report import HeadReport
+from headwatch.gui.app import stylesheet
+from headwatch.gui.widgets import ElidedLabel
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLabel, QTableView
+
+from tests.gui.test_head_table import BASE, CLASSES, stats
+
+LAPTOP = (1366, 768)
+
+
+@pytest.fixture
+def laptop(window):
+    """The test window at a laptop's size in the app's style (its paddings set the rows'
+    heights), its event queue drained so the layout has settled."""
+    app = QApplication.instance()
+    app.setStyleSheet(stylesheet())
+    window.resize(*LAPTOP)
+    QApplication.processEvents()
+    yield window
+    app.setStyleSheet("")
+
+
+def rows_shown(table: QTableView) -> int:
+    """How many rows the table shows whole, without scrolling."""
+    room = table.viewport().height()
+    return sum(
+        table.rowViewportPosition(r) >= 0
+        and table.rowViewportPosition(r) + table.rowHeight(r) <= room
+        for r in range(table.model().rowCount())
+    )
+
+
+def show_tab(window, widget) -> None:
+    window.analysis_tabs.setCurrentWidget(widget)
+    QApplication.processEvents()
+
+
+def test_the_runs_table_fits_a_laptop_without_horizontal_scrolling(laptop):
+    view = laptop.compare_view
+    for run_id, label, params in (("a", "heads=1 · lr=3e-3 · n_embd=384", 10_788_929),
+                                  ("b", "heads=8 · lr=1e-3 · n_embd=384", 10_788_929)):  # fmt: skip
+        view.upsert_run(
+            run_id,
+            dict(label=label, colour="#1f77b4", params=params, step=20_000, best_val=1.4821,
+                 last_train=1.3012, tokens_per_s=123_456.0, seconds=36_000.0,
+                 path=f"/home/learner/headwatch/runs/2026-11-29/{run_id}-lecture-preset"),
+        )  # fmt: skip
+    show_tab(laptop, view)
+    table = view.findChild(QTableView, "compareTable")
+    assert table.isVisible() and table.model().rowCount() == 2
+    assert not table.horizontalScrollBar().isVisible()
+    header = table.horizontalHeader()
+    right = header.sectionViewportPosition(header.logicalIndex(header.count() - 1))
+    assert right + header.sectionSize(header.logicalIndex(header.count() - 1)) <= (
+        table.viewport().width()
+    )
+    # an elided label or folder keeps its whole text in the tooltip
+    for column in (0, table.model().columnCount() - 1):
+        index = table.model().index(0, column)
+        assert index.data(Qt.ItemDataRole.ToolTipRole) == index.data()
+
+
+def test_the_heads_tab_shows_half_the_heads_of_a_4x4_model_and_their_profile(laptop):
+    panel = laptop.heads_panel
+    show_tab(laptop, panel)
+    rows = stats(n_layer=4, n_head=4)
+    panel.set_report(
+        HeadReport(
+            rows=rows,
+            labels=[[r["label"] for r in rows[k : k + 4]] for k in range(0, 16, 4)],
+            kinds=[[r["kind"] for r in rows[k : k + 4]] for k in range(0, 16, 4)],
+            base=BASE,
+            classes=CLASSES,
+            description="64 validation windows of 64 characters, weights at step 2,000",
+            base_loss=None,
+            ablation=None,
+            step=2_000,
+        )
+    )
+    panel.select(0, 0)
+    QApplication.processEvents()
+    table = laptop.head_table.findChild(QTableView, "headTableView")
+    assert table.model().rowCount() == 16
+    assert rows_shown(table) >= 8
+    assert not table.horizontalScrollBar().isVisible()
+    # the selected head's lines and profile keep a usable share of the height
+    assert panel.profile.height() >= 130 and panel.lines.height() >= 130
+    # the captions are one line each, cut short rather than wrapped, and whole in text()
+    caption = laptop.head_table.findChild(QLabel, "headTableCaption")
+    assert caption.text().endswith("weights at step 2,000")
+    assert caption.height() < 2 * caption.fontMetrics().height()
+
+
+def test_an_elided_label_cuts_what_it_draws_not_its_text(qtbot):
+    text = "What each head does — over 64 validation windows of 64 characters"
+    label = ElidedLabel(text)
+    qtbot.addWidget(label)
+    label.resize(120, 24)
+    label.show()
+    assert label.text() == text and label.is_elided()
+    assert label.shown_text().endswith("…") and len(label.shown_text()) < len(text)
+    label.resize(label.fontMetrics().horizontalAdvance(text) + 20, 24)
+    assert not label.is_elided() and label.shown_text() == text
