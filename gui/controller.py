@@ -29,10 +29,10 @@ from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_text
 from headwatch.core.storage import RunError
 from headwatch.gui.exports import write_inspection_json, write_loss_csv
 from headwatch.gui.follow_controller import FollowController
+from headwatch.gui.ladder_controller import LadderController
 from headwatch.gui.messages import (
     Evaluation,
     KnockoutState,
-    LadderStatus,
     Problem,
     Progress,
     RunFailed,
@@ -53,7 +53,6 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
     from headwatch.core.control import Snapshot, TrainControl
     from headwatch.core.inspection import PromptInspection
-    from headwatch.core.ladder import Stage
     from headwatch.core.runs import RunRecord
     from headwatch.core.trainer import Trainer
 
@@ -163,7 +162,6 @@ class AppController(QObject):
         self._recent: deque[tuple[float, int]] = deque()  # (monotonic s, step) for the ETA
         self._auto_analysis_at = -math.inf  # time.monotonic() of the last automatic analysis
         self._auto_analysis_owed = False  # an evaluation came since then
-        self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
         self.tensorboard = False  # the window's runs also write TensorBoard events in RUN/tb/
         self._follow_embeddings = False  # the embedding map is on show: map new weights
         self._knockout = KnockoutState()
@@ -173,6 +171,7 @@ class AppController(QObject):
         self.snapshot_budget_mb: float | None = None
         self._timeline_control = self._make_timeline_control()
         self._follow_control = self._make_follow_control()
+        self._ladder_control = self._make_ladder_control()
         # Open run: the folder reader (a seam for tests), and the newest Open's version
         self.run_reader: RunReader = read_saved_run
         self._open_version = 0
@@ -256,7 +255,7 @@ class AppController(QObject):
         if not self._closing:
             self._closing = True
             self._pending = None
-            self._ladder = []
+            self._ladder_control.drop()
             self.stop_following()
             if self._training is not None:
                 self._training.control.stop()
@@ -436,8 +435,8 @@ class AppController(QObject):
     def stop(self) -> None:
         """Stop after the step in flight (the run is saved); also drops a start waiting for it."""
         self._pending = None
-        if self._ladder:
-            self._end_ladder("The ladder was stopped.")
+        if self.ladder_running():
+            self._ladder_control.end("The ladder was stopped.")
         if self._training is not None:
             self._training.control.stop()
             self._set_state(RunState.STOPPING)
@@ -643,22 +642,23 @@ class AppController(QObject):
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
             # the knockout losses too, unless the ladder's next stage starts training now
-            self._analyse_heads_owed(losses=not self._ladder)
+            self._analyse_heads_owed(losses=not self.ladder_running())
         word = "Finished" if message.reason == "done" else "Stopped"
         self.status.emit(f"{word}; the run is saved in {run.folder}")
         self.runFinished.emit(message)
-        if self._ladder and message.reason == "done" and message.run_id == self._current_id:
-            self._next_ladder_stage()
-        elif self._ladder:
-            self._end_ladder("The ladder was stopped.")
+        ladder = self.ladder_running()
+        if ladder and message.reason == "done" and message.run_id == self._current_id:
+            self._ladder_control.next_stage()
+        elif ladder:
+            self._ladder_control.end("The ladder was stopped.")
 
     @Slot(object)
     def _on_run_failed(self, message: RunFailed) -> None:
         self._update_run(message.run_id, state=RunState.IDLE)
         if message.run_id == self._current_id:
             self._trainer = None  # diverged or broken weights: this run cannot continue
-        if self._ladder:
-            self._end_ladder("")
+        if self.ladder_running():
+            self._ladder_control.end("")
         self._tell("Training stopped", message.message)
 
     def _set_state(self, state: RunState) -> None:
@@ -826,46 +826,32 @@ class AppController(QObject):
         the analysis thread; labelsExported(path) when written."""
         return self._timeline_control.export_labels_over_time(path)
 
-    # --- the lecture's ladder ---------------------------------------------------------------
+    # --- the lecture's ladder (gui/ladder_controller.py) -----------------------------------
+
+    def _make_ladder_control(self) -> LadderController:
+        control = LadderController(
+            lambda: self.corpus.vocab_size,
+            lambda model_config, train_config, title: self.retrain(
+                model_config, train_config, title=title
+            ),
+            self,
+        )
+        control.ladderChanged.connect(self.ladderChanged)
+        control.problem.connect(self.problem)
+        return control
 
     def run_ladder(self) -> None:
         """Train every stage of the lecture's ladder in turn, each a run of this session."""
-        from headwatch.core.ladder import STAGES
-
         if not self.is_ready():
             return
         if self.corpus is None:
             self._tell("No corpus yet", "Wait for the corpus to load, or open a text file.")
             return
-        self._ladder = list(STAGES)
-        self._start(self._next_ladder_stage)
+        self._ladder_control.begin(LADDER_ITERS)
+        self._start(self._ladder_control.next_stage)
 
     def ladder_running(self) -> bool:
-        return bool(self._ladder)
-
-    def _next_ladder_stage(self) -> None:
-        from headwatch.core.ladder import STAGES
-        from headwatch.core.ladder import train_config as ladder_train_config
-
-        if not self._ladder:
-            self._end_ladder("The ladder is done: compare the stages' val loss.")
-            return
-        stage = self._ladder.pop(0)
-        done = len(STAGES) - len(self._ladder)
-        self.ladderChanged.emit(LadderStatus(True, f"stage {done} of {len(STAGES)}: {stage.label}"))
-        try:
-            model_config = stage.model_config(self.corpus.vocab_size)
-            train_config = ladder_train_config(LADDER_ITERS, eval_iters=50)
-        except ConfigError as exc:
-            self._end_ladder("")
-            self._tell("Cannot run the ladder", str(exc))
-            return
-        if not self.retrain(model_config, train_config, title=stage.label):
-            self._end_ladder("")
-
-    def _end_ladder(self, text: str) -> None:
-        self._ladder = []
-        self.ladderChanged.emit(LadderStatus(False, text))
+        return self._ladder_control.running()
 
     # --- runs on disk -----------------------------------------------------------------------
 
