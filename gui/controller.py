@@ -2,8 +2,12 @@
 
 AppController owns the corpus, the session's runs (gui/run_list.py), the training lifecycle (one
 training thread at a time), the prompt inspection and the analyses (two viewing threads), the
-head-analysis schedule, the lecture's ladder, and opening, saving and exporting runs. The window
-sends it the user's intent and renders what it publishes; every signal carries one typed object.
+head-analysis schedule, head knockout, the embedding map, the logit lens, and opening, saving and
+exporting runs. Three concerns have modules of their own, which it owns and whose public calls it
+delegates: following a run another process writes (gui/follow_controller.py), the timeline of
+the current run's weight snapshots (gui/timeline_controller.py) and the lecture's ladder
+(gui/ladder_controller.py). The window sends it the user's intent and renders what it publishes;
+every signal carries one typed object.
 
 Nothing here waits for a thread. A stop takes effect after the step in flight (the state reads
 STOPPING meanwhile), and whatever was asked for next — a Retrain, an opened run, the ladder's
