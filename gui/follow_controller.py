@@ -1,6 +1,6 @@
 """Following a run folder that another process writes: the app-state side (gui/following.py).
 
-FollowController owns the one run followed (a core-free Following record and its FollowWorker
+FollowController owns the one run followed (its gui.following.Following record and FollowWorker
 thread): it starts and stops following, turns each look at the folder into what a training
 thread would have sent (new losses, evaluations, weights) and says where following stands.
 AppController owns it and hands it only what it needs: the session's runs, a way to add a run and
