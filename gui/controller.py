@@ -2,8 +2,12 @@
 
 AppController owns the corpus, the session's runs (gui/run_list.py), the training lifecycle (one
 training thread at a time), the prompt inspection and the analyses (two viewing threads), the
-head-analysis schedule, the lecture's ladder, and opening, saving and exporting runs. The window
-sends it the user's intent and renders what it publishes; every signal carries one typed object.
+head-analysis schedule, head knockout, the embedding map, the logit lens, and opening, saving and
+exporting runs. Three concerns have modules of their own, which it owns and whose public calls it
+delegates: following a run another process writes (gui/follow_controller.py), the timeline of
+the current run's weight snapshots (gui/timeline_controller.py) and the lecture's ladder
+(gui/ladder_controller.py). The window sends it the user's intent and renders what it publishes;
+every signal carries one typed object.
 
 Nothing here waits for a thread. A stop takes effect after the step in flight (the state reads
 STOPPING meanwhile), and whatever was asked for next — a Retrain, an opened run, the ladder's
@@ -28,11 +32,11 @@ from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
 from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_text_file
 from headwatch.core.storage import RunError
 from headwatch.gui.exports import write_inspection_json, write_loss_csv
+from headwatch.gui.follow_controller import FollowController
+from headwatch.gui.ladder_controller import LadderController
 from headwatch.gui.messages import (
     Evaluation,
-    FollowStatus,
     KnockoutState,
-    LadderStatus,
     Problem,
     Progress,
     RunFailed,
@@ -47,23 +51,20 @@ from headwatch.gui.messages import (
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.run_opener import OpenRequest, RunOpener, RunReader, read_saved_run
 from headwatch.gui.threads import WorkerThread
-from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal, Slot
+from headwatch.gui.timeline_controller import TimelineController
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
     from headwatch.core.control import Snapshot, TrainControl
     from headwatch.core.inspection import PromptInspection
-    from headwatch.core.ladder import Stage
-    from headwatch.core.runs import MetricRow, RunRecord
+    from headwatch.core.runs import RunRecord
     from headwatch.core.trainer import Trainer
-    from headwatch.gui.following import Following, FollowOpened, FollowPolled
 
 log = logging.getLogger("headwatch")
 
 # new weights for the views at most this often: more only takes CPU from training (each one is
 # an inspection and a repaint)
 SNAPSHOT_SECONDS = 0.4
-# the timeline's viewed step gets its own head labels once the slider has rested this long
-VIEWED_HEADS_DELAY_MS = 250
 AUTO_ANALYSIS_MAX_PARAMS = 2_000_000  # larger models analyse heads on request only (CPU cost)
 # While training, heads are re-analysed at an evaluation at most this often, and once more when
 # the run pauses or ends: at every evaluation the analyses took ~9 % of training's speed at baby.
@@ -165,24 +166,16 @@ class AppController(QObject):
         self._recent: deque[tuple[float, int]] = deque()  # (monotonic s, step) for the ETA
         self._auto_analysis_at = -math.inf  # time.monotonic() of the last automatic analysis
         self._auto_analysis_owed = False  # an evaluation came since then
-        self._ladder: list[Stage] = []  # stages still to train, when the ladder runs
-        self._follow: Following | None = None  # the run another process writes, followed
-        self._follow_count = 0
         self.tensorboard = False  # the window's runs also write TensorBoard events in RUN/tb/
         self._follow_embeddings = False  # the embedding map is on show: map new weights
         self._knockout = KnockoutState()
         self._lens_shown = False  # the Lens tab is on show: inspections carry the logit lens
-        self._timeline = Timeline("", (), None)
         # MiB of weight snapshots each run of the window keeps for the timeline; None: the
         # CLI's default (core.snapshot_store.DEFAULT_BUDGET_MB), 0: none
         self.snapshot_budget_mb: float | None = None
-        self.runAdded.connect(self._follow_timeline)
-        # the viewed step's head labels, once the slider rests (not for every step it passes)
-        self._viewed_heads_timer = QTimer(self)
-        self._viewed_heads_timer.setSingleShot(True)
-        self._viewed_heads_timer.setInterval(VIEWED_HEADS_DELAY_MS)
-        self._viewed_heads_timer.timeout.connect(self._analyse_viewed_heads)
-        self.runChanged.connect(self._follow_timeline)
+        self._timeline_control = self._make_timeline_control()
+        self._follow_control = self._make_follow_control()
+        self._ladder_control = self._make_ladder_control()
         # Open run: the folder reader (a seam for tests), and the newest Open's version
         self.run_reader: RunReader = read_saved_run
         self._open_version = 0
@@ -225,7 +218,7 @@ class AppController(QObject):
         self._mapEmbeddings.connect(analysis.map_embeddings)
         analysis.embeddingsMapped.connect(self.embeddingsMapped)
         self._exportLabels.connect(analysis.export_labels)
-        analysis.labelsExported.connect(self._on_labels_exported)
+        analysis.labelsExported.connect(self._timeline_control.on_labels_exported)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
         self._showLens.connect(inspect.set_lens)
         self._analyseLens.connect(analysis.analyse_lens)
@@ -237,10 +230,8 @@ class AppController(QObject):
         threads = ((inspect, "inspect"), (analysis, "analyse"), (self._opener, "open"))
         for worker, name in threads:
             thread = WorkerThread(worker, name)
-            thread.ended.connect(self._on_thread_ended)
             self._viewers.append(thread)
-            self._live += 1
-            thread.start(worker.start)
+            self._start_thread(thread, worker.start)
         self._started = True
         self._send_knockout()
         self._showLens.emit(self._lens_shown)
@@ -268,7 +259,7 @@ class AppController(QObject):
         if not self._closing:
             self._closing = True
             self._pending = None
-            self._ladder = []
+            self._ladder_control.drop()
             self.stop_following()
             if self._training is not None:
                 self._training.control.stop()
@@ -281,6 +272,12 @@ class AppController(QObject):
     def threads_ended(self) -> bool:
         """True when no thread of this controller runs."""
         return self._live == 0
+
+    def _start_thread(self, thread: WorkerThread, entry: Callable[[], None]) -> None:
+        """Start a thread that is counted until it has ended (allThreadsEnded waits for it)."""
+        thread.ended.connect(self._on_thread_ended)
+        self._live += 1
+        thread.start(entry)
 
     @Slot()
     def _on_thread_ended(self) -> None:
@@ -383,7 +380,7 @@ class AppController(QObject):
         run. While a run is stopping, this waits for it (unless something else already does)."""
         if not self.is_ready():
             return
-        if self._follow is not None and not self._train_while_following():
+        if self.is_following() and not self._train_while_following():
             return
         if self._state is RunState.PAUSED:
             self.resume()
@@ -442,8 +439,8 @@ class AppController(QObject):
     def stop(self) -> None:
         """Stop after the step in flight (the run is saved); also drops a start waiting for it."""
         self._pending = None
-        if self._ladder:
-            self._end_ladder("The ladder was stopped.")
+        if self.ladder_running():
+            self._ladder_control.end("The ladder was stopped.")
         if self._training is not None:
             self._training.control.stop()
             self._set_state(RunState.STOPPING)
@@ -649,22 +646,23 @@ class AppController(QObject):
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
             # the knockout losses too, unless the ladder's next stage starts training now
-            self._analyse_heads_owed(losses=not self._ladder)
+            self._analyse_heads_owed(losses=not self.ladder_running())
         word = "Finished" if message.reason == "done" else "Stopped"
         self.status.emit(f"{word}; the run is saved in {run.folder}")
         self.runFinished.emit(message)
-        if self._ladder and message.reason == "done" and message.run_id == self._current_id:
-            self._next_ladder_stage()
-        elif self._ladder:
-            self._end_ladder("The ladder was stopped.")
+        ladder = self.ladder_running()
+        if ladder and message.reason == "done" and message.run_id == self._current_id:
+            self._ladder_control.next_stage()
+        elif ladder:
+            self._ladder_control.end("The ladder was stopped.")
 
     @Slot(object)
     def _on_run_failed(self, message: RunFailed) -> None:
         self._update_run(message.run_id, state=RunState.IDLE)
         if message.run_id == self._current_id:
             self._trainer = None  # diverged or broken weights: this run cannot continue
-        if self._ladder:
-            self._end_ladder("")
+        if self.ladder_running():
+            self._ladder_control.end("")
         self._tell("Training stopped", message.message)
 
     def _set_state(self, state: RunState) -> None:
@@ -693,9 +691,9 @@ class AppController(QObject):
         self.inspected.emit(result)
         # new weights on show are inspected first, whatever brought them: map them too
         if self._follow_embeddings:
-            if self.viewed_step is not None and self._timeline.folder:
+            if self.viewed_step is not None and self.timeline.folder:
                 # the timeline's snapshot, read from the run folder in the analysis thread
-                self._mapEmbeddings.emit((self._timeline.folder, result.step))
+                self._mapEmbeddings.emit((self.timeline.folder, result.step))
             else:
                 self.map_embeddings()
 
@@ -794,114 +792,70 @@ class AppController(QObject):
             self.lensAnalysing.emit()
             self._analyseLens.emit()
 
-    # --- the timeline: the current run's weight snapshots -----------------------------------
+    # --- the timeline: the current run's weight snapshots (gui/timeline_controller.py) ------
+
+    def _make_timeline_control(self) -> TimelineController:
+        control = TimelineController(
+            lambda: self._current_id,
+            lambda: self.current is not None and _analysed_by_itself(self.current),
+            self,
+        )
+        self.runAdded.connect(control.follow_run)
+        self.runChanged.connect(control.follow_run)
+        control.timelineChanged.connect(self.timelineChanged)
+        control.labelsExported.connect(self.labelsExported)
+        control.status.connect(self.status)
+        control.problem.connect(self.problem)
+        control.view.connect(self._view)
+        control.analyseHeadsAt.connect(self._analyseHeadsAt)
+        control.exportLabels.connect(self._exportLabels)
+        return control
 
     @property
     def timeline(self) -> Timeline:
-        return self._timeline
+        return self._timeline_control.timeline
 
     @property
     def viewed_step(self) -> int | None:
         """The snapshot step the prompt views show; None: they follow the newest weights."""
-        return self._timeline.viewed
+        return self._timeline_control.timeline.viewed
 
     def view_step(self, step: int | None) -> None:
         """Show the prompt views at the current run's snapshot of step (the nearest kept), or
         follow the newest weights again (None: Live). Ignored when the run keeps no snapshot."""
-        timeline = self._timeline
-        if step is not None and not timeline.steps:
-            return
-        if step != timeline.viewed:
-            self._set_timeline(Timeline(timeline.folder, timeline.steps, step))
-            self._view.emit(None if step is None else (timeline.folder, step))
-            if step is None:
-                self._viewed_heads_timer.stop()
-            else:
-                self._viewed_heads_timer.start()
-
-    def _analyse_viewed_heads(self) -> None:
-        timeline = self._timeline
-        small = self.current is not None and _analysed_by_itself(self.current)
-        if timeline.viewed is not None and small:
-            self._analyseHeadsAt.emit((timeline.folder, timeline.viewed))
-
-    @Slot(object)
-    def _follow_timeline(self, run: RunInfo) -> None:
-        """The current run's snapshot steps, listed again as it changes (a scan of its folder,
-        a few times a second while training); a new current run starts in Live."""
-        from headwatch.core.snapshot_store import list_snapshots
-
-        if run.run_id != self._current_id:
-            return
-        folder = run.folder or ""
-        steps = tuple(s.step for s in list_snapshots(folder)) if folder else ()
-        old = self._timeline
-        viewed = old.viewed if folder == old.folder else None
-        if old.viewed is not None and viewed is None:
-            self._view.emit(None)
-        self._set_timeline(Timeline(folder, steps, viewed))
-
-    def _set_timeline(self, timeline: Timeline) -> None:
-        if timeline != self._timeline:
-            self._timeline = timeline
-            self.timelineChanged.emit(timeline)
+        self._timeline_control.view_step(step)
 
     def export_labels_over_time(self, path: str | Path) -> bool:
         """Every head's label at every snapshot of the current run as CSV (core.timeline), in
         the analysis thread; labelsExported(path) when written."""
-        timeline = self._timeline
-        if not timeline.steps:
-            self._tell("Nothing to export", "Train a run or open one that kept weight snapshots.")
-            return False
-        self.status.emit(f"Measuring the head labels at {len(timeline.steps)} snapshots…")
-        self._exportLabels.emit(timeline.folder, str(path))
-        return True
+        return self._timeline_control.export_labels_over_time(path)
 
-    @Slot(str)
-    def _on_labels_exported(self, path: str) -> None:
-        self.status.emit(f"Head labels over time written to {path}")
-        self.labelsExported.emit(path)
+    # --- the lecture's ladder (gui/ladder_controller.py) -----------------------------------
 
-    # --- the lecture's ladder ---------------------------------------------------------------
+    def _make_ladder_control(self) -> LadderController:
+        control = LadderController(
+            lambda: self.corpus.vocab_size,
+            lambda model_config, train_config, title: self.retrain(
+                model_config, train_config, title=title
+            ),
+            self,
+        )
+        control.ladderChanged.connect(self.ladderChanged)
+        control.problem.connect(self.problem)
+        return control
 
     def run_ladder(self) -> None:
         """Train every stage of the lecture's ladder in turn, each a run of this session."""
-        from headwatch.core.ladder import STAGES
-
         if not self.is_ready():
             return
         if self.corpus is None:
             self._tell("No corpus yet", "Wait for the corpus to load, or open a text file.")
             return
-        self._ladder = list(STAGES)
-        self._start(self._next_ladder_stage)
+        self._ladder_control.begin(LADDER_ITERS)
+        self._start(self._ladder_control.next_stage)
 
     def ladder_running(self) -> bool:
-        return bool(self._ladder)
-
-    def _next_ladder_stage(self) -> None:
-        from headwatch.core.ladder import STAGES
-        from headwatch.core.ladder import train_config as ladder_train_config
-
-        if not self._ladder:
-            self._end_ladder("The ladder is done: compare the stages' val loss.")
-            return
-        stage = self._ladder.pop(0)
-        done = len(STAGES) - len(self._ladder)
-        self.ladderChanged.emit(LadderStatus(True, f"stage {done} of {len(STAGES)}: {stage.label}"))
-        try:
-            model_config = stage.model_config(self.corpus.vocab_size)
-            train_config = ladder_train_config(LADDER_ITERS, eval_iters=50)
-        except ConfigError as exc:
-            self._end_ladder("")
-            self._tell("Cannot run the ladder", str(exc))
-            return
-        if not self.retrain(model_config, train_config, title=stage.label):
-            self._end_ladder("")
-
-    def _end_ladder(self, text: str) -> None:
-        self._ladder = []
-        self.ladderChanged.emit(LadderStatus(False, text))
+        return self._ladder_control.running()
 
     # --- runs on disk -----------------------------------------------------------------------
 
@@ -979,7 +933,23 @@ class AppController(QObject):
         if corpus is not None and _analysed_by_itself(run):
             self.analyse_heads()  # the badges and the Heads tab, without a click
 
-    # --- following a run another process writes (gui/following.py) ------------------------
+    # --- following a run another process writes (gui/follow_controller.py) -----------------
+
+    def _make_follow_control(self) -> FollowController:
+        control = FollowController(
+            self.runs, self._new_run, self._update_run, self._start_thread, self
+        )
+        control.followChanged.connect(self.followChanged)
+        control.status.connect(self.status)
+        control.problem.connect(self.problem)
+        control.runReset.connect(self.runAdded)
+        control.opened.connect(self._on_follow_opened)
+        control.weightsRead.connect(self._on_follow_weights)
+        control.stepsRead.connect(self._on_steps)
+        control.evaluated.connect(self._on_evaluated)
+        control.resumable.connect(self._on_follow_resumable)
+        control.stopped.connect(self._on_follow_stopped)
+        return control
 
     def follow_run(self, path: str | Path, interval_s: float | None = None) -> bool:
         """Follow the run folder that another process is writing: its curves grow and its
@@ -989,129 +959,45 @@ class AppController(QObject):
         run. A folder that is no run is told as a message. False when the app is not ready."""
         if not self.is_ready():
             return False
-        self._start(lambda: self._begin_following(Path(path), interval_s))
+        self._start(lambda: self._follow_control.begin(Path(path), interval_s))
         return True
 
     def is_following(self) -> bool:
-        return self._follow is not None
+        return self._follow_control.is_following()
 
     def stop_following(self) -> None:
         """Stop looking at the followed run; it stays in the session's runs, on show."""
-        follow, self._follow = self._follow, None
-        if follow is None:
-            return
-        from headwatch.gui.following import ENDED_STATES
+        self._follow_control.stop()
 
-        # the worker stops its timer in its own thread, then ends that thread
-        QMetaObject.invokeMethod(follow.worker, "stop", Qt.ConnectionType.QueuedConnection)
-        name = Path(follow.folder).name
-        if follow.run_id is not None and follow.state not in ENDED_STATES:
-            self._resume = None  # its writer may still write: Train starts a new run now
-        if follow.run_id is not None and follow.run_id in self.runs:
-            self.runChanged.emit(self.runs.update(follow.run_id, title=name, label=name))
-        self.followChanged.emit(FollowStatus(follow.folder, "off", ""))
-        self.status.emit(f"Stopped following {follow.folder}")
+    @Slot(object)
+    def _on_follow_opened(self, corpus: Corpus | None) -> None:
+        self._preview_version += 1  # a preview still queued would cover the run's weights
+        if corpus is not None:  # analyses run on its text; Train may continue it
+            self._use_corpus(corpus)
+
+    @Slot(object, object, object)
+    def _on_follow_weights(self, step: int, record: RunRecord, state: dict) -> None:
+        self._preview_version += 1
+        self.snapshots.publish(step, record.model_config, record.tokenizer, state)
+        self._refresh.emit()
+
+    @Slot(object)
+    def _on_follow_resumable(self, resume: tuple[RunRecord, Corpus] | None) -> None:
+        self._resume = resume
+
+    @Slot()
+    def _on_follow_stopped(self) -> None:
         if self.current is not None and not self._closing:
             self._publish_progress(self.current)
-
-    def _begin_following(self, path: Path, interval_s: float | None) -> None:
-        from headwatch.gui.following import POLL_SECONDS, Following, FollowWorker
-
-        self._follow_count += 1
-        token = f"follow{self._follow_count}"
-        worker = FollowWorker(token, path, interval_s or POLL_SECONDS)
-        worker.opened.connect(self._on_follow_opened)
-        worker.polled.connect(self._on_follow_polled)
-        worker.failed.connect(self._on_follow_failed)
-        thread = WorkerThread(worker, "follow")
-        thread.ended.connect(self._on_thread_ended)
-        self._follow = Following(token, thread, worker, str(path))
-        self._live += 1
-        thread.start(worker.start)
-        self.followChanged.emit(FollowStatus(str(path), "opening", f"opening {path}…", "opening…"))
-
-    @Slot(object)
-    def _on_follow_opened(self, message: FollowOpened) -> None:
-        from headwatch.core.model import GPT
-
-        follow = self._follow
-        if follow is None or message.token != follow.token:
-            return
-        record = message.record
-        settings = flat_settings(
-            record.model_config.to_dict(),
-            record.train_config.to_dict(),
-            record.corpus.get("name", "?"),
-        )
-        follow.run_id = self._new_run(
-            settings,
-            f"{record.path.name} · following",
-            folder=str(record.path),
-            parameters=GPT.unfilled(record.model_config, "meta").num_parameters(),
-            total=record.train_config.max_iters,
-        )
-        follow.record, follow.corpus, follow.why = record, message.corpus, message.why
-        self._preview_version += 1  # a preview still queued would cover the run's weights
-        if message.corpus is not None:  # analyses run on its text; Train may continue it
-            self._use_corpus(message.corpus)
-        note = f" — to view only: {message.why}" if message.corpus is None else ""
-        self.status.emit(f"Following {record.path}{note}")
-
-    @Slot(object)
-    def _on_follow_polled(self, message: FollowPolled) -> None:
-        from headwatch.gui.following import ENDED_STATES, describe
-
-        follow = self._follow
-        if follow is None or message.token != follow.token or follow.run_id is None:
-            return
-        update, run_id = message.update, follow.run_id
-        if message.weights is not None:
-            step, state = message.weights
-            self._preview_version += 1
-            self.snapshots.publish(step, follow.record.model_config, follow.record.tokenizer, state)
-            self._refresh.emit()
-        if update.reset:  # metrics.jsonl was rewritten: the curve starts over
-            self.runAdded.emit(self.runs.update(run_id, best_val=None, last_train=None))
-        self._add_followed_rows(run_id, follow.record, update.rows)
-        follow.state, follow.owner = update.state, update.owner
-        if message.ended_record is not None and follow.corpus is not None:
-            self._resume = (message.ended_record, follow.corpus)  # Train continues it here
-        elif update.state not in ENDED_STATES:
-            self._resume = None
-        run = self.runs.get(run_id)
-        text, short = describe(update)
-        self.followChanged.emit(
-            FollowStatus(follow.folder, update.state, text, short, run.step, run.total)
-        )
-
-    def _add_followed_rows(self, run_id: str, record: RunRecord, rows: list[MetricRow]) -> None:
-        """New metric lines of the followed run, as if its training thread had sent them."""
-        from headwatch.gui.following import followed_evaluations, followed_steps
-
-        batch = followed_steps(run_id, record, rows, self.runs.get(run_id))
-        if batch is not None:
-            self._on_steps(batch)
-        for evaluation in followed_evaluations(run_id, rows):
-            self._on_evaluated(evaluation)
-
-    @Slot(str, str)
-    def _on_follow_failed(self, token: str, message: str) -> None:
-        follow = self._follow
-        if follow is None or token != follow.token:
-            return
-        if follow.run_id is None:  # the folder is no run: there is nothing to follow
-            self.stop_following()
-        self._tell("Cannot follow this run", f"{message}\n\nNothing was changed.")
 
     def _train_while_following(self) -> bool:
         """Train pressed while a run is followed: True (following stops) when its writer is gone
         and Train may continue it here; else False, and a message saying why not."""
-        from headwatch.gui.following import ENDED_STATES, why_not_train
-
-        if self._follow.state in ENDED_STATES and self._resume is not None:
+        why = self._follow_control.why_not_train(self._resume is not None)
+        if why is None:
             self.stop_following()
             return True
-        self._tell(*why_not_train(self._follow))
+        self._tell(*why)
         return False
 
     def save_run_as(self, destination: str | Path) -> bool:
