@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from headwatch.core.ablation import ABLATIONS, ablation_values, knocked_out, parse_heads
 from headwatch.core.analyses import DEFAULT_WINDOWS, analyse_heads, run_windows
-from headwatch.core.charnames import quoted, visible_string
+from headwatch.core.charnames import quoted, quoted_string, visible_string
 from headwatch.core.config import MAX_SEED, check_sampling, check_whole
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
@@ -659,8 +659,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout)
         sys.stdout.write("\n")
         return 0
-    prompt = visible_string("".join(result.tokens))
-    print(f"run {args.run} at step {step}; prompt '{prompt}'")
+    print(f"run {args.run} at step {step}; prompt {quoted_string(''.join(result.tokens))}")
     for layer in range(result.attention.shape[0]):
         for head in range(result.attention.shape[1]):
             row = result.attention[layer, head, -1]
