@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from headwatch.core.cli import main
@@ -112,14 +116,62 @@ def test_headwatch_follow_prints_the_evaluations_of_a_run_and_its_end(tmp_path, 
     assert captured.err.splitlines()[-1] == "the run ended at step 12"
 
 
+def _missing(tmp_path):
+    return tmp_path / "no-such-run"
+
+
+def _a_file(tmp_path):
+    return write_corpus(tmp_path)
+
+
+def _a_file_of_a_run(tmp_path):
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    return tmp_path / "config.json"
+
+
+def _config_is_a_folder(tmp_path):
+    (tmp_path / "config.json").mkdir()
+    return tmp_path
+
+
+GIVE = "give the run folder that `headwatch train --out` writes"
+
+
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("where", "argv", "message"),
     [
-        (["--interval", "0"], "--interval and --stale-after must be more than 0 seconds"),
-        ([], "not a HeadWatch run (no config.json) — nothing to follow"),
+        (lambda p: p, ["--interval", "0"], "--interval and --stale-after must be more than 0"),
+        (lambda p: p, [], f"not a HeadWatch run (no config.json) — {GIVE}"),
+        (_missing, [], f"no-such-run: no such folder — {GIVE}"),
+        (_a_file, [], f"corpus.txt: is a file, not a run folder — {GIVE}"),
+        (_a_file_of_a_run, [], "config.json: is a file — give the run folder that holds it, "),
+        (_config_is_a_folder, [], "config.json: cannot be read ("),
     ],
 )
-def test_headwatch_follow_bad_input_is_one_line(tmp_path, capsys, argv, message):
-    assert main(["follow", str(tmp_path), *argv]) == 2
+def test_headwatch_follow_bad_input_is_one_line(tmp_path, capsys, where, argv, message):
+    assert main(["follow", str(where(tmp_path)), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_headwatch_follow_an_unreadable_folder_says_so(tmp_path):
+    """Run as another user where the tests run as root (root reads every folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="headwatch-unreadable-"))  # reachable by any user
+    try:
+        (folder / "config.json").write_text("{}", encoding="utf-8")
+        folder.chmod(0o000)
+        as_other = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        prefix = as_other if os.geteuid() == 0 else []
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "headwatch", "follow", str(folder)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        folder.chmod(0o700)
+        shutil.rmtree(folder)
+    assert done.returncode == 2, done.stderr
+    said = f"headwatch: error: {folder}: cannot be read (permission denied) — check its permissions"
+    assert done.stderr == said + "\n"
