@@ -95,7 +95,7 @@ class RunFollower:
         self._metrics_stamp: tuple[int, int] | None = None
         self._checkpoint_stamp: tuple[int, int] | None = None
         self._snapshots_stamp: int | None = None
-        self._newest_snapshot: str | None = None
+        self._newest_step: int | None = None  # of the newest snapshot reported
         self._last_change = clock()
         self.step: int | None = None
 
@@ -168,6 +168,8 @@ class RunFollower:
         self._snapshots_stamp = stamp
         snapshots = list_snapshots(self.path)
         newest = snapshots[-1] if snapshots else None
-        if newest is not None and newest.path.name != self._newest_snapshot:
-            self._newest_snapshot = newest.path.name
+        # by step, not file name: a step's snapshot upgraded to a more lasting kind (timed, then
+        # eval: step-N.timed.pt renamed step-N.eval.pt) holds the same weights
+        if newest is not None and newest.step != self._newest_step:
+            self._newest_step = newest.step
             update.snapshot = newest

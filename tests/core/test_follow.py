@@ -16,7 +16,7 @@ from headwatch.core.follow import RunFollower
 from headwatch.core.lock import LOCK
 from headwatch.core.runs import RunWriter
 from headwatch.core.session import train_into_run
-from headwatch.core.snapshot_store import SnapshotStore, load_snapshot
+from headwatch.core.snapshot_store import SnapshotStore, list_snapshots, load_snapshot
 from headwatch.core.storage import RunError
 from headwatch.core.trainer import Trainer
 
@@ -175,3 +175,23 @@ def test_headwatch_follow_an_unreadable_folder_says_so(tmp_path):
     assert done.returncode == 2, done.stderr
     said = f"headwatch: error: {folder}: cannot be read (permission denied) — check its permissions"
     assert done.stderr == said + "\n"
+
+
+def test_a_snapshot_upgraded_to_a_lasting_kind_is_reported_once(tmp_path):
+    """A step written as a timed snapshot, then again as its evaluation's (a new file name,
+    the same weights): `headwatch follow` printed "weights of step N" twice."""
+    corpus = small_corpus()
+    trainer = Trainer(corpus, small_model(corpus.vocab_size), small_training(max_iters=12))
+    run = tmp_path / "run"
+    RunWriter.create(run, corpus, trainer.model_config, trainer.config)
+    store = SnapshotStore(run, every_s=0)
+    follower = RunFollower(run)
+    trainer.step = 7
+    store.write(7, 0.5, trainer.model.state_dict(), "timed")
+    assert follower.poll().snapshot.step == 7
+    store.write(7, 0.5, trainer.model.state_dict(), "eval")
+    assert [s.kind for s in list_snapshots(run)] == ["eval"]
+    assert follower.poll().snapshot is None
+    trainer.step = 8
+    store.write(8, 0.6, trainer.model.state_dict(), "timed")
+    assert follower.poll().snapshot.step == 8
