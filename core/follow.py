@@ -140,6 +140,7 @@ class RunFollower:
         size = stamp[1]
         if size < self._offset:  # rewritten shorter: a resume dropped a crash's leftovers
             self._offset, update.reset = 0, True
+            self._newest_step = None  # its snapshots start again from the resumed step
         try:
             with path.open("rb") as fh:
                 fh.seek(self._offset)
@@ -168,8 +169,9 @@ class RunFollower:
         self._snapshots_stamp = stamp
         snapshots = list_snapshots(self.path)
         newest = snapshots[-1] if snapshots else None
-        # by step, not file name: a step's snapshot upgraded to a more lasting kind (timed, then
-        # eval: step-N.timed.pt renamed step-N.eval.pt) holds the same weights
-        if newest is not None and newest.step != self._newest_step:
+        # By step, and only a later one: a snapshot upgraded to a more lasting kind (step-N.timed.pt
+        # rewritten as step-N.eval.pt) holds the same weights, and a listing taken while the store
+        # replaces its timed snapshot can miss the newest file and show an older one as newest.
+        if newest is not None and (self._newest_step is None or newest.step > self._newest_step):
             self._newest_step = newest.step
             update.snapshot = newest

@@ -179,7 +179,8 @@ def test_headwatch_follow_an_unreadable_folder_says_so(tmp_path):
 
 def test_a_snapshot_upgraded_to_a_lasting_kind_is_reported_once(tmp_path):
     """A step written as a timed snapshot, then again as its evaluation's (a new file name,
-    the same weights): `headwatch follow` printed "weights of step N" twice."""
+    the same weights), and a listing that misses the newest file: `headwatch follow` printed
+    "weights of step N" twice."""
     corpus = small_corpus()
     trainer = Trainer(corpus, small_model(corpus.vocab_size), small_training(max_iters=12))
     run = tmp_path / "run"
@@ -195,3 +196,9 @@ def test_a_snapshot_upgraded_to_a_lasting_kind_is_reported_once(tmp_path):
     trainer.step = 8
     store.write(8, 0.6, trainer.model.state_dict(), "timed")
     assert follower.poll().snapshot.step == 8
+    # A listing that misses the newest file (taken while the store replaced its timed snapshot)
+    # shows an older one as the newest: no snapshot to report, old or new.
+    list_snapshots(run)[-1].path.unlink()
+    assert follower.poll().snapshot is None
+    store.write(9, 0.7, trainer.model.state_dict(), "timed")
+    assert follower.poll().snapshot.step == 9
