@@ -9,6 +9,6 @@ try:
     code = main()
 except KeyboardInterrupt:  # Ctrl+C while Python still loads torch (seconds): no traceback
     if os.environ.get("RANK", "0") == "0":  # under torchrun, said once
-        sys.stderr.write("headwatch: interrupted before it began; nothing was changed\n")
+        sys.stderr.write("headwatch: interrupted\n")
     code = 130  # the shell's code for a process stopped by Ctrl+C
 sys.exit(code)

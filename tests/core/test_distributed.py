@@ -168,4 +168,8 @@ def test_ctrl_c_while_python_loads_prints_no_traceback(tmp_path):
     _, err = child.communicate(timeout=60)
     assert "Traceback" not in err, err
     if child.returncode == 130:  # stopped while loading or setting up: one line says so
-        assert err.endswith("nothing was changed\n") and err.count("headwatch: ") <= 2, err
+        said = err.splitlines()[-1]
+        assert said in (
+            "headwatch: interrupted",
+            "stopped before training began; nothing was changed",
+        )
