@@ -825,7 +825,7 @@ def cmd_lens(args: argparse.Namespace) -> int:
         json.dump(result.to_json(losses), sys.stdout)
         sys.stdout.write("\n")
         return 0
-    print(f"run {args.run} at step {record.step}; prompt {prompt.text!r}")
+    print(f"run {args.run} at step {record.step}; prompt {quoted_string(prompt.text)}")
     if result.note:
         print(f"note: {result.note}")
     print(f"loss by depth over {x.shape[0]} validation windows; each stage's guess per position:")

@@ -127,5 +127,5 @@ def test_strings_on_one_line_and_running_text():
 
 def test_a_string_is_quoted_in_marks_it_does_not_hold():
     assert quoted_string("ROMEO") == "'ROMEO'"
-    assert quoted_string("it's\n") == "\"it's↵\""
-    assert quoted_string("say \"'tis\"") == "`say␣\"'tis\"`"
+    assert quoted_string("it's\n") == '"it\'s↵"'
+    assert quoted_string('say "\'tis"') == '`say␣"\'tis"`'

@@ -47,7 +47,7 @@ def test_every_builtin_character_prints_distinctly_and_unambiguously():
         mark, shown = text[0], visible(ch)
         assert text.startswith(f"{mark}{shown}{mark}"), (ch, text)
         assert mark not in shown, (ch, text)
-    assert quoted("'") == "\"'\"" and quoted('"') == "'\"'"
+    assert quoted("'") == '"\'"' and quoted('"') == "'\"'"
 
 
 def test_inspect_lists_the_apostrophe_readably(tmp_path, capsys):
@@ -62,5 +62,7 @@ def test_inspect_lists_the_apostrophe_readably(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "'''" not in text
     [next_line] = [line for line in text.splitlines() if line.startswith("next: ")]
-    assert "\"'\" " in next_line
+    assert '"\'" ' in next_line
     assert "prompt \"it's␣'ti\"" in text
+    assert main(["lens", str(out), "--prompt", "it's\n'ti", "--windows", "4"]) == 0
+    assert "prompt \"it's↵'ti\"" in capsys.readouterr().out  # visible, as inspect shows it
