@@ -200,14 +200,24 @@ def describe(ch: str) -> str:
 def quoted(ch: str, pictures: bool = True) -> str:
     """One character for running text such as a tooltip: ``"'e'"`` when it draws as itself,
     else its stand-in (see ``visible``) and name: ``"'⟨ZWSP⟩' (U+200B ZERO WIDTH SPACE)"``.
+    The apostrophe goes in double quotes (``"'"``), as Python writes it, never as ``'''``.
     Raises ValueError for anything but a single character."""
     shown = visible(ch, pictures)
-    return f"'{shown}'" if shown == ch else f"'{shown}' ({describe(ch)})"
+    mark = '"' if shown == "'" else "'"  # a quote mark is never quoted by itself
+    return f"{mark}{shown}{mark}" if shown == ch else f"{mark}{shown}{mark} ({describe(ch)})"
 
 
 def visible_string(text: str) -> str:
     """A string on one line with every character visible: each drawn as ``visible(ch)``."""
     return "".join(visible(ch) for ch in text)
+
+
+def quoted_string(text: str) -> str:
+    """``visible_string(text)`` in quote marks it does not hold, as ``quoted`` does for one
+    character: ``'ROMEO'``, ``"it's"``, ```say "'tis"``` (single quotes if it holds all three)."""
+    shown = visible_string(text)
+    mark = next((m for m in ("'", '"', "`") if m not in shown), "'")
+    return f"{mark}{shown}{mark}"
 
 
 def readable_text(text: str, after: str = "", pictures: bool = True) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from headwatch.core.ablation import ABLATIONS, ablation_values, knocked_out, parse_heads
 from headwatch.core.analyses import DEFAULT_WINDOWS, analyse_heads, run_windows
-from headwatch.core.charnames import quoted, visible_string
+from headwatch.core.charnames import quoted, quoted_string, visible_string
 from headwatch.core.config import MAX_SEED, check_sampling, check_whole
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, load_corpus
@@ -460,6 +460,7 @@ def _together(distributed: Distributed | None, work):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    args.started = time.perf_counter()  # set-up (corpus, model, run folder) is timed from here
     distributed = from_environment()
     try:
         return _train(args, distributed)
@@ -565,7 +566,7 @@ def _kept(writer: RunWriter) -> str:
 def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int:
     bar = _ProgressBar(sys.stderr)
     last = None
-    started = time.perf_counter()
+    started, first_step, elapsed_before = time.perf_counter(), trainer.step, trainer.elapsed
     try:
         for p in train_into_run(trainer, writer, control, steps):
             if board is not None:
@@ -596,9 +597,18 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
         return interrupts.exit_code
     wall = time.perf_counter() - started
     if last is not None:
+        # training speed: this session's steps over its seconds in steps (trainer.elapsed), so
+        # set-up, evaluations and saving are not in it; set-up is said on its own
+        train_s = trainer.elapsed - elapsed_before
+        tokens = (
+            (trainer.step - first_step)
+            * trainer.config.batch_size
+            * trainer.model_config.block_size
+        )
         print(
             f"done: {trainer.step} steps, train {last.train_estimate:.4f}, "
-            f"val {last.val_estimate:.4f}, "
+            f"val {last.val_estimate:.4f}, {tokens / max(train_s, 1e-9):,.0f} tok/s over "
+            f"{train_s:.1f}s of training; set-up {started - args.started:.1f}s, "
             f"{wall:.1f}s wall; saved in {args.out}"
         )
     return 0
@@ -659,8 +669,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         json.dump(result.to_json(), sys.stdout)
         sys.stdout.write("\n")
         return 0
-    prompt = visible_string("".join(result.tokens))
-    print(f"run {args.run} at step {step}; prompt '{prompt}'")
+    print(f"run {args.run} at step {step}; prompt {quoted_string(''.join(result.tokens))}")
     for layer in range(result.attention.shape[0]):
         for head in range(result.attention.shape[1]):
             row = result.attention[layer, head, -1]
@@ -816,7 +825,7 @@ def cmd_lens(args: argparse.Namespace) -> int:
         json.dump(result.to_json(losses), sys.stdout)
         sys.stdout.write("\n")
         return 0
-    print(f"run {args.run} at step {record.step}; prompt {prompt.text!r}")
+    print(f"run {args.run} at step {record.step}; prompt {quoted_string(prompt.text)}")
     if result.note:
         print(f"note: {result.note}")
     print(f"loss by depth over {x.shape[0]} validation windows; each stage's guess per position:")

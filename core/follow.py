@@ -10,13 +10,14 @@ writes into the run and never takes its lock (core.lock.lock_state only reads it
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from headwatch.core.lock import lock_state
-from headwatch.core.runs import CHECKPOINT, METRICS, MetricRow, file_stamp
+from headwatch.core.runs import CHECKPOINT, CONFIG, METRICS, MetricRow, file_stamp
 from headwatch.core.snapshot_store import SnapshotInfo, list_snapshots, snapshot_dir
 from headwatch.core.storage import RunError
 
@@ -47,9 +48,38 @@ class FollowUpdate:
         return bool(self.rows or self.reset or self.snapshot or self.checkpoint_changed)
 
 
+GIVE_INSTEAD = "give the run folder that `headwatch train --out` writes"
+
+
+def check_followable(path: Path) -> None:
+    """Raises RunError, saying what path is and what to give instead, unless it is a folder
+    that holds a readable config.json (a run, maybe one whose first step is still to come)."""
+    try:
+        is_dir = stat.S_ISDIR(path.stat().st_mode)
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such folder — {GIVE_INSTEAD}") from None
+    except OSError as exc:  # a folder on the way that this user may not enter
+        raise RunError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not is_dir:
+        if (path.parent / CONFIG).is_file():  # a file of a run: config.json, metrics.jsonl, …
+            raise RunError(f"{path}: is a file — give the run folder that holds it, {path.parent}")
+        raise RunError(f"{path}: is a file, not a run folder — {GIVE_INSTEAD}")
+    try:
+        with (path / CONFIG).open("rb"):
+            pass
+    except FileNotFoundError:
+        raise RunError(f"{path}: not a HeadWatch run (no {CONFIG}) — {GIVE_INSTEAD}") from None
+    except PermissionError:
+        raise RunError(
+            f"{path}: cannot be read (permission denied) — check its permissions"
+        ) from None
+    except OSError as exc:  # config.json is a folder, or the share failed
+        raise RunError(f"{path / CONFIG}: cannot be read ({exc.strerror or exc})") from None
+
+
 class RunFollower:
     """Polls one run folder (see the module docstring). Raises RunError when the folder is not
-    a run. clock: monotonic seconds (a test may pass its own)."""
+    a run (see check_followable). clock: monotonic seconds (a test may pass its own)."""
 
     def __init__(
         self,
@@ -57,16 +87,15 @@ class RunFollower:
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.path = Path(run)
-        if not (self.path / "config.json").is_file():
-            raise RunError(f"{self.path}: not a HeadWatch run (no config.json) — nothing to follow")
+        self.path = Path(run).expanduser()
+        check_followable(self.path)
         self.stale_after_s = stale_after_s
         self.clock = clock
         self._offset = 0  # bytes of metrics.jsonl already read (whole lines)
         self._metrics_stamp: tuple[int, int] | None = None
         self._checkpoint_stamp: tuple[int, int] | None = None
         self._snapshots_stamp: int | None = None
-        self._newest_snapshot: str | None = None
+        self._newest_step: int | None = None  # of the newest snapshot reported
         self._last_change = clock()
         self.step: int | None = None
 
@@ -111,6 +140,7 @@ class RunFollower:
         size = stamp[1]
         if size < self._offset:  # rewritten shorter: a resume dropped a crash's leftovers
             self._offset, update.reset = 0, True
+            self._newest_step = None  # its snapshots start again from the resumed step
         try:
             with path.open("rb") as fh:
                 fh.seek(self._offset)
@@ -139,6 +169,9 @@ class RunFollower:
         self._snapshots_stamp = stamp
         snapshots = list_snapshots(self.path)
         newest = snapshots[-1] if snapshots else None
-        if newest is not None and newest.path.name != self._newest_snapshot:
-            self._newest_snapshot = newest.path.name
+        # By step, and only a later one: a snapshot upgraded to a more lasting kind (step-N.timed.pt
+        # rewritten as step-N.eval.pt) holds the same weights, and a listing taken while the store
+        # replaces its timed snapshot can miss the newest file and show an older one as newest.
+        if newest is not None and (self._newest_step is None or newest.step > self._newest_step):
+            self._newest_step = newest.step
             update.snapshot = newest

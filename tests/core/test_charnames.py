@@ -9,6 +9,7 @@ from headwatch.core.charnames import (
     DOTTED_CIRCLE,
     describe,
     quoted,
+    quoted_string,
     readable_text,
     visible,
     visible_string,
@@ -122,3 +123,9 @@ def test_strings_on_one_line_and_running_text():
     assert readable_text(text) == "e\u0301 ◌\u0301x␌y⟨ZWSP⟩z⟨NBSP⟩w\n\tq"
     assert readable_text("\u0301b", after="a") == "\u0301b"
     assert readable_text("\u0301b", after="a\n") == "◌\u0301b"
+
+
+def test_a_string_is_quoted_in_marks_it_does_not_hold():
+    assert quoted_string("ROMEO") == "'ROMEO'"
+    assert quoted_string("it's\n") == '"it\'s↵"'
+    assert quoted_string('say "\'tis"') == '`say␣"\'tis"`'

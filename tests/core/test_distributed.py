@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -113,3 +114,62 @@ def test_ctrl_c_stops_every_rank_after_the_same_step_which_is_saved(tmp_path):
     assert stopped[0] == f"stopped at step {record.step}; saved in {out}"
     assert record.step >= 20 and record.metrics[-1].step == record.step
     assert not (out / "train.lock").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_torchrun_saves_the_run_and_no_rank_prints_a_traceback(tmp_path, signum):
+    """Each rank's output kept apart (--log-dir, --redirects 3): rank 0 says one line and saves,
+    rank 1 says nothing. The launcher's own traceback (torchrun raises SignalException in its
+    agent, the launcher process itself) is torch's, and the only one."""
+    out, logs = tmp_path / "ddp", tmp_path / "logs"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
+    command += ["2", "--log-dir", str(logs), "--redirects", "3", "-m", "headwatch", "train"]
+    command += [*TINY, "--corpus", str(write_corpus(tmp_path)), "--batch", "4"]
+    command += ["--iters", "1000000", "--eval-every", "10", "--out", str(out)]
+    child = subprocess.Popen(  # its own process group, as a terminal's foreground job
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        metrics = out / "metrics.jsonl"
+        while not (metrics.exists() and '"val"' in metrics.read_text(encoding="utf-8")):
+            assert child.poll() is None, child.communicate()[1][-2000:]
+            time.sleep(0.05)  # a separate process: nothing to wait on but its files
+        child.send_signal(signum)  # to torchrun alone: it forwards the signal to each rank
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    [rank0] = logs.glob("*/attempt_0/0/stderr.log")
+    [rank1] = logs.glob("*/attempt_0/1/stderr.log")
+    lines = rank0.read_text(encoding="utf-8").splitlines()
+    name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
+    [at] = [i for i, line in enumerate(lines) if line.startswith(f"headwatch: {name}: stopping")]
+    record = load_run(out)
+    assert lines[at + 1 :] == [f"stopped at step {record.step}; saved in {out}"]
+    assert rank1.read_text(encoding="utf-8") == ""
+    assert record.metrics[-1].step == record.step and not (out / "train.lock").exists()
+    assert err.count("Traceback") <= 1
+    assert "Traceback" not in err or f"Process {child.pid} got signal: {int(signum)}" in err
+
+
+def test_ctrl_c_while_python_loads_prints_no_traceback(tmp_path):
+    """Ctrl+C in the first second, while torch is still being imported (under torchrun, each
+    rank): one line, no traceback. A signal before Python has its handler ends it silently
+    (-SIGINT); one that lands in a few ms of the imports is lost (see the report, rc 0)."""
+    command = [sys.executable, "-m", "headwatch", "train", *TINY, "--out", str(tmp_path / "run")]
+    child = subprocess.Popen(  # Ctrl+C's default handling, even where this test's is ignored
+        command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    time.sleep(0.3)  # into its imports (torch takes over a second)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    if child.returncode == 130:  # stopped while loading or setting up: one line says so
+        said = err.splitlines()[-1]
+        assert said in (
+            "headwatch: interrupted",
+            "stopped before training began; nothing was changed",
+        )

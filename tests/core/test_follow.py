@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from headwatch.core.cli import main
@@ -12,7 +16,7 @@ from headwatch.core.follow import RunFollower
 from headwatch.core.lock import LOCK
 from headwatch.core.runs import RunWriter
 from headwatch.core.session import train_into_run
-from headwatch.core.snapshot_store import SnapshotStore, load_snapshot
+from headwatch.core.snapshot_store import SnapshotStore, list_snapshots, load_snapshot
 from headwatch.core.storage import RunError
 from headwatch.core.trainer import Trainer
 
@@ -112,14 +116,89 @@ def test_headwatch_follow_prints_the_evaluations_of_a_run_and_its_end(tmp_path, 
     assert captured.err.splitlines()[-1] == "the run ended at step 12"
 
 
+def _missing(tmp_path):
+    return tmp_path / "no-such-run"
+
+
+def _a_file(tmp_path):
+    return write_corpus(tmp_path)
+
+
+def _a_file_of_a_run(tmp_path):
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    return tmp_path / "config.json"
+
+
+def _config_is_a_folder(tmp_path):
+    (tmp_path / "config.json").mkdir()
+    return tmp_path
+
+
+GIVE = "give the run folder that `headwatch train --out` writes"
+
+
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("where", "argv", "message"),
     [
-        (["--interval", "0"], "--interval and --stale-after must be more than 0 seconds"),
-        ([], "not a HeadWatch run (no config.json) — nothing to follow"),
+        (lambda p: p, ["--interval", "0"], "--interval and --stale-after must be more than 0"),
+        (lambda p: p, [], f"not a HeadWatch run (no config.json) — {GIVE}"),
+        (_missing, [], f"no-such-run: no such folder — {GIVE}"),
+        (_a_file, [], f"corpus.txt: is a file, not a run folder — {GIVE}"),
+        (_a_file_of_a_run, [], "config.json: is a file — give the run folder that holds it, "),
+        (_config_is_a_folder, [], "config.json: cannot be read ("),
     ],
 )
-def test_headwatch_follow_bad_input_is_one_line(tmp_path, capsys, argv, message):
-    assert main(["follow", str(tmp_path), *argv]) == 2
+def test_headwatch_follow_bad_input_is_one_line(tmp_path, capsys, where, argv, message):
+    assert main(["follow", str(where(tmp_path)), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_headwatch_follow_an_unreadable_folder_says_so(tmp_path):
+    """Run as another user where the tests run as root (root reads every folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="headwatch-unreadable-"))  # reachable by any user
+    try:
+        (folder / "config.json").write_text("{}", encoding="utf-8")
+        folder.chmod(0o000)
+        as_other = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        prefix = as_other if os.geteuid() == 0 else []
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "headwatch", "follow", str(folder)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        folder.chmod(0o700)
+        shutil.rmtree(folder)
+    assert done.returncode == 2, done.stderr
+    said = f"headwatch: error: {folder}: cannot be read (permission denied) — check its permissions"
+    assert done.stderr == said + "\n"
+
+
+def test_a_snapshot_upgraded_to_a_lasting_kind_is_reported_once(tmp_path):
+    """A step written as a timed snapshot, then again as its evaluation's (a new file name,
+    the same weights), and a listing that misses the newest file: `headwatch follow` printed
+    "weights of step N" twice."""
+    corpus = small_corpus()
+    trainer = Trainer(corpus, small_model(corpus.vocab_size), small_training(max_iters=12))
+    run = tmp_path / "run"
+    RunWriter.create(run, corpus, trainer.model_config, trainer.config)
+    store = SnapshotStore(run, every_s=0)
+    follower = RunFollower(run)
+    trainer.step = 7
+    store.write(7, 0.5, trainer.model.state_dict(), "timed")
+    assert follower.poll().snapshot.step == 7
+    store.write(7, 0.5, trainer.model.state_dict(), "eval")
+    assert [s.kind for s in list_snapshots(run)] == ["eval"]
+    assert follower.poll().snapshot is None
+    trainer.step = 8
+    store.write(8, 0.6, trainer.model.state_dict(), "timed")
+    assert follower.poll().snapshot.step == 8
+    # A listing that misses the newest file (taken while the store replaced its timed snapshot)
+    # shows an older one as the newest: no snapshot to report, old or new.
+    list_snapshots(run)[-1].path.unlink()
+    assert follower.poll().snapshot is None
+    store.write(9, 0.7, trainer.model.state_dict(), "timed")
+    assert follower.poll().snapshot.step == 9
