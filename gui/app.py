@@ -135,15 +135,23 @@ def run_app(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `headwatch` command (and `python -m headwatch`): a subcommand runs the CLI, anything
+    else the window. Returns the exit code; a Ctrl+C before either handles it (while Python
+    still loads torch, seconds) is one line and 130, the shell's code for it, not a traceback."""
     keep_freed_memory()  # before any other thread has allocated: see core/performance.py
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
-        from headwatch.core.cli import (
-            main as cli_main,  # the CLI never loads Qt; the app loads torch later
-        )
+    try:
+        if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
+            from headwatch.core.cli import (
+                main as cli_main,  # the CLI never loads Qt; the app loads torch later
+            )
 
-        return cli_main(args)
-    return run_app([sys.argv[0], *args])
+            return cli_main(args)
+        return run_app([sys.argv[0], *args])
+    except KeyboardInterrupt:
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, said once
+            sys.stderr.write("headwatch: interrupted\n")
+        return 130
 
 
 if __name__ == "__main__":
