@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
 from headwatch.gui.text_display import quoted_char, visible_chars
-from headwatch.gui.widgets import vertical_scroll
+from headwatch.gui.widgets import ElidedLabel, vertical_scroll
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -43,7 +43,7 @@ from PySide6.QtGui import (
     QPen,
     QResizeEvent,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 LINE_COLOUR = "#4e79a7"  # the prediction bars' blue
 FOCUS_COLOUR = "#e8591a"  # the attention grid's selection orange
@@ -345,7 +345,11 @@ class AttentionLinesView(QWidget):
         self._focus: tuple[str, int] | None = None
         self._t = 0
 
-        self._title = QLabel(objectName="linesTitle")
+        self._title = ElidedLabel(objectName="linesTitle")
+        # its text's width where there is room; on a laptop's narrow column it is cut with "…"
+        # and the badge beside it stays whole
+        self._title.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self._title.setMinimumWidth(1)
         font = self._title.font()
         font.setBold(True)
         self._title.setFont(font)

@@ -160,6 +160,18 @@ def test_title_and_label_badge(shown):
     assert LABEL_COLOURS["offset"] in badge.styleSheet()
 
 
+def test_a_narrow_view_cuts_the_title_and_keeps_the_label_badge_whole(qtbot, shown):
+    shown.set_head(
+        causal_attention(len(PROMPT)), list(PROMPT), "Layer 2 · Head 3", "spaces", "spaces"
+    )
+    shown.resize(180, 400)  # the Heads tab's lines column on a 1366 x 768 laptop
+    title = shown.findChild(QLabel, "linesTitle")
+    badge = shown.findChild(QLabel, "headLabelBadge")
+    qtbot.waitUntil(lambda: badge.geometry().right() < shown.width())
+    assert title.text() == "Layer 2 · Head 3" and title.is_elided()
+    assert badge.width() >= badge.sizeHint().width()
+
+
 def test_rejects_mismatched_input(view):
     with pytest.raises(ValueError):
         view.set_head(np.zeros((3, 4)), list("abc"), "x")
