@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from headwatch.core.char_classes import char_class
 from headwatch.core.control import Snapshot
 from headwatch.core.embedding_map import (

@@ -15,9 +15,10 @@ def offscreen_window(size: str = "1600x1000"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-shot-"))
 
+    from PySide6.QtWidgets import QApplication
+
     from headwatch.gui.app import stylesheet
     from headwatch.gui.main_window import MainWindow
-    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setStyleSheet(stylesheet())

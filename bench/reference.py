@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from headwatch.core.model import GPT, GPTConfig
 from torch.nn import functional as F
+
+from headwatch.core.model import GPT, GPTConfig
 
 
 class Head(nn.Module):

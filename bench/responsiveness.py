@@ -27,10 +27,11 @@ def main() -> int:
     home = tempfile.mkdtemp(prefix="headwatch-bench-")
     os.environ["HEADWATCH_HOME"] = home
 
-    from headwatch.core.runs import load_run
-    from headwatch.gui.main_window import MainWindow
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
+
+    from headwatch.core.runs import load_run
+    from headwatch.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(settings_path=Path(home) / "settings.ini")

@@ -26,10 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from headwatch.core.performance import keep_freed_memory  # noqa: E402
-
 from bench.offscreen import offscreen_window  # noqa: E402
 from bench.ui_latency import PRESETS, percentile, run_events_for  # noqa: E402
+from headwatch.core.performance import keep_freed_memory  # noqa: E402
 
 
 def main() -> int:
@@ -43,9 +42,10 @@ def main() -> int:
     keep_freed_memory()
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-bench-"))
 
-    import headwatch.core.timeline as timeline
     import torch
     from PySide6.QtCore import QEvent, QObject, QTimer
+
+    import headwatch.core.timeline as timeline
 
     print(
         f"$ python bench/scrub_latency.py --preset {args.preset} --steps {args.steps} "

@@ -67,9 +67,10 @@ def soak(
 ) -> SoakResult:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-soak-"))
-    from headwatch.gui.main_window import MainWindow
     from PySide6.QtCore import QEventLoop, QTimer, QtMsgType, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
+
+    from headwatch.gui.main_window import MainWindow
 
     result = SoakResult()
 

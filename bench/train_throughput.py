@@ -45,12 +45,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a fresh clone, no install needed
 
 import torch  # noqa: E402
+
+from bench.reference import NaiveGPT  # noqa: E402
 from headwatch.core.corpus import Corpus, builtin_corpus  # noqa: E402
 from headwatch.core.model import GPT, GPTConfig  # noqa: E402
 from headwatch.core.performance import keep_freed_memory, resolve_precision  # noqa: E402
 from headwatch.core.trainer import TrainConfig, Trainer  # noqa: E402
-
-from bench.reference import NaiveGPT  # noqa: E402
 
 SEED = 1337
 LOSS_TOLERANCE = 0.05

@@ -30,9 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from headwatch.core.performance import keep_freed_memory  # noqa: E402
-
 from bench.offscreen import offscreen_window  # noqa: E402
+from headwatch.core.performance import keep_freed_memory  # noqa: E402
 
 PRESETS = {"baby": 64, "lecture": 256}
 ROUNDS = 8  # of window watching / headless / window typing, alternated (--rounds)
@@ -193,8 +192,9 @@ def main() -> int:
 
     import numpy as np
     import torch
-    from headwatch.gui.attention_grid import AttentionGrid
     from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+
+    from headwatch.gui.attention_grid import AttentionGrid
 
     print(
         f"$ python bench/ui_latency.py --preset {args.preset} --seconds {args.seconds:g} "

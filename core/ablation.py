@@ -23,11 +23,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional as F
+
 from headwatch.core.config import ConfigError
 from headwatch.core.corpus import Corpus
 from headwatch.core.diagnostics import sample_windows
 from headwatch.core.model import GPT, GPTConfig, eval_mode
-from torch.nn import functional as F
 
 Head = tuple[int, int]  # (layer, head), both 0-based
 ABLATIONS = ("mean", "zero")

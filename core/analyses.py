@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from headwatch.core.ablation import (
     KnockoutLosses,
     ablation_values,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from headwatch.core.charnames import quoted
 from headwatch.core.paths import cache_dir
 

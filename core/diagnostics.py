@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
 from headwatch.core.model import GPT, BatchInspection
 

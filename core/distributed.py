@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
 from headwatch.core.config import ConfigError
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from headwatch.core.char_classes import char_class
 from headwatch.core.control import Snapshot
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+
 from headwatch.core.ablation import Head, ablation_values, knocked_out, val_windows
 from headwatch.core.control import Snapshot
 from headwatch.core.corpus import Corpus

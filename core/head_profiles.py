@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
 from headwatch.core.char_classes import CHAR_CLASSES
 from headwatch.core.model import GPT
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from headwatch.core.ablation import ablation_values, knockout_losses
 from headwatch.core.char_classes import CHAR_CLASSES, class_ids
 from headwatch.core.corpus import Tokenizer

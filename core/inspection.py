@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from headwatch.core.config import GREEDY_BELOW, check_sampling
 from headwatch.core.control import Snapshot
 from headwatch.core.corpus import Corpus, EncodedPrompt, Tokenizer

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import ConfigError, GPTConfig

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from torch.nn import functional as F
+
 from headwatch.core.ablation import ROWS_PER_FORWARD, evaluating
 from headwatch.core.corpus import EncodedPrompt, Tokenizer
 from headwatch.core.model import GPT, GPTConfig
-from torch.nn import functional as F
 
 TOP_K = 5
 

@@ -28,8 +28,9 @@ from functools import lru_cache
 
 import torch
 import torch.nn as nn
-from headwatch.core.config import INIT_SCHEMES, ConfigError, GPTConfig  # noqa: F401 - re-exported
 from torch.nn import functional as F
+
+from headwatch.core.config import INIT_SCHEMES, ConfigError, GPTConfig  # noqa: F401 - re-exported
 
 
 class CausalSelfAttention(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
 from headwatch.core.config import GPTConfig, OutOfMemory, TrainConfig
 from headwatch.core.corpus import Corpus, Tokenizer
 from headwatch.core.trainer import Trainer

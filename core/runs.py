@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 import torch
+
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer, load_corpus
 from headwatch.core.lock import LOCK, RunLock
 from headwatch.core.model import GPT, ConfigError, GPTConfig, upgrade_state_dict

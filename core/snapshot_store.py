@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
 from headwatch.core.config import ConfigError
 from headwatch.core.storage import RunError, RunWriteError, atomic_write
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from headwatch.core.config import ConfigError
 from headwatch.core.trainer import Progress, Trainer
 

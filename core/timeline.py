@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import IO
 
 import torch
+
 from headwatch.core.analyses import DEFAULT_WINDOWS, run_windows
 from headwatch.core.char_classes import class_ids
 from headwatch.core.control import Snapshot

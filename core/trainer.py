@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
+
 from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig  # noqa: F401 - re-exported
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, Tokenizer

@@ -112,8 +112,9 @@ def run_app(argv: Sequence[str]) -> int:
     if problem:
         print(f"headwatch: cannot open the window: {problem}", file=sys.stderr)
         return 2
-    from headwatch.gui.main_window import MainWindow
     from PySide6.QtWidgets import QApplication
+
+    from headwatch.gui.main_window import MainWindow
 
     setup_logging()
     app = QApplication.instance() or QApplication(list(argv))

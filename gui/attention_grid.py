@@ -17,13 +17,6 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from headwatch.gui.head_table import (
-    LABEL_COLOURS,
-    LABEL_TEXT_COLOUR,
-    NEUTRAL_LABEL_COLOUR,
-    badge_text,
-)
-from headwatch.gui.text_display import quoted_char, visible_chars
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -44,6 +37,14 @@ from PySide6.QtWidgets import (
     QToolTip,
     QWidget,
 )
+
+from headwatch.gui.head_table import (
+    LABEL_COLOURS,
+    LABEL_TEXT_COLOUR,
+    NEUTRAL_LABEL_COLOUR,
+    badge_text,
+)
+from headwatch.gui.text_display import quoted_char, visible_chars
 
 COLORMAP = "viridis"
 BLANK = 255  # colour index drawn transparent: masked future cells and the gaps between tiles

@@ -12,8 +12,6 @@ import csv
 import math
 from pathlib import Path
 
-from headwatch.core.formatting import format_duration
-from headwatch.gui.widgets import row_table
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -31,6 +29,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from headwatch.core.formatting import format_duration
+from headwatch.gui.widgets import row_table
 
 ROW_KEYS = (
     "label",

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+
 from headwatch.core.compare import flat_settings
 from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
 from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_text_file
@@ -52,7 +54,6 @@ from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.run_opener import OpenRequest, RunOpener, RunReader, read_saved_run
 from headwatch.gui.threads import WorkerThread
 from headwatch.gui.timeline_controller import TimelineController
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
     from headwatch.core.control import Snapshot, TrainControl

@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainterPath, QTransform
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+
 from headwatch.core.char_classes import CHAR_CLASSES
 from headwatch.gui.attention_grid import (
     BACKGROUND,
@@ -27,9 +31,6 @@ from headwatch.gui.attention_grid import (
 from headwatch.gui.label_placement import spread_labels
 from headwatch.gui.text_display import quoted_char, visible_char
 from headwatch.gui.widgets import titled
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainterPath, QTransform
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     from headwatch.core.embedding_map import EmbeddingMap

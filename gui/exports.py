@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from headwatch.gui.run_list import RunInfo
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
+
+from headwatch.gui.run_list import RunInfo
 
 if TYPE_CHECKING:
     from headwatch.core.inspection import PromptInspection

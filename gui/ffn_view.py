@@ -12,6 +12,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QWidget
+
 from headwatch.gui.attention_grid import (
     BACKGROUND,
     FOREGROUND,
@@ -31,8 +34,6 @@ from headwatch.gui.attention_grid import (
     tile_gap,
 )
 from headwatch.gui.text_display import quoted_char
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtWidgets import QWidget
 
 _LEVEL_PERCENTILE = 99.5  # colour scale top: robust to a few huge activations
 _LEVEL_SAMPLES = 1 << 16  # values inspected for it; an odd stride visits every unit column

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
+
 from headwatch.core.compare import flat_settings
 from headwatch.gui.messages import FollowStatus, Problem
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.threads import WorkerThread
-from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
 
 if TYPE_CHECKING:  # torch-backed: loaded once following starts
     from headwatch.core.runs import MetricRow, RunRecord

@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
 from headwatch.core.corpus import Corpus
 from headwatch.core.follow import FollowUpdate, RunFollower
 from headwatch.core.runs import MetricRow, RunRecord, load_run, resumable_corpus
@@ -21,7 +23,6 @@ from headwatch.core.storage import RunError
 from headwatch.gui.messages import Evaluation, StepBatch
 from headwatch.gui.run_list import RunInfo
 from headwatch.gui.threads import WorkerThread
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 log = logging.getLogger("headwatch")
 

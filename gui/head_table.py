@@ -8,8 +8,6 @@ shared with the grid's badges), and a check box per head knocks it out of every 
 
 from __future__ import annotations
 
-from headwatch.gui.profile_bars import PROFILE_ROLE, ProfileBarsDelegate, profile_width
-from headwatch.gui.widgets import ElidedLabel, row_table
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -21,6 +19,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from headwatch.gui.profile_bars import PROFILE_ROLE, ProfileBarsDelegate, profile_width
+from headwatch.gui.widgets import ElidedLabel, row_table
 
 # Soft fills for dark text, one per kind of label core can give a head (core.head_profiles).
 LABEL_COLOURS: dict[str, str] = {

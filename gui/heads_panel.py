@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+
 from headwatch.gui.head_table import HeadTable
 from headwatch.gui.knockout_bar import KnockoutBar
 from headwatch.gui.lines_view import AttentionLinesView
 from headwatch.gui.messages import KnockoutState
 from headwatch.gui.profile_view import ProfileView
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     from headwatch.core.head_report import HeadReport

@@ -3,10 +3,11 @@ zero-ablation), and one button that restores every head."""
 
 from __future__ import annotations
 
-from headwatch.gui.messages import KnockoutState
-from headwatch.gui.widgets import ElidedLabel
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QWidget
+
+from headwatch.gui.messages import KnockoutState
+from headwatch.gui.widgets import ElidedLabel
 
 ABLATIONS = {
     "mean": "mean-ablation",  # the head's output becomes its mean over validation windows

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject, Signal
+
 from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
 from headwatch.gui.messages import LadderStatus, Problem
-from PySide6.QtCore import QObject, Signal
 
 if TYPE_CHECKING:  # torch-backed: loaded once the ladder runs
     from headwatch.core.ladder import Stage

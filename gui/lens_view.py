@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from headwatch.gui.attention_grid import LabelAxis, cache_drawing, hint_stack, index_lut
-from headwatch.gui.text_display import quoted_char, visible_char
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -42,6 +40,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from headwatch.gui.attention_grid import LabelAxis, cache_drawing, hint_stack, index_lut
+from headwatch.gui.text_display import quoted_char, visible_char
 
 if TYPE_CHECKING:
     from headwatch.core.inspection import DepthLosses

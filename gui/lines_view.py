@@ -17,9 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
-from headwatch.gui.text_display import quoted_char, visible_chars
-from headwatch.gui.widgets import ElidedLabel, vertical_scroll
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -44,6 +41,10 @@ from PySide6.QtGui import (
     QResizeEvent,
 )
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
+from headwatch.gui.text_display import quoted_char, visible_chars
+from headwatch.gui.widgets import ElidedLabel, vertical_scroll
 
 LINE_COLOUR = "#4e79a7"  # the prediction bars' blue
 FOCUS_COLOUR = "#e8591a"  # the attention grid's selection orange

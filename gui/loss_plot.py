@@ -16,8 +16,6 @@ from functools import lru_cache
 
 import numpy as np
 import pyqtgraph as pg
-from headwatch.gui.attention_grid import cache_drawing
-from headwatch.gui.messages import Evaluation, Progress, StepBatch
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,6 +27,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from headwatch.gui.attention_grid import cache_drawing
+from headwatch.gui.messages import Evaluation, Progress, StepBatch
 
 DEFAULT_SMOOTHING = 0.6
 MAX_SMOOTHING = 0.99

@@ -20,6 +20,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 import PySide6
+from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
 from headwatch.core import __version__ as headwatch_version
 from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
 from headwatch.core.corpus import Corpus, CorpusError
@@ -51,20 +66,6 @@ from headwatch.gui.run_list import RunInfo
 from headwatch.gui.setup_panel import SetupPanel
 from headwatch.gui.timeline_bar import TimelineBar
 from headwatch.gui.widgets import titled
-from PySide6.QtCore import QByteArray, QRect, QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QSplitter,
-    QTabWidget,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
 
 if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast start
     from headwatch.core.head_report import HeadReport

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-from headwatch.gui.text_display import visible_char
-from headwatch.gui.widgets import vertical_scroll
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
@@ -23,6 +21,9 @@ from PySide6.QtGui import (
     QPalette,
 )
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from headwatch.gui.text_display import visible_char
+from headwatch.gui.widgets import vertical_scroll
 
 HIGHLIGHT_COLOUR = "#e8591a"  # the attention grid's selection orange
 _BAR_COLOUR = "#4e79a7"  # the prediction bars' blue

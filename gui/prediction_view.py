@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from headwatch.gui.text_display import quoted_char, readable, visible_char
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
@@ -34,6 +33,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from headwatch.gui.text_display import quoted_char, readable, visible_char
 
 BAR_COLOUR = "#4e79a7"
 _HINT_NO_MODEL = "Train a model first"

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
-from headwatch.gui.widgets import ElidedLabel
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
+from headwatch.gui.widgets import ElidedLabel
 
 HEAD_COLOUR = "#4e79a7"  # the prediction bars' blue
 BASE_COLOUR = "#b0b0b0"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from headwatch.gui.text_display import quoted_char
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+
+from headwatch.gui.text_display import quoted_char
 
 if TYPE_CHECKING:
     from headwatch.core.inspection import PromptInspection

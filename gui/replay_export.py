@@ -18,9 +18,10 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QWidget
 
 if TYPE_CHECKING:  # Pillow loads at the first export, not at start-up
+    from PIL.Image import Image
+
     from headwatch.core.inspection import PromptInspection
     from headwatch.gui.controller import AppController
-    from PIL.Image import Image
 
 FRAME_TIMEOUT_MS = 15_000  # a snapshot thinned away meanwhile never shows: skip it after this
 MAX_WIDTH = 960  # frames wider than this are scaled down (GIF size grows with the area)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject, Signal, Slot
+
 from headwatch.core.performance import use_torch_threads
 from headwatch.core.storage import RunError
 from headwatch.gui.messages import RunRead, RunReadFailed
-from PySide6.QtCore import QObject, Signal, Slot
 
 if TYPE_CHECKING:  # torch-backed
     from headwatch.core.corpus import Corpus

@@ -14,11 +14,6 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig
-from headwatch.core.corpus import Corpus, CorpusError
-from headwatch.core.formatting import format_duration
-from headwatch.core.presets import DEFAULT_PRESET, PRESETS
-from headwatch.gui.messages import Progress, RunState
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeySequence, QStandardItemModel, QValidator
 from PySide6.QtWidgets import (
@@ -41,6 +36,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfig
+from headwatch.core.corpus import Corpus, CorpusError
+from headwatch.core.formatting import format_duration
+from headwatch.core.presets import DEFAULT_PRESET, PRESETS
+from headwatch.gui.messages import Progress, RunState
 
 PRESET_LABELS = {"lecture": "lecture (GPU recommended)"}
 CUSTOM = "custom"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
-from headwatch.core.charnames import quoted, readable_text, visible
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QRawFont
+
+from headwatch.core.charnames import quoted, readable_text, visible
 
 _PROBE = 0x240C  # SYMBOL FOR FORM FEED: fonts with control pictures have the whole block
 

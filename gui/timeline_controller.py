@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
 from headwatch.gui.messages import Problem, Timeline
 from headwatch.gui.run_list import RunInfo
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 # the timeline's viewed step gets its own head labels once the slider has rested this long
 VIEWED_HEADS_DELAY_MS = 250

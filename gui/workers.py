@@ -15,6 +15,8 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
+
 from headwatch.core.config import ConfigError, GPTConfig
 from headwatch.core.control import Snapshot, SnapshotBox, TrainControl
 from headwatch.core.corpus import Corpus, CorpusError, Tokenizer
@@ -50,7 +52,6 @@ from headwatch.gui.messages import (
     Sample,
     StepBatch,
 )
-from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance, Slot
 
 log = logging.getLogger("headwatch")
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import GPT
 from headwatch.core.trainer import Trainer
-
 from tests.helpers import small_corpus, small_model, small_training
 
 

@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
+
 from headwatch.core.ablation import (
     ablation_values,
     evaluating,
@@ -21,7 +22,6 @@ from headwatch.core.config import ConfigError
 from headwatch.core.inspection import inspect_prompt
 from headwatch.core.model import GPT, GPTConfig
 from headwatch.core.runs import CHECKPOINT, RunWriter, load_run
-
 from tests.helpers import small_model
 from tests.trained import small_trainer, trained_small
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from headwatch.core.char_classes import CHAR_CLASSES, char_class, class_ids
 
 

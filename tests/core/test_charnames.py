@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+
 from headwatch.core.charnames import (
     DOTTED_CIRCLE,
     describe,

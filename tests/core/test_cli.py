@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+
 from headwatch.core.cli import main
 from headwatch.core.runs import load_run
-
 from tests.helpers import write_corpus
 
 SMALL = [

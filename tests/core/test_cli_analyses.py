@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
+
 from headwatch.core.ablation import evaluating
 from headwatch.core.analyses import DEFAULT_WINDOWS, run_windows
 from headwatch.core.char_classes import CHAR_CLASSES
 from headwatch.core.cli import build_parser, main
 from headwatch.core.runs import load_run
-
 from tests.core.test_cli import SMALL
 from tests.helpers import write_corpus
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from headwatch.core.charnames import quoted, visible, visible_string
 from headwatch.core.cli import main
 from headwatch.core.corpus import builtin_corpus
-
 from tests.helpers import TEXT, write_corpus
 
 ODD = "\x0c\u200b\u00a0\u0301\u202e"

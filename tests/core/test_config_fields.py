@@ -4,6 +4,7 @@ durations written one way everywhere."""
 from __future__ import annotations
 
 import pytest
+
 from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
 from headwatch.core.formatting import format_duration
 

@@ -6,8 +6,11 @@ import os
 import re
 from pathlib import Path
 
-import headwatch.core.corpus as corpus_mod
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import headwatch.core.corpus as corpus_mod
 from headwatch.core.corpus import (
     Corpus,
     CorpusError,
@@ -17,9 +20,6 @@ from headwatch.core.corpus import (
     load_text_file,
     plays_to_dialogue,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
 from tests.helpers import TEXT, write_corpus
 
 PLAY = """# Hamlet

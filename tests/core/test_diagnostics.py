@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from headwatch.core.diagnostics import dead_units, sample_windows, unit_top_contexts
 from headwatch.core.model import GPT, GPTConfig
-
 from tests.helpers import small_corpus
 from tests.trained import trained_small
 

@@ -14,10 +14,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.distributed as dist
+
 from headwatch.core.cli import _per_rank_batch, main
 from headwatch.core.runs import RunError, load_run
 from headwatch.core.snapshot_store import list_snapshots
-
 from tests.helpers import write_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

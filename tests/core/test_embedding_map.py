@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
-import headwatch.core.embedding_map as embedding_map_module
 import numpy as np
 import pytest
 import torch
+
+import headwatch.core.embedding_map as embedding_map_module
 from headwatch.core.char_classes import char_class
 from headwatch.core.control import SnapshotBox
 from headwatch.core.corpus import Tokenizer
@@ -25,7 +26,6 @@ from headwatch.core.embedding_map import (
 )
 from headwatch.core.model import GPTConfig
 from headwatch.core.trainer import seeded_gpt
-
 from tests.helpers import small_model
 from tests.trained import small_trainer
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from headwatch.core.runs import METRICS, RunWriter, load_run, read_metrics, trainer_for
 from headwatch.core.session import train_into_run
-
 from tests.helpers import small_corpus
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from headwatch.core.cli import main
 from headwatch.core.config import GREEDY_BELOW, ConfigError, OutOfMemory, check_sampling
 from headwatch.core.corpus import Corpus
@@ -34,7 +35,6 @@ from headwatch.core.runs import (
 )
 from headwatch.core.session import train_into_run
 from headwatch.core.trainer import Trainer
-
 from tests.helpers import TEXT, small_corpus, small_model, small_training, write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]

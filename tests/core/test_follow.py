@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from headwatch.core.cli import main
 from headwatch.core.follow import RunFollower
 from headwatch.core.lock import LOCK
@@ -19,7 +20,6 @@ from headwatch.core.session import train_into_run
 from headwatch.core.snapshot_store import SnapshotStore, list_snapshots, load_snapshot
 from headwatch.core.storage import RunError
 from headwatch.core.trainer import Trainer
-
 from tests.core.test_cli import SMALL
 from tests.core.test_snapshot_store import ROOT
 from tests.helpers import small_corpus, small_model, small_training, write_corpus

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from headwatch.core.ablation import ablation_values, knockout_losses
 from headwatch.core.char_classes import class_ids
 from headwatch.core.control import SnapshotBox
@@ -14,7 +15,6 @@ from headwatch.core.head_knockout import Knockout, analysis_windows
 from headwatch.core.head_profiles import head_profiles, label_heads
 from headwatch.core.head_report import head_report
 from headwatch.core.inspection import Analyst, Inspector
-
 from tests.trained import trained_small
 
 PROMPT = "First Citizen:\nBefore"

@@ -6,6 +6,7 @@ import random
 
 import pytest
 import torch
+
 from headwatch.core.char_classes import CHAR_CLASSES, class_ids
 from headwatch.core.corpus import Corpus
 from headwatch.core.diagnostics import sample_windows
@@ -18,7 +19,6 @@ from headwatch.core.head_profiles import (
     profile_attention,
 )
 from headwatch.core.model import GPT, GPTConfig
-
 from tests.helpers import small_corpus
 from tests.trained import trained_small
 

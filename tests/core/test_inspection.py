@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+
 from headwatch.core import performance
 from headwatch.core.control import SnapshotBox
 from headwatch.core.corpus import Corpus, Tokenizer

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from headwatch.core.cli import main
 from headwatch.core.ladder import (
     BATCH_SIZE,
@@ -20,7 +21,6 @@ from headwatch.core.ladder import (
 )
 from headwatch.core.model import GPT, ConfigError
 from headwatch.core.runs import RunError, is_run_dir, load_run
-
 from tests.helpers import small_corpus, write_corpus
 
 VOCAB = 65

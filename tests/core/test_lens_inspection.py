@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from headwatch.core.ablation import val_windows
 from headwatch.core.control import SnapshotBox
 from headwatch.core.head_knockout import HEAD_ANALYSIS_TOKENS
@@ -11,7 +12,6 @@ from headwatch.core.inspection import Analyst, Inspector, inspect_prompt
 from headwatch.core.ladder import STAGES
 from headwatch.core.logit_lens import TOP_K, logit_lens, stage_losses, stage_names, stage_note
 from headwatch.core.model import GPT
-
 from tests.helpers import small_corpus
 from tests.trained import trained_small
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from headwatch.core.ablation import evaluating, val_windows
 from headwatch.core.ladder import STAGES
 from headwatch.core.logit_lens import (
@@ -15,7 +16,6 @@ from headwatch.core.logit_lens import (
     stage_note,
 )
 from headwatch.core.model import GPT
-
 from tests.helpers import small_corpus
 from tests.trained import trained_small
 

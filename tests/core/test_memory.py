@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from headwatch.core.performance import release_free_memory
 
 ROOT = Path(__file__).resolve().parents[2]

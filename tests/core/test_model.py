@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from headwatch.core.model import GPT, ConfigError, GPTConfig
-from headwatch.core.performance import resolve_device
 
 from bench.reference import NaiveGPT
+from headwatch.core.model import GPT, ConfigError, GPTConfig
+from headwatch.core.performance import resolve_device
 
 
 @pytest.mark.parametrize(

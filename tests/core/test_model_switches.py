@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
+
 from headwatch.core.model import GPT, ConfigError, GPTConfig
 from headwatch.core.runs import RunWriter, load_run, trainer_for
 from headwatch.core.trainer import Trainer
-
 from tests.helpers import small_corpus, small_training
 
 V, T, C, L, H = 11, 8, 16, 2, 4

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from headwatch.core import performance
 from headwatch.core.performance import BF16_MIN_STEP_FLOPS, resolve_precision
 

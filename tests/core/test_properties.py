@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.runs import MetricRow
 from headwatch.core.trainer import TrainConfig
-from hypothesis import given
-from hypothesis import strategies as st
 
 anything = st.one_of(
     st.integers(-(2**40), 2**40),

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import Corpus
 from headwatch.core.runs import (
@@ -20,7 +21,6 @@ from headwatch.core.runs import (
 )
 from headwatch.core.session import train_into_run
 from headwatch.core.trainer import Trainer, TrainingDiverged
-
 from tests.helpers import TEXT, small_corpus, small_model, small_training
 
 

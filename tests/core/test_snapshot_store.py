@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+
 from headwatch.core.cli import main
 from headwatch.core.inspection import inspect_prompt
 from headwatch.core.runs import RunWriter, load_run
@@ -25,7 +26,6 @@ from headwatch.core.snapshot_store import (
 )
 from headwatch.core.storage import RunError
 from headwatch.core.trainer import Trainer
-
 from tests.core.test_cli import SMALL
 from tests.helpers import small_corpus, small_model, small_training, write_corpus
 

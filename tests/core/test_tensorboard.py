@@ -6,11 +6,11 @@ import builtins
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
 from headwatch.core.cli import main
 from headwatch.core.runs import load_run
 from headwatch.core.tensorboard_log import INSTALL_HINT, attention_grid
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from tests.core.test_cli import SMALL
 from tests.helpers import write_corpus
 

@@ -9,6 +9,7 @@ import io
 
 import pytest
 import torch
+
 from headwatch.core.analyses import run_windows
 from headwatch.core.char_classes import class_ids
 from headwatch.core.cli import main
@@ -25,7 +26,6 @@ from headwatch.core.timeline import (
     labels_over_time,
     write_labels_csv,
 )
-
 from tests.core.test_cli import SMALL
 from tests.helpers import write_corpus
 

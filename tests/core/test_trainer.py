@@ -7,11 +7,11 @@ import threading
 
 import pytest
 import torch
+
 from headwatch.core.control import SnapshotBox, TrainControl
 from headwatch.core.inspection import Inspector
 from headwatch.core.model import ConfigError
 from headwatch.core.trainer import DIVERGED_FACTOR, TrainConfig, Trainer, TrainingDiverged
-
 from tests.helpers import small_corpus, small_model, small_training
 
 

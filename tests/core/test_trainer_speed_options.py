@@ -8,12 +8,12 @@ import threading
 
 import pytest
 import torch
+
 from headwatch.core import performance
 from headwatch.core.model import GPT, CausalSelfAttention, ConfigError, GPTConfig
 from headwatch.core.performance import has_bf16_flag
 from headwatch.core.runs import RunWriter, load_run
 from headwatch.core.trainer import TrainConfig, Trainer
-
 from tests.helpers import small_corpus, small_model, small_training
 
 

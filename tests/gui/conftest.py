@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from headwatch.gui.main_window import MainWindow
 
 

@@ -6,13 +6,13 @@ import csv
 import json
 import xml.etree.ElementTree as ET
 
-import headwatch.gui.controller as controller_module
 import pytest
-from headwatch.core.ladder import STAGES
-from headwatch.gui.head_table import LABEL_COLOURS, badge_text
 from PySide6.QtGui import QImage
 from PySide6.QtSvg import QSvgRenderer
 
+import headwatch.gui.controller as controller_module
+from headwatch.core.ladder import STAGES
+from headwatch.gui.head_table import LABEL_COLOURS, badge_text
 from tests.gui.conftest import stop_training
 
 

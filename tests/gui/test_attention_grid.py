@@ -7,10 +7,11 @@ import time
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from headwatch.gui.attention_grid import AttentionGrid, CharAxis
-from headwatch.gui.text_display import quoted_char
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
+
+from headwatch.gui.attention_grid import AttentionGrid, CharAxis
+from headwatch.gui.text_display import quoted_char
 
 PROMPT = "ROMEO:\nBut soft"
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton, QTableView
+
 from headwatch.core.formatting import format_duration
 from headwatch.gui.compare_view import (
     COLUMNS,
@@ -12,8 +15,6 @@ from headwatch.gui.compare_view import (
     CompareView,
     format_params,
 )
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QTableView
 
 BEST_VAL = [title for title, _, _ in COLUMNS].index("Best val")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from headwatch.core.char_classes import CHAR_CLASSES
 from headwatch.core.control import SnapshotBox
 from headwatch.core.corpus import Tokenizer
 from headwatch.core.embedding_map import TOKEN_EMBEDDING, embedding_map, pca_2d
 from headwatch.core.trainer import seeded_gpt
 from headwatch.gui.embedding_view import CLASS_COLOURS, EmbeddingView
-
 from tests.gui.conftest import stop_training
 from tests.helpers import small_model
 from tests.trained import small_trainer

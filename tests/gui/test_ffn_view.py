@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from headwatch.gui.attention_grid import CharAxis
-from headwatch.gui.ffn_view import FfnView, robust_high, scale_top
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtWidgets import QApplication, QLabel
+
+from headwatch.gui.attention_grid import CharAxis
+from headwatch.gui.ffn_view import FfnView, robust_high, scale_top
 
 
 def activations(rng: np.random.Generator, n_layer: int, t: int, hidden: int) -> np.ndarray:

@@ -7,6 +7,7 @@ import signal
 
 import numpy as np
 import pytest
+
 from headwatch.core.cli import main
 from headwatch.core.follow import FollowUpdate
 from headwatch.core.lock import LOCK, lock_state
@@ -14,7 +15,6 @@ from headwatch.core.runs import load_run
 from headwatch.gui.app import window_options
 from headwatch.gui.following import ago, describe, followed_evaluations, followed_steps
 from headwatch.gui.run_list import RunInfo
-
 from tests.core.test_cli import SMALL
 from tests.core.test_follow import start_writer
 from tests.gui.conftest import open_run, stop_training

@@ -4,6 +4,10 @@ knockout losses and the Out ticks that knock a head out."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QLabel, QPushButton, QTableView
+
 from headwatch.gui.head_table import (
     CLASS_COLUMN,
     COLUMNS,
@@ -13,9 +17,6 @@ from headwatch.gui.head_table import (
     HeadTable,
 )
 from headwatch.gui.profile_bars import PROFILE_ROLE
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QPushButton, QTableView
 
 LABELS = (("1 back", "offset"), ("spaces", "char class"), ("same char", "same char"),
           ("first position", "first position"), ("broad", "broad"), ("mixed", "mixed"))  # fmt: skip

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton
+
 from headwatch.core.head_knockout import analysis_windows
 from headwatch.core.head_report import head_report
 from headwatch.core.inspection import Inspector
 from headwatch.gui.head_table import COLUMNS, badge_text
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton
-
 from tests.gui.conftest import stop_training
 
 STEPS = 30

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QApplication
+
 from headwatch.core.embedding_map import EmbeddingMap
 from headwatch.gui.embedding_view import EmbeddingView
 from headwatch.gui.label_placement import CLEARANCE, spread_labels
-from PySide6.QtWidgets import QApplication
 
 
 def min_gap(labels: np.ndarray) -> float:

@@ -13,6 +13,10 @@ from functools import cache
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QFont, QFontDatabase, QPainter, QPicture, QRawFont
+from PySide6.QtWidgets import QScrollArea
+
 from headwatch.core.charnames import describe
 from headwatch.gui.attention_grid import AttentionGrid, LabelAxis
 from headwatch.gui.ffn_view import FfnView
@@ -20,9 +24,6 @@ from headwatch.gui.lines_view import AttentionLinesView
 from headwatch.gui.neuron_view import NeuronView
 from headwatch.gui.prediction_view import PredictionView, SampleView
 from headwatch.gui.text_display import quoted_char, visible_char
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QFont, QFontDatabase, QPainter, QPicture, QRawFont
-from PySide6.QtWidgets import QScrollArea
 
 ODD = ["\x0c", "\u200b", "\u00a0", "\u0301", "\u202e"]
 PROMPT = list("a\x0cb\u200bc\u00a0de\u0301f\u202eg")

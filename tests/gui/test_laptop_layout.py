@@ -4,12 +4,12 @@ fit their room (rows visible, no horizontal scrolling, long text elided with a t
 from __future__ import annotations
 
 import pytest
-from headwatch.core.head_report import HeadReport
-from headwatch.gui.app import stylesheet
-from headwatch.gui.widgets import ElidedLabel
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QTableView
 
+from headwatch.core.head_report import HeadReport
+from headwatch.gui.app import stylesheet
+from headwatch.gui.widgets import ElidedLabel
 from tests.gui.test_head_table import BASE, CLASSES, stats
 
 LAPTOP = (1366, 768)

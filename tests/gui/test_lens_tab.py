@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from headwatch.core.ablation import val_windows
 from headwatch.core.head_knockout import HEAD_ANALYSIS_TOKENS
 from headwatch.core.logit_lens import logit_lens, stage_losses
 from headwatch.core.model import GPT
 from headwatch.gui.text_display import visible_char
-
 from tests.gui.conftest import stop_training
 
 

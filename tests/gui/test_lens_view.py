@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from PySide6.QtCore import QEvent, QPoint
+from PySide6.QtGui import QColor, QHelpEvent
+from PySide6.QtWidgets import QApplication, QToolTip
+
 from headwatch.core.ablation import val_windows
 from headwatch.core.inspection import DepthLosses
 from headwatch.core.logit_lens import logit_lens, stage_losses, stage_names, stage_note
@@ -12,10 +16,6 @@ from headwatch.core.model import GPT
 from headwatch.gui.attention_grid import index_lut
 from headwatch.gui.lens_view import NO_NEXT, LensGrid, LensPanel
 from headwatch.gui.text_display import quoted_char, visible_char
-from PySide6.QtCore import QEvent, QPoint
-from PySide6.QtGui import QColor, QHelpEvent
-from PySide6.QtWidgets import QApplication, QToolTip
-
 from tests.helpers import small_corpus, small_model
 from tests.trained import trained_small
 

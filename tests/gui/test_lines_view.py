@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from headwatch.gui.head_table import LABEL_COLOURS
-from headwatch.gui.lines_view import MIN_WEIGHT, AttentionLinesView
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QLabel
+
+from headwatch.gui.head_table import LABEL_COLOURS
+from headwatch.gui.lines_view import MIN_WEIGHT, AttentionLinesView
 
 PROMPT = "ROMEO:\nBut soft"
 

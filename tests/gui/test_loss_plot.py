@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
+
 from headwatch.gui.loss_plot import HINT, FittingLabel, LossPlot, _round_up
 from headwatch.gui.messages import Progress, RunState
 from headwatch.gui.run_list import PALETTE, pick_colour
-from PySide6.QtCore import QPointF
-from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
 
 
 def start_run(plot: LossPlot, run_id: str, label: str) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from headwatch.gui.main_window import MainWindow
-from headwatch.gui.prompt_bar import prompt_from_field
 from PySide6.QtCore import Qt
 
+from headwatch.gui.main_window import MainWindow
+from headwatch.gui.prompt_bar import prompt_from_field
 from tests.gui.conftest import close_window, open_run, open_window, stop_training
 
 NAMES = [
@@ -243,8 +243,9 @@ def test_grid_data_matches_inspection(qtbot, window):
 
 
 def test_the_window_fits_the_screen_first_and_when_restored(qtbot, tmp_path):
-    from headwatch.gui.main_window import fit_rect
     from PySide6.QtCore import QByteArray, QRect, QSettings
+
+    from headwatch.gui.main_window import fit_rect
 
     assert fit_rect(QRect(-50, 900, 1500, 950), QRect(0, 0, 1366, 738)) == QRect(0, 0, 1366, 738)
     assert fit_rect(QRect(10, 20, 300, 200), QRect(0, 0, 1366, 738)) == QRect(10, 20, 300, 200)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from headwatch.gui.neuron_view import NeuronView
 from PySide6.QtWidgets import QLabel
+
+from headwatch.gui.neuron_view import NeuronView
 
 CONTEXTS = [
     ("and kill the envious moon", 21, 1.25),

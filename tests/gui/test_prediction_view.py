@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
-from headwatch.gui.prediction_view import PredictionView, SampleView
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QTextCursor
 from PySide6.QtWidgets import QDoubleSpinBox, QPlainTextEdit, QPushButton, QSpinBox
+
+from headwatch.gui.prediction_view import PredictionView, SampleView
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton
+
 from headwatch.gui.knockout_bar import KnockoutBar
 from headwatch.gui.messages import KnockoutState
 from headwatch.gui.profile_view import ProfileView
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton
 
 CLASSES = ("vowel", "consonant", "space", "upper case")
 ROW = {"layer": 1, "head": 0, "label": "spaces", "kind": "char class", "evenness": 0.4,

@@ -12,14 +12,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import headwatch.core.corpus as corpus_mod
 import pytest
 import torch
+
+import headwatch.core.corpus as corpus_mod
 from headwatch.core.runs import CHECKPOINT, CONFIG, load_run
 from headwatch.core.trainer import Trainer
 from headwatch.gui.app import setup_logging
 from headwatch.gui.threads import WorkerThread
-
 from tests.gui.conftest import close_window, open_run, stop_training
 
 ROOT = Path(__file__).resolve().parents[2]

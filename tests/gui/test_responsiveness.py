@@ -11,12 +11,12 @@ import types
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QTimer
+
 from headwatch.core.performance import freeze_torch_optimizer_imports
 from headwatch.core.runs import load_run
 from headwatch.core.trainer import Trainer
 from headwatch.gui.run_opener import read_saved_run
-from PySide6.QtCore import QTimer
-
 from tests.gui.conftest import stop_training
 
 STEP_SECONDS = 3.0  # a lecture-preset step on a 2-core CPU takes several seconds

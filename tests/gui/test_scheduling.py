@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from headwatch.core.performance import (
     TRAIN_NICENESS,
     TRAIN_THREADS,

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
 from headwatch.core.compare import flat_settings
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.trainer import TrainConfig
 from headwatch.gui.messages import Progress, RunState
 from headwatch.gui.setup_panel import CUSTOM, NO_CORPUS, PRESETS, RETRAIN_HINT, SetupPanel
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 # ~4.4k characters: the validation tenth (~440) holds a window of the lecture's block size 256
 TEXT = (

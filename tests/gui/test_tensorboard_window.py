@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
 from headwatch.gui import setup_panel
 from headwatch.gui.setup_panel import TENSORBOARD_MISSING_TIP, SetupPanel
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
 def test_a_window_run_with_the_box_checked_writes_tensorboard_events(qtbot, window):

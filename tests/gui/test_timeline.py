@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+
 from headwatch.core.analyses import run_corpus
 from headwatch.core.cli import main as cli_main
 from headwatch.core.embedding_map import embedding_map
@@ -14,7 +15,6 @@ from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.runs import load_run
 from headwatch.core.snapshot_store import list_snapshots
 from headwatch.core.timeline import SnapshotCache
-
 from tests.gui.conftest import open_run, open_window, stop_training
 from tests.helpers import write_corpus
 

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from headwatch.core.lock import LOCK
 from headwatch.core.paths import runs_dir
 from headwatch.core.runs import CONFIG, load_run
 from headwatch.core.trainer import Trainer
-
 from tests.gui.conftest import stop_training
 
 
