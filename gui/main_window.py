@@ -407,6 +407,7 @@ class MainWindow(QMainWindow):
         self.loss_plot.start_run(run.run_id, run.label, run.colour)
         self.lens_panel.set_val_loss(None)  # the new run has no evaluation yet
         self.compare_view.upsert_run(run.run_id, run.compare_row())
+        self.sample_view.clear()  # written by the run before: not this one's
         self.sample_view.set_enabled(True)
 
     @Slot(object)

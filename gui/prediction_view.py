@@ -258,6 +258,11 @@ class SampleView(QWidget):
     def text(self) -> str:
         return self._text.toPlainText()
 
+    def clear(self) -> None:
+        """Drop the sample shown: it was written by weights no longer on show."""
+        self._text.clear()
+        self._sync_controls()
+
     def set_busy(self, busy: bool) -> None:
         """While a sample is being generated the button is disabled and says so."""
         self._busy = busy

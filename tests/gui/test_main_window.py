@@ -213,6 +213,11 @@ def test_sampling_writes_text(qtbot, window):
         window.sample_view.findChild(object, "sampleButton").click()
     qtbot.waitUntil(lambda: window.sample_view.text().startswith("ROMEO:"), timeout=5_000)
     assert len(window.sample_view.text()) >= 26
+    # a new run's weights did not write it: it goes
+    with qtbot.waitSignal(window.controller.runAdded, timeout=30_000):
+        window.train()
+    assert window.sample_view.text() == ""
+    stop_training(qtbot, window)
 
 
 def test_divergence_is_reported_and_the_app_can_train_again(qtbot, window):
