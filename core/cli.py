@@ -86,6 +86,17 @@ class UsageError(Exception):
     pass
 
 
+def in_option_terms(exc: Exception) -> str:
+    """exc's message, a leading config field name (ConfigError.field, e.g. "max_iters") said as
+    the option a user types ("--iters"); other messages as they are."""
+    message = str(exc)
+    field = getattr(exc, "field", None)
+    options = [o for o, f in TRAIN_OPTIONS.items() if f == field]
+    if options and message.startswith(f"{field} "):
+        return "--" + options[0].replace("_", "-") + message[len(field) :]
+    return message
+
+
 class _OtherRankFailed(Exception):
     """Under torchrun: another rank met bad input (and says so); this one stops quietly."""
 
@@ -296,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (UsageError, ConfigError, CorpusError, RunError) as exc:
         if _is_main_rank():
-            print(f"headwatch: error: {exc}", file=sys.stderr)
+            print(f"headwatch: error: {in_option_terms(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # before training began, or a second Ctrl+C outside it
         print("headwatch: interrupted", file=sys.stderr)

@@ -113,7 +113,7 @@ def test_resume(run_dir, capsys):
         (["train", "--heads", "3", "--embd", "16"], "must divide evenly among 3 heads"),
         (["train", "--lr", "0"], "learning rate must be above 0"),
         (["train", "--dropout", "1.5"], "dropout must be at least 0 and below 1"),
-        (["train", "--block", "0"], "block_size must be at least 1"),
+        (["train", "--block", "0"], "--block must be at least 1"),
         (["train", "--corpus", "/no/such/file.txt"], "no such file"),
         (["train", "--heads", "two"], "invalid int value"),
         (["train", "--device", "toaster"], "unknown device"),
