@@ -471,9 +471,9 @@ class AttentionLinesView(QWidget):
         self._badge.setText(label)
         colour = LABEL_COLOURS.get(kind, NEUTRAL_LABEL_COLOUR)
         # Dark text on a soft fill reads on light and dark themes alike.
-        self._badge.setStyleSheet(
-            f"background: {colour}; color: #1f2328; border-radius: 8px; padding: 1px 8px;"
-        )
+        style = f"background: {colour}; color: #1f2328; border-radius: 8px; padding: 1px 8px;"
+        if self._badge.styleSheet() != style:  # a style sheet re-polishes even when unchanged
+            self._badge.setStyleSheet(style)
 
     def _on_hovered(self, side: str, index: int) -> None:
         self.focus(side or None, index if side else None)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from headwatch.gui.text_display import quoted_char
+from headwatch.gui.widgets import ElidedLabel
 
 if TYPE_CHECKING:
     from headwatch.core.inspection import PromptInspection
@@ -28,9 +29,9 @@ class PromptBar(QWidget):
         self.edit.setObjectName("promptEdit")
         self.edit.setPlaceholderText("Type a prompt — \\n starts a new line")
         self.edit.setClearButtonEnabled(True)
-        self.status = QLabel()
+        # one line whatever it says: a long status must not widen the window's column
+        self.status = ElidedLabel()
         self.status.setObjectName("promptStatus")
-        self.status.setWordWrap(False)
         row = QHBoxLayout()
         label = QLabel("Prompt")
         label.setObjectName("promptLabel")
@@ -62,7 +63,9 @@ class PromptBar(QWidget):
                 else "Type a prompt to see what every head attends to"
             )
         self.status.setText(" · ".join(notes))
-        self.edit.setToolTip(result.prompt.describe_unknown() if problem else "")
+        tip = result.prompt.describe_unknown() if problem else ""
+        if self.edit.toolTip() != tip:  # a tooltip change is an event to the styled field
+            self.edit.setToolTip(tip)
         if self.edit.property("problem") != problem:  # re-styling costs every keystroke
             for widget in (self.status, self.edit):
                 widget.setProperty("problem", problem)

@@ -42,6 +42,7 @@ from headwatch.core.corpus import Corpus, CorpusError
 from headwatch.core.formatting import format_duration
 from headwatch.core.presets import DEFAULT_PRESET, PRESETS
 from headwatch.gui.messages import Progress, RunState
+from headwatch.gui.widgets import ElidedLabel
 
 PRESET_LABELS = {"lecture": "lecture (GPU recommended)"}
 CUSTOM = "custom"
@@ -365,7 +366,9 @@ class SetupPanel(QWidget):
         self.progress_bar.setObjectName("progressBar")
         # the steps with thousands separators, as everywhere else ("%v / %m" has none)
         self.progress_bar.setFormat("0 / 0")
-        self.progress_label = QLabel()
+        # its text changes with every report: it must never change the dock's width, which
+        # would resize (and repaint) every view beside the dock
+        self.progress_label = ElidedLabel()
         self.progress_label.setObjectName("progressLabel")
         self.progress_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
