@@ -456,8 +456,7 @@ class MainWindow(QMainWindow):
         self.stop_follow_button.setVisible(status.active)
         self.stop_follow_action.setEnabled(status.active)
         if status.active and status.total:
-            where = f"{status.step:,} / {status.total:,}"
-            self.setup.progress_label.setText(f"{where} · {status.short}")
+            self.setup.show_steps(status.step, status.total, status.short)
 
     @Slot(bool)
     def _on_tensorboard_toggled(self, checked: bool) -> None:

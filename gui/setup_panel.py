@@ -87,8 +87,9 @@ def format_rate(tokens_per_s: float) -> str:
 
 
 def progress_text(progress: Progress) -> str:
-    """ "1,200 / 2,000 · 14.2k tok/s · ETA 0:52"; "ETA estimating…" while training without one."""
-    parts = [f"{progress.step:,} / {progress.total:,}"]
+    """What the run is doing, under the bar that shows its steps: "14.2k tok/s · ETA 0:52";
+    "ETA estimating…" while training without one; "stopped" or "done" when idle."""
+    parts = []
     if progress.tokens_per_s > 0:
         parts.append(f"{format_rate(progress.tokens_per_s)} tok/s")
     eta = progress.eta_s
@@ -100,8 +101,8 @@ def progress_text(progress: Progress) -> str:
         parts.append(f"ETA {format_duration(eta)}")
     elif progress.state is RunState.TRAINING:
         parts.append("ETA estimating…")
-    elif progress.step >= progress.total:
-        parts.append("done")
+    else:
+        parts.append("done" if progress.step >= progress.total else "stopped")
     return " · ".join(parts)
 
 
@@ -522,12 +523,16 @@ class SetupPanel(QWidget):
         return self._state
 
     def set_progress(self, progress: Progress) -> None:
-        """The current run's step of its total, speed and ETA (or what it is doing)."""
-        total = max(progress.total, 1)
-        self.progress_bar.setRange(0, total)
-        self.progress_bar.setValue(min(max(progress.step, 0), total))
-        self.progress_bar.setFormat(f"{progress.step:,} / {progress.total:,}")
-        self.progress_label.setText(progress_text(progress))
+        """The current run's step of its total on the bar; its speed and ETA (or what it is
+        doing) under it."""
+        self.show_steps(progress.step, progress.total, progress_text(progress))
+
+    def show_steps(self, step: int, total: int, doing: str) -> None:
+        """step of total on the bar, doing (e.g. "following") under it."""
+        self.progress_bar.setRange(0, max(total, 1))
+        self.progress_bar.setValue(min(max(step, 0), max(total, 1)))
+        self.progress_bar.setFormat(f"{step:,} / {total:,}")
+        self.progress_label.setText(doing)
 
     def reset_progress(self) -> None:
         self.progress_bar.setRange(0, self.iters_spin.value())

@@ -73,7 +73,8 @@ def test_the_window_follows_a_run_as_it_is_written_and_outlives_its_writer(qtbot
     text = window.follow_label.text()
     assert text.startswith("following · step ") and " · last update " in text
     assert window.follow_label.isVisible() and window.stop_follow_button.isVisible()
-    assert window.setup.progress_label.text().endswith(" · following")
+    assert window.setup.progress_label.text() == "following"
+    assert window.setup.progress_bar.text().endswith(" / 1,000,000")
 
     # Train is refused while another process writes the run; following goes on
     window.train()

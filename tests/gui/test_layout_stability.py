@@ -51,8 +51,10 @@ def test_progress_reports_never_resize_the_views(styled):
         styled.setup.set_progress(progress)
         QApplication.processEvents()
         assert geometry(styled) == before, progress
-    # the text is whole for whoever reads it, cut or not
-    assert styled.setup.progress_label.text().startswith("5 / 5,000")
+    # the text is whole for whoever reads it, cut or not; at a laptop's width it is not cut
+    styled.setup.set_progress(Progress(1_234, 5_000, 31_234.0, 3_723.0, RunState.TRAINING))
+    assert styled.setup.progress_label.text() == "31.2k tok/s · ETA 1:02:03"
+    assert not styled.setup.progress_label.is_elided()
 
 
 def test_the_timeline_steps_never_resize_the_views(styled):

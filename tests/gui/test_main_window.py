@@ -171,7 +171,7 @@ def test_open_run_shows_its_curve_weights_and_progress(qtbot, window, tmp_path):
     assert window.loss_plot.val_count(run.run_id) >= 1
     assert window.controller.can_continue()
     # the progress shows the run's own step and total, not "Not started"
-    assert window.setup.progress_label.text().startswith(f"{run.step:,} / 100,000")
+    assert window.setup.progress_bar.text() == f"{run.step:,} / 100,000"
     assert window.setup.progress_bar.value() == run.step
     assert open_run(qtbot, window, tmp_path / "nope") is False
     assert "no such folder" in window.last_error
