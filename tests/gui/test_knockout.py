@@ -15,6 +15,7 @@ from headwatch.core.head_knockout import analysis_windows
 from headwatch.core.head_report import head_report
 from headwatch.core.inspection import Inspector
 from headwatch.gui.head_table import COLUMNS, badge_text
+from headwatch.gui.main_window import DEFAULT_SIZE
 from tests.gui.conftest import stop_training
 
 STEPS = 30
@@ -23,7 +24,10 @@ STEPS = 30
 @pytest.fixture
 def trained(qtbot, window):
     """The window after STEPS steps of training, stopped, with the prompt inspected and its
-    heads analysed with their knockout losses (the Heads tab's button)."""
+    heads analysed with their knockout losses (the Heads tab's button). At the window's first
+    size on a large screen: at its minimum size a head's label may not fit its tile, and the
+    grid hides it."""
+    window.resize(*DEFAULT_SIZE)
     window.prompt_edit.setText("ROMEO:")
     window.train()
     qtbot.waitUntil(lambda: window.controller.current.step >= STEPS, timeout=60_000)
