@@ -103,9 +103,17 @@ def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 
 
 def run_app(argv: Sequence[str]) -> int:
+    """The window: argv as Qt takes it (the program first) with the window's own options.
+    Returns the exit code; 2, before any window opens, for a wrong option or run folder or when
+    no window can open here (one line on stderr saying what to do)."""
+    from headwatch.core.follow import check_followable  # here: it loads torch (seconds)
+    from headwatch.core.storage import RunError
+
     try:
         follow, argv = window_options(argv)
-    except ValueError as exc:
+        if follow is not None:  # as `headwatch follow` says it, not later inside the window
+            check_followable(Path(follow))
+    except (ValueError, RunError) as exc:
         print(f"headwatch: error: {exc}", file=sys.stderr)
         return 2
     problem = display_problem()
