@@ -92,10 +92,10 @@ TRAIN_HELP = {
     "batch": ("N", "batch_size: windows of block_size characters per step"),
     "lr": ("X", "learning_rate: AdamW's step size"),
     "iters": ("N", "max_iters: training steps"),
-    "eval_every": ("N", "eval_interval: steps between loss estimates (and at the last step)"),
+    "eval_every": ("N", "eval_interval: steps between loss estimates, and one at the last step"),
     "eval_iters": ("N", "eval_iters: batches per split averaged by each loss estimate"),
     "dropout": ("X", "dropout: the share of activations zeroed in training, 0 to below 1"),
-    "seed": ("N", "seed: of the initial weights and the batches"),
+    "seed": ("N", "seed: for the initial weights and the batches"),
 }
 
 
@@ -156,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         "opens it following a run that another process is training (on this machine, a share "
         "or a synced folder): its curves and views update as the run is written.",
     )
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command",
+        parser_class=_Parser,
+        help="what to do (headwatch COMMAND --help says more)",
+    )
 
     d, t = _train_defaults(), TrainConfig()
     train = sub.add_parser(
@@ -243,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "--step",
         type=int,
+        metavar="N",
         default=None,
         help="the weights snapshot of this step (the nearest one kept) instead of the checkpoint",
     )
@@ -254,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     heads.add_argument(
         "--windows",
         type=int,
+        metavar="N",
         default=DEFAULT_WINDOWS,
         help=f"validation windows to measure over (default {DEFAULT_WINDOWS})",
     )
@@ -286,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     lens.add_argument(
         "--windows",
         type=int,
+        metavar="N",
         default=DEFAULT_WINDOWS,
         help=f"validation windows for the loss by depth (default {DEFAULT_WINDOWS})",
     )
@@ -300,11 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     follow.add_argument("run", metavar="RUN_DIR", help="run folder")
     follow.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between looks (default 1)"
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between looks (default 1)",
     )
     follow.add_argument(
         "--stale-after",
         type=float,
+        metavar="SECONDS",
         default=DEFAULT_STALE_AFTER_S,
         help=f"seconds without a change that count as stale (default {DEFAULT_STALE_AFTER_S:g})",
     )
@@ -361,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=t.seed,
         metavar="N",
-        help=f"of the initial weights and the batches, the same for every stage (default {t.seed})",
+        help=f"for the initial weights and the batches, the same in every stage (default {t.seed})",
     )
     ladder.add_argument(
         "--device",

@@ -106,8 +106,8 @@ def _undescribed(parser: argparse.ArgumentParser) -> list[str]:
     sub = _subparsers(parser)
     found = []
     described = {a.dest: a.help for a in sub._choices_actions}
-    for name, subparser in sub.choices.items():
-        if not _one_line(described.get(name)):
+    for name, subparser in [("headwatch", parser), *sub.choices.items()]:
+        if subparser is not parser and not _one_line(described.get(name)):
             found.append(name)
         for action in subparser._actions:
             option = "/".join(action.option_strings) or action.dest
