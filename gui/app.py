@@ -83,9 +83,21 @@ def missing_xcb_libraries() -> list[str]:
     return sorted(set(missing))
 
 
+# Qt's own command-line options (QGuiApplication's, QApplication's, X11's), which Qt takes
+# with one dash or two: left for Qt, while any other `--option` is a mistyped one of the window's.
+QT_OPTIONS = frozenset(
+    {
+        "platform", "platformpluginpath", "platformtheme", "plugin", "qmljsdebugger",
+        "qwindowgeometry", "qwindowicon", "qwindowtitle", "reverse", "session", "display",
+        "geometry", "style", "stylesheet", "widgetcount", "nograb", "dograb", "sync", "name",
+    }
+)  # fmt: skip
+
+
 def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     """(the run folder of `--follow RUN_DIR` or `--follow=RUN_DIR`, or None; the other
-    arguments, left for Qt). Raises ValueError when --follow has no folder."""
+    arguments, left for Qt). Raises ValueError when --follow has no folder, or for an option
+    with two dashes that is neither the window's nor Qt's (see QT_OPTIONS)."""
     rest, follow = [], None
     args = iter(argv)
     for arg in args:
@@ -95,6 +107,11 @@ def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
                 raise ValueError("--follow needs a run folder: headwatch --follow RUN_DIR")
         elif arg.startswith("--follow="):
             follow = arg.removeprefix("--follow=")
+        elif arg.startswith("--") and arg[2:].partition("=")[0] not in {"", *QT_OPTIONS}:
+            raise ValueError(
+                f"unknown option {arg.partition('=')[0]} — the window takes --follow RUN_DIR; "
+                "headwatch --help lists the commands"
+            )
         else:
             rest.append(arg)
     if follow == "":

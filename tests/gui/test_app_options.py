@@ -1,5 +1,6 @@
 """The window's command line: `headwatch --follow RUN_DIR` with a wrong folder is told as
-`headwatch follow RUN_DIR` tells it (one line, exit 2), before Qt is started or a window opens."""
+`headwatch follow RUN_DIR` tells it, and an option that is neither the window's nor Qt's is
+refused: one line, exit 2, before Qt is started or a window opens."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from headwatch.core.cli import main
+from headwatch.gui.app import window_options
 from tests.helpers import write_corpus
 
 # Each command line given to the window's entry and its folder to the CLI's `follow`, in a
@@ -62,3 +66,31 @@ def test_a_wrong_follow_folder_is_one_line_and_exit_2_before_any_window(tmp_path
         assert code == 2 and err.count("\n") == 1, err
         assert err.startswith(f"headwatch: error: {path}: "), err
         assert "give the run folder" in err, err  # what to give instead
+
+
+def test_an_option_that_is_neither_the_windows_nor_qts_is_refused():
+    for wrong, named in [
+        (["--open-run", "runs/x"], "--open-run"),
+        (["--folow=runs/x"], "--folow"),
+        (["--follow", "runs/x", "--json"], "--json"),
+    ]:
+        with pytest.raises(ValueError, match=f"unknown option {named} "):
+            window_options(["headwatch", *wrong])
+    qt = ["headwatch", "--style", "fusion", "-platform", "offscreen", "--reverse", "--"]
+    assert window_options([*qt, "--follow", "runs/x"]) == ("runs/x", qt)
+
+
+def test_headwatch_with_an_unknown_option_exits_2_before_any_window(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HEADWATCH_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "headwatch", "--open-run", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a window that opened would run until then
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "headwatch: error: unknown option --open-run — the window takes --follow RUN_DIR; "
+        "headwatch --help lists the commands\n"
+    )
