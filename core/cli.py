@@ -13,7 +13,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from headwatch.core.ablation import ABLATIONS, ablation_values, knocked_out, parse_heads
 from headwatch.core.analyses import DEFAULT_WINDOWS, analyse_heads, run_windows
@@ -82,6 +83,22 @@ TRAIN_OPTIONS = {
 }
 
 
+# `train` option -> (metavar, what its field is); --help adds the default
+TRAIN_HELP = {
+    "layers": ("N", "n_layer: transformer blocks"),
+    "heads": ("N", "n_head: attention heads per block; must divide n_embd"),
+    "embd": ("N", "n_embd: channels of the residual stream"),
+    "block": ("N", "block_size: the longest context, in characters"),
+    "batch": ("N", "batch_size: windows of block_size characters per step"),
+    "lr": ("X", "learning_rate: AdamW's step size"),
+    "iters": ("N", "max_iters: training steps"),
+    "eval_every": ("N", "eval_interval: steps between loss estimates, and one at the last step"),
+    "eval_iters": ("N", "eval_iters: batches per split averaged by each loss estimate"),
+    "dropout": ("X", "dropout: the share of activations zeroed in training, 0 to below 1"),
+    "seed": ("N", "seed: for the initial weights and the batches"),
+}
+
+
 class UsageError(Exception):
     pass
 
@@ -106,9 +123,23 @@ def _is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+class _ParserExit(Exception):
+    """argparse is done (--help was printed): main returns status rather than exiting, so the
+    output is flushed where a closed one is handled."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not a usage dump
+    def error(self, message: str) -> NoReturn:  # one line, not a usage dump
         raise UsageError(f"{message} (see: {self.prog} --help)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._print_message(message, sys.stderr)
+        raise _ParserExit(status)
 
 
 def _train_defaults() -> dict:
@@ -125,7 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         "opens it following a run that another process is training (on this machine, a share "
         "or a synced folder): its curves and views update as the run is written.",
     )
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command",
+        parser_class=_Parser,
+        help="what to do (headwatch COMMAND --help says more)",
+    )
 
     d, t = _train_defaults(), TrainConfig()
     train = sub.add_parser(
@@ -135,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume they keep the run's.",
     )
     train.add_argument(
-        "--corpus", default=None, help="UTF-8 text file (default: built-in Shakespeare)"
+        "--corpus",
+        default=None,
+        metavar="FILE",
+        help="UTF-8 text file to train on (default: built-in Shakespeare)",
     )
     train.add_argument(
         "--preset",
@@ -145,24 +183,32 @@ def build_parser() -> argparse.ArgumentParser:
         "too override it",
     )
     # None: not given, so the preset or the resumed run decides (see _new_run, _resume)
-    for option, name in TRAIN_OPTIONS.items():
-        if name in ("device", "precision"):
-            continue
-        extra = " (with --resume: steps to train more)" if option == "iters" else ""
+    for option, (metavar, what) in TRAIN_HELP.items():
+        name = TRAIN_OPTIONS[option]
+        extra = "; with --resume: steps to train more" if option == "iters" else ""
         train.add_argument(
             f"--{option.replace('_', '-')}",
             type=type(d[name]),
             default=None,
-            help=f"default {d[name]}{extra}",
+            metavar=metavar,
+            help=f"{what} (default {d[name]}{extra})",
         )
-    train.add_argument("--device", default=None, help="auto (default), cpu, cuda or mps")
+    train.add_argument(
+        "--device", default=None, help="where to train: auto (default), cpu, cuda or mps"
+    )
     train.add_argument(
         "--precision",
         choices=PRECISIONS,
         default=None,
-        help="auto (default): bf16 where the hardware has it, else fp32",
+        help="auto (default): bf16 where the hardware has it and a step is big enough, fp16 on "
+        "a CUDA GPU without bf16, else fp32",
     )
-    train.add_argument("--out", required=True, help="run folder to create")
+    train.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="run folder to create (with --resume: to continue)",
+    )
     train.add_argument("--resume", action="store_true", help="continue the run already in --out")
     train.add_argument(
         "--snapshot-every",
@@ -192,13 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     inspect = sub.add_parser("inspect", help="attention, FFN and next-char guesses for a prompt")
-    inspect.add_argument("run", help="run folder")
-    inspect.add_argument("--prompt", required=True)
+    inspect.add_argument("run", metavar="RUN_DIR", help="run folder")
+    inspect.add_argument(
+        "--prompt", required=True, metavar="TEXT", help="text whose last character is looked at"
+    )
     inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _knockout_options(inspect)
     inspect.add_argument(
         "--step",
         type=int,
+        metavar="N",
         default=None,
         help="the weights snapshot of this step (the nearest one kept) instead of the checkpoint",
     )
@@ -206,10 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     heads = sub.add_parser(
         "heads", help="what each attention head does: profile, label, loss without it"
     )
-    heads.add_argument("run", help="run folder")
+    heads.add_argument("run", metavar="RUN_DIR", help="run folder")
     heads.add_argument(
         "--windows",
         type=int,
+        metavar="N",
         default=DEFAULT_WINDOWS,
         help=f"validation windows to measure over (default {DEFAULT_WINDOWS})",
     )
@@ -232,11 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     lens = sub.add_parser(
         "lens", help="the logit lens: the prediction after each sub-layer, and loss by depth"
     )
-    lens.add_argument("run", help="run folder")
-    lens.add_argument("--prompt", required=True)
+    lens.add_argument("run", metavar="RUN_DIR", help="run folder")
+    lens.add_argument(
+        "--prompt",
+        required=True,
+        metavar="TEXT",
+        help="text whose next character each stage guesses (its last block_size characters)",
+    )
     lens.add_argument(
         "--windows",
         type=int,
+        metavar="N",
         default=DEFAULT_WINDOWS,
         help=f"validation windows for the loss by depth (default {DEFAULT_WINDOWS})",
     )
@@ -249,60 +305,102 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints each evaluation and each new weights snapshot as they land; ends "
         "when the run ends (Ctrl+C stops following; the run is never touched).",
     )
-    follow.add_argument("run", help="run folder")
+    follow.add_argument("run", metavar="RUN_DIR", help="run folder")
     follow.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between looks (default 1)"
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between looks (default 1)",
     )
     follow.add_argument(
         "--stale-after",
         type=float,
+        metavar="SECONDS",
         default=DEFAULT_STALE_AFTER_S,
         help=f"seconds without a change that count as stale (default {DEFAULT_STALE_AFTER_S:g})",
     )
 
     sample = sub.add_parser("sample", help="let a trained model write")
-    sample.add_argument("run", help="run folder")
-    sample.add_argument("--prompt", default="")
-    sample.add_argument("--tokens", type=int, default=500)
+    sample.add_argument("run", metavar="RUN_DIR", help="run folder")
+    sample.add_argument(
+        "--prompt", default="", metavar="TEXT", help="text to continue (default: none)"
+    )
+    sample.add_argument(
+        "--tokens", type=int, default=500, metavar="N", help="characters to write (default 500)"
+    )
     sample.add_argument(
         "--temperature",
         type=float,
         default=1.0,
-        help="0 (or below 1e-4): always the most likely character",
+        metavar="X",
+        help="divides the logits: below 1 surer, above 1 wilder (default 1; 0 or below 1e-4: "
+        "always the most likely character)",
     )
-    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the same seed writes the same text (default: a new text each time)",
+    )
 
     ladder = sub.add_parser(
         "ladder", help="train the lecture's stages, bigram to full block, and compare them"
     )
     ladder.add_argument(
-        "--corpus", default=None, help="UTF-8 text file (default: built-in Shakespeare)"
+        "--corpus",
+        default=None,
+        metavar="FILE",
+        help="UTF-8 text file to train on (default: built-in Shakespeare)",
     )
-    ladder.add_argument("--iters", type=int, default=DEFAULT_ITERS, help="steps per stage")
-    ladder.add_argument("--eval-iters", type=int, default=DEFAULT_EVAL_ITERS)
-    ladder.add_argument("--seed", type=int, default=t.seed)
-    ladder.add_argument("--device", default=t.device, help="auto, cpu, cuda or mps")
-    ladder.add_argument("--out", required=True, help="folder to hold one run folder per stage")
+    ladder.add_argument(
+        "--iters",
+        type=int,
+        default=DEFAULT_ITERS,
+        metavar="N",
+        help=f"training steps per stage (default {DEFAULT_ITERS})",
+    )
+    ladder.add_argument(
+        "--eval-iters",
+        type=int,
+        default=DEFAULT_EVAL_ITERS,
+        metavar="N",
+        help=f"batches per split averaged by each loss estimate (default {DEFAULT_EVAL_ITERS})",
+    )
+    ladder.add_argument(
+        "--seed",
+        type=int,
+        default=t.seed,
+        metavar="N",
+        help=f"for the initial weights and the batches, the same in every stage (default {t.seed})",
+    )
+    ladder.add_argument(
+        "--device",
+        default=t.device,
+        help=f"where to train: auto, cpu, cuda or mps (default {t.device})",
+    )
+    ladder.add_argument(
+        "--out", required=True, metavar="DIR", help="folder to hold one run folder per stage"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI: argv without the program name (default sys.argv[1:]); returns the exit code.
+    Bad input is one line on stderr and EXIT_BAD_INPUT, never a traceback."""
     parser = build_parser()
+    command = None
     try:
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 0
-        commands = {
-            "train": cmd_train,
-            "inspect": cmd_inspect,
-            "sample": cmd_sample,
-            "ladder": cmd_ladder,
-            "heads": cmd_heads,
-            "lens": cmd_lens,
-            "follow": cmd_follow,
-        }
-        return commands[args.command](args)
+        try:
+            args = parser.parse_args(argv)
+        except _ParserExit as done:  # --help was printed
+            code = done.status
+        else:
+            command = args.command
+            code = COMMANDS[command](args) if command else _print_help(parser)
+        sys.stdout.flush()  # here rather than at exit, so a reader that left is handled below
+        return code
     except _OtherRankFailed:
         return EXIT_BAD_INPUT
     except (UsageError, ConfigError, CorpusError, RunError) as exc:
@@ -312,10 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before training began, or a second Ctrl+C outside it
         print("headwatch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the reader of stdout left (`| head`): stop, as other tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
-        print("headwatch: the output was closed; stopped", file=sys.stderr)
-        return 1
+    except BrokenPipeError:  # the reader of the output left (`| head`)
+        return _output_closed(command)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -326,13 +422,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_BAD_INPUT
 
 
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+# The commands whose closed output stops their work: `train` writes each evaluation as it
+# trains, so a reader that left stops training (after the step in flight, which is saved) and
+# that is said. Every other command only reads a run or writes text once its work is done, and a
+# reader that stopped reading is normal there, as for `git log | head`: quiet, exit 0.
+CLOSED_OUTPUT_STOPS = frozenset({"train"})
+
+
+def _output_closed(command: str | None) -> int:
+    """The exit code once a reader of stdout or stderr left while command ran (None: while the
+    command line was read); said on stderr only for CLOSED_OUTPUT_STOPS."""
+    stops = command in CLOSED_OUTPUT_STOPS
+    if stops:
+        with contextlib.suppress(OSError):  # stderr may be the pipe that closed
+            print("headwatch: the output was closed; stopped", file=sys.stderr, flush=True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # what is still buffered goes nowhere, not to an error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    return 1 if stops else 0
+
+
 class _Interrupts:
     """SIGINT and SIGTERM while a command trains: the first stops after the step in flight
     (which is then saved); a second quits at once (KeyboardInterrupt), keeping what is on disk.
+    Each is said as what it was: only a Ctrl+C is told that another one quits at once.
 
-    signum: the first signal received, or None."""
+    signum: the first signal received, or None; again: the second, or None."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    # what a signal is called in a message (first, then again)
+    NAMES = {
+        signal.SIGINT: ("Ctrl+C", "interrupted again"),
+        signal.SIGTERM: ("terminated (SIGTERM)", "terminated again"),
+    }
     # Under torchrun a Ctrl+C reaches each rank twice (from the terminal, then forwarded by
     # torchrun as SIGTERM): a second signal this soon is the same interruption.
     SAME_INTERRUPTION_S = 2.0
@@ -340,6 +469,7 @@ class _Interrupts:
     def __init__(self, control: TrainControl) -> None:
         self.control = control
         self.signum: int | None = None
+        self.again: int | None = None
         self._previous: dict = {}
         self._first_at = 0.0
 
@@ -358,6 +488,7 @@ class _Interrupts:
             soon = time.monotonic() - self._first_at < self.SAME_INTERRUPTION_S
             if soon and "RANK" in os.environ:
                 return
+            self.again = signum
             self.control.abort()
             raise KeyboardInterrupt
         self.signum = signum
@@ -365,17 +496,22 @@ class _Interrupts:
         self.control.stop()
         if not _is_main_rank():
             return
-        name = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
+        hint = " (Ctrl+C again quits at once)" if signum == signal.SIGINT else ""
         # os.write, not print: a handler may run while print is writing to the same stream
         os.write(
             2,
-            f"headwatch: {name}: stopping after the step in flight, which will be saved "
-            "(Ctrl+C again quits at once)\n".encode(),
+            f"headwatch: {self.NAMES[signum][0]}: stopping after the step in flight and saving "
+            f"it{hint}\n".encode(),
         )
+
+    def quit_at_once(self) -> str:
+        """What a second signal did, e.g. "interrupted again, quit at once"."""
+        return f"{self.NAMES[self.again or signal.SIGINT][1]}, quit at once"
 
     @property
     def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
+        """128 + the signal that ended the command: the shell's code for it (130, 143)."""
+        return 128 + (self.again or self.signum or signal.SIGINT)
 
 
 # --- train -----------------------------------------------------------------------------------
@@ -564,7 +700,7 @@ def _follow_the_group(trainer, control, steps, interrupts) -> int:
     except TrainingDiverged:
         return 1
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return interrupts.exit_code
     return interrupts.exit_code if interrupts.signum is not None else 0
 
 
@@ -599,8 +735,8 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
         return 1
     except KeyboardInterrupt:
         bar.clear()
-        print(f"headwatch: interrupted again, quit at once; {_kept(writer)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"headwatch: {interrupts.quit_at_once()}; {_kept(writer)}", file=sys.stderr)
+        return interrupts.exit_code
     finally:
         bar.clear()
     if interrupts.signum is not None:
@@ -950,11 +1086,11 @@ def cmd_ladder(args: argparse.Namespace) -> int:
             return 1
         except KeyboardInterrupt:
             print(
-                f"headwatch: interrupted again, quit at once; the finished stages and the last "
+                f"headwatch: {interrupts.quit_at_once()}; the finished stages and the last "
                 f"checkpoint of the stage in flight are kept in {args.out}",
                 file=sys.stderr,
             )
-            return EXIT_INTERRUPTED
+            return interrupts.exit_code
     if rows:
         print(format_table(rows))
     if interrupts.signum is not None:
@@ -964,6 +1100,18 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         )
         return interrupts.exit_code
     return 0
+
+
+# subcommand -> what runs it; closed output: see CLOSED_OUTPUT_STOPS
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train,
+    "inspect": cmd_inspect,
+    "sample": cmd_sample,
+    "ladder": cmd_ladder,
+    "heads": cmd_heads,
+    "lens": cmd_lens,
+    "follow": cmd_follow,
+}
 
 
 if __name__ == "__main__":

@@ -83,9 +83,21 @@ def missing_xcb_libraries() -> list[str]:
     return sorted(set(missing))
 
 
+# Qt's own command-line options (QGuiApplication's, QApplication's, X11's), which Qt takes
+# with one dash or two: left for Qt, while any other `--option` is a mistyped one of the window's.
+QT_OPTIONS = frozenset(
+    {
+        "platform", "platformpluginpath", "platformtheme", "plugin", "qmljsdebugger",
+        "qwindowgeometry", "qwindowicon", "qwindowtitle", "reverse", "session", "display",
+        "geometry", "style", "stylesheet", "widgetcount", "nograb", "dograb", "sync", "name",
+    }
+)  # fmt: skip
+
+
 def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     """(the run folder of `--follow RUN_DIR` or `--follow=RUN_DIR`, or None; the other
-    arguments, left for Qt). Raises ValueError when --follow has no folder."""
+    arguments, left for Qt). Raises ValueError when --follow has no folder, or for an option
+    with two dashes that is neither the window's nor Qt's (see QT_OPTIONS)."""
     rest, follow = [], None
     args = iter(argv)
     for arg in args:
@@ -95,6 +107,11 @@ def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
                 raise ValueError("--follow needs a run folder: headwatch --follow RUN_DIR")
         elif arg.startswith("--follow="):
             follow = arg.removeprefix("--follow=")
+        elif arg.startswith("--") and arg[2:].partition("=")[0] not in {"", *QT_OPTIONS}:
+            raise ValueError(
+                f"unknown option {arg.partition('=')[0]} — the window takes --follow RUN_DIR; "
+                "headwatch --help lists the commands"
+            )
         else:
             rest.append(arg)
     if follow == "":
@@ -103,9 +120,17 @@ def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 
 
 def run_app(argv: Sequence[str]) -> int:
+    """The window: argv as Qt takes it (the program first) with the window's own options.
+    Returns the exit code; 2, before any window opens, for a wrong option or run folder or when
+    no window can open here (one line on stderr saying what to do)."""
+    from headwatch.core.follow import check_followable  # here: it loads torch (seconds)
+    from headwatch.core.storage import RunError
+
     try:
         follow, argv = window_options(argv)
-    except ValueError as exc:
+        if follow is not None:  # as `headwatch follow` says it, not later inside the window
+            check_followable(Path(follow))
+    except (ValueError, RunError) as exc:
         print(f"headwatch: error: {exc}", file=sys.stderr)
         return 2
     problem = display_problem()

@@ -144,7 +144,7 @@ def test_a_signal_to_torchrun_saves_the_run_and_no_rank_prints_a_traceback(tmp_p
     [rank0] = logs.glob("*/attempt_0/0/stderr.log")
     [rank1] = logs.glob("*/attempt_0/1/stderr.log")
     lines = rank0.read_text(encoding="utf-8").splitlines()
-    name = "Ctrl+C" if signum == signal.SIGINT else "SIGTERM"
+    name = "Ctrl+C" if signum == signal.SIGINT else "terminated (SIGTERM)"
     [at] = [i for i, line in enumerate(lines) if line.startswith(f"headwatch: {name}: stopping")]
     record = load_run(out)
     assert lines[at + 1 :] == [f"stopped at step {record.step}; saved in {out}"]

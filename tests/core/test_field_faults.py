@@ -100,6 +100,15 @@ def finish(child: subprocess.Popen) -> tuple[int, str]:
     return child.returncode, err
 
 
+# what the first signal is told as: only a Ctrl+C hears that another one quits at once
+STOPPING = {
+    signal.SIGINT: "headwatch: Ctrl+C: stopping after the step in flight and saving it "
+    "(Ctrl+C again quits at once)",
+    signal.SIGTERM: "headwatch: terminated (SIGTERM): stopping after the step in flight and "
+    "saving it",
+}
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_after_the_step_in_flight_and_saves_that_step(
     tmp_path, corpus_file, signum, code
@@ -111,6 +120,8 @@ def test_a_signal_stops_after_the_step_in_flight_and_saves_that_step(
     child.send_signal(signum)
     rc, err = finish(child)
     assert rc == code and "Traceback" not in err
+    assert STOPPING[signum] in err.splitlines()
+    assert ("Ctrl+C" in err) == (signum == signal.SIGINT)
     stopped = re.search(r"stopped at step (\d+); saved in ", err)
     assert stopped, err
     record = load_run(out)
@@ -119,20 +130,31 @@ def test_a_signal_stops_after_the_step_in_flight_and_saves_that_step(
     assert not (out / LOCK).exists()
 
 
-def test_a_second_ctrl_c_quits_at_once_and_says_what_is_kept(tmp_path, corpus_file):
+@pytest.mark.parametrize(
+    ("first", "second", "code", "says"),
+    [
+        (signal.SIGINT, signal.SIGINT, 130, "interrupted again"),
+        (signal.SIGTERM, signal.SIGTERM, 143, "terminated again"),
+        (signal.SIGTERM, signal.SIGINT, 130, "interrupted again"),
+    ],
+)
+def test_a_second_signal_quits_at_once_and_says_what_is_kept(
+    tmp_path, corpus_file, first, second, code, says
+):
     out = tmp_path / "run"
-    # steps of about a second, so the second Ctrl+C lands while the first waits for its step
+    # steps of about a second, so the second signal lands while the first waits for its step
     child = spawn("train", "--corpus", str(corpus_file), "--layers", "2", "--heads", "2",
                   "--embd", "256", "--block", "128", "--batch", "64", "--eval-iters", "1",
                   "--eval-every", "1", "--iters", "1000", "--device", "cpu",
                   "--out", str(out))  # fmt: skip
     read_until(child.stdout, "step      1/")  # step 1 evaluated and saved
-    child.send_signal(signal.SIGINT)
-    read_until(child.stderr, "stopping after the step in flight")
-    child.send_signal(signal.SIGINT)
+    child.send_signal(first)
+    [*_, stopping] = read_until(child.stderr, "stopping after the step in flight")
+    assert stopping.rstrip("\n") == STOPPING[first]
+    child.send_signal(second)
     rc, err = finish(child)
-    assert rc == 130 and "Traceback" not in err
-    kept = re.search(r"interrupted again, quit at once; the checkpoint of step (\d+) is kept", err)
+    assert rc == code and "Traceback" not in err
+    kept = re.search(rf"headwatch: {says}, quit at once; the checkpoint of step (\d+) is kept", err)
     assert kept, err
     assert load_run(out).step == int(kept[1]) >= 1
     assert not (out / LOCK).exists() and not list(out.glob(".*.tmp"))
