@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -48,7 +50,7 @@ CSV_HEADER = ("run_id", *ROW_KEYS)
 # (header, row key, tooltip); the colour column is a narrow swatch, like a legend's. Short
 # headers, so that every column fits a laptop's narrow tab; the tooltips say them in full.
 COLUMNS = (
-    ("Run", "label", "What sets this run apart from the others"),
+    ("Run", "label", "An opened run's folder name, or what sets a new run apart from the others"),
     ("", "colour", "The run's colour in the loss plot"),
     ("Params", "params", "Trainable parameters"),
     ("Step", "step", "Training steps done"),
@@ -99,6 +101,7 @@ def _clean(row: dict) -> dict:
         "tokens_per_s": optional("tokens_per_s"),
         "seconds": float(row.get("seconds", 0.0)),
         "path": str(row.get("path", "")),
+        "settings": str(row.get("settings", "")),  # every setting, for the tooltip
     }
 
 
@@ -164,6 +167,8 @@ class _RunsModel(QAbstractTableModel):
 
     @staticmethod
     def _tooltip(key: str, value, run: dict) -> str | None:
+        if key == "label" and run["settings"]:
+            return f"{value}\n{run['settings']}"
         if key in _SHARED_COLUMNS:
             return value
         if key == "params":
@@ -220,6 +225,16 @@ class _SortProxy(QSortFilterProxyModel):
         return a < b
 
 
+class _ElideStartDelegate(QStyledItemDelegate):
+    """Cuts a text too long for its cell at its start: a path keeps its end, the run's folder."""
+
+    def initStyleOption(  # noqa: N802 - Qt override
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
+
+
 class CompareView(QWidget):
     """Every run of the session in one table, with the lecture's ladder one click away."""
 
@@ -249,7 +264,9 @@ class CompareView(QWidget):
         self._proxy.setSortRole(SORT_ROLE)
         self._proxy.setDynamicSortFilter(True)
         self._table = row_table("compareTable", self._proxy)
-        self._table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a path's ends say the most
+        self._table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a label's "#2" stays
+        self._path_delegate = _ElideStartDelegate(self._table)
+        self._table.setItemDelegateForColumn(_KEY_COLUMN["path"], self._path_delegate)
         self._table.setWordWrap(False)
         self._table.verticalHeader().hide()
         self._table.setSortingEnabled(True)
