@@ -274,7 +274,9 @@ class CompareView(QWidget):
         # Arrival order until the user picks a column (-1: no sort).
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header.setSortIndicatorClearable(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # the figures' columns as wide as their figures and titles: Qt's ResizeToContents also
+        # keeps room for a sort arrow in every title, which left the run's name and folder ~50 px
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         for key in _SHARED_COLUMNS:
             header.setSectionResizeMode(_KEY_COLUMN[key], QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(24)
@@ -282,6 +284,9 @@ class CompareView(QWidget):
         header.resizeSection(_KEY_COLUMN["colour"], 30)
         self._table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
         self._table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        for signal in (self._model.rowsInserted, self._model.dataChanged, self._model.modelReset):
+            signal.connect(self._fit_figures)
+        self._fit_figures()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
@@ -354,6 +359,19 @@ class CompareView(QWidget):
                 writer.writerow(["" if row[key] is None else row[key] for key in CSV_HEADER])
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _fit_figures(self, *_args) -> None:
+        """Each figure's column as wide as its widest figure or its title, whichever is wider."""
+        header = self._table.horizontalHeader()
+        metrics = header.fontMetrics()
+        for column, (title, key, _) in enumerate(COLUMNS):
+            if key in _SHARED_COLUMNS or key == "colour":
+                continue
+            width = max(
+                self._table.sizeHintForColumn(column), metrics.horizontalAdvance(title) + 16
+            )
+            if header.sectionSize(column) != width:
+                header.resizeSection(column, width)
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._quiet or not current.isValid():
