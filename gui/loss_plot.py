@@ -40,7 +40,7 @@ _FOREGROUND = "#444444"
 _RAW_ALPHA = 45  # of 255: raw noise stays readable behind the smoothed line
 _SAMPLES_PER_PIXEL = 1.0  # auto-downsampling target; pyqtgraph's default 5 paints 5x more
 _EMA_CHUNK = 256  # points per matrix product in the vectorised EMA
-_LEGEND_MIN_CHARS = 14  # a name is cut no shorter, so that it can still be told from others
+_LEGEND_MIN_CHARS = 14  # a name is cut no shorter than this many x's, so runs are told apart
 _LEGEND_GAP = 10  # px between a legend entry's line and its name, and between entries
 _LEGEND_SAMPLE_W = 20  # px: pyqtgraph's ItemSample
 _LEGEND_LABEL_PAD = 8  # px: a pyqtgraph LabelItem's width beyond its text
@@ -306,12 +306,13 @@ class LossPlot(QWidget):
             self._fit_legend()
 
     def _fit_legend(self) -> None:
-        """Every run's entry above the data, in the fewest rows in which each name keeps
-        _LEGEND_MIN_CHARS characters or more (names cut to their column's width, whole in the
-        hover tip and the Runs table); the title row as tall as those rows."""
-        self._legend.clear()
+        """Every run's entry above the data, in the fewest rows in which each name keeps the
+        width of _LEGEND_MIN_CHARS x's or more (names cut in their middle to their column's
+        width, whole in the hover tip and the Runs table); the title row as tall as those rows.
+        Rebuilt rather than edited: LabelItem.setText grows the legend's rows."""
         runs = list(self._runs.values())
         if not runs:
+            self._legend.clear()
             self._plot.layout.setRowFixedHeight(0, 0)
             return
         font = QFont()
