@@ -29,6 +29,14 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def settings_summary(settings: dict) -> str:
+    """Every shown setting of a run, e.g. 'layers=4 · heads=4 · embd=128 · ... · corpus=x';
+    a setting the run does not have is left out."""
+    return " · ".join(
+        f"{short}={_fmt(settings[key])}" for key, short in SHORT_NAMES.items() if key in settings
+    )
+
+
 def differing_labels(settings: Sequence[dict]) -> list[str]:
     """One label per run naming the settings that differ between runs, e.g. 'heads=1 · lr=3e-3'.
 

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -48,7 +50,7 @@ CSV_HEADER = ("run_id", *ROW_KEYS)
 # (header, row key, tooltip); the colour column is a narrow swatch, like a legend's. Short
 # headers, so that every column fits a laptop's narrow tab; the tooltips say them in full.
 COLUMNS = (
-    ("Run", "label", "What sets this run apart from the others"),
+    ("Run", "label", "An opened run's folder name, or what sets a new run apart from the others"),
     ("", "colour", "The run's colour in the loss plot"),
     ("Params", "params", "Trainable parameters"),
     ("Step", "step", "Training steps done"),
@@ -99,6 +101,7 @@ def _clean(row: dict) -> dict:
         "tokens_per_s": optional("tokens_per_s"),
         "seconds": float(row.get("seconds", 0.0)),
         "path": str(row.get("path", "")),
+        "settings": str(row.get("settings", "")),  # every setting, for the tooltip
     }
 
 
@@ -164,6 +167,8 @@ class _RunsModel(QAbstractTableModel):
 
     @staticmethod
     def _tooltip(key: str, value, run: dict) -> str | None:
+        if key == "label" and run["settings"]:
+            return f"{value}\n{run['settings']}"
         if key in _SHARED_COLUMNS:
             return value
         if key == "params":
@@ -220,6 +225,16 @@ class _SortProxy(QSortFilterProxyModel):
         return a < b
 
 
+class _ElideStartDelegate(QStyledItemDelegate):
+    """Cuts a text too long for its cell at its start: a path keeps its end, the run's folder."""
+
+    def initStyleOption(  # noqa: N802 - Qt override
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
+
+
 class CompareView(QWidget):
     """Every run of the session in one table, with the lecture's ladder one click away."""
 
@@ -249,7 +264,9 @@ class CompareView(QWidget):
         self._proxy.setSortRole(SORT_ROLE)
         self._proxy.setDynamicSortFilter(True)
         self._table = row_table("compareTable", self._proxy)
-        self._table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a path's ends say the most
+        self._table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a label's "#2" stays
+        self._path_delegate = _ElideStartDelegate(self._table)
+        self._table.setItemDelegateForColumn(_KEY_COLUMN["path"], self._path_delegate)
         self._table.setWordWrap(False)
         self._table.verticalHeader().hide()
         self._table.setSortingEnabled(True)
@@ -257,7 +274,9 @@ class CompareView(QWidget):
         # Arrival order until the user picks a column (-1: no sort).
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header.setSortIndicatorClearable(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # the figures' columns as wide as their figures and titles: Qt's ResizeToContents also
+        # keeps room for a sort arrow in every title, which left the run's name and folder ~50 px
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         for key in _SHARED_COLUMNS:
             header.setSectionResizeMode(_KEY_COLUMN[key], QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(24)
@@ -265,6 +284,9 @@ class CompareView(QWidget):
         header.resizeSection(_KEY_COLUMN["colour"], 30)
         self._table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
         self._table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        for signal in (self._model.rowsInserted, self._model.dataChanged, self._model.modelReset):
+            signal.connect(self._fit_figures)
+        self._fit_figures()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
@@ -337,6 +359,19 @@ class CompareView(QWidget):
                 writer.writerow(["" if row[key] is None else row[key] for key in CSV_HEADER])
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _fit_figures(self, *_args) -> None:
+        """Each figure's column as wide as its widest figure or its title, whichever is wider."""
+        header = self._table.horizontalHeader()
+        metrics = header.fontMetrics()
+        for column, (title, key, _) in enumerate(COLUMNS):
+            if key in _SHARED_COLUMNS or key == "colour":
+                continue
+            width = max(
+                self._table.sizeHintForColumn(column), metrics.horizontalAdvance(title) + 16
+            )
+            if header.sectionSize(column) != width:
+                header.resizeSection(column, width)
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if self._quiet or not current.isValid():

@@ -56,7 +56,10 @@ _PAD = 4.0  # px around the grid
 _LABEL_GAP = 4.0  # px kept free between neighbouring character labels
 _LEGEND_H = 30.0  # the colour bar under the grid, with its ticks
 _MAX_CELL_W = 40.0  # a short prompt's cells stop widening here
-_MIN_ROW_H = 9.0  # px: the splitter leaves the grid at least this per stage
+_MIN_ROW_H = 9.0  # px: the splitter leaves the grid at least this per stage of a shallow model
+# stages the grid's minimum height counts (a 4-layer model's): a deeper model's rows get thinner
+# instead, since a minimum that grew with the model would take the loss plot's height
+_MIN_STAGES = 9
 _LIGHT_TEXT_BELOW = 140  # cell luminance (0-255) under which its text is drawn white
 
 
@@ -204,9 +207,8 @@ class LensGrid(QWidget):
         return QSize(400, 260)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        rows = max(len(self._stages), 1)
         top = QFontMetricsF(self._mono).height() + 4
-        return QSize(120, int(_PAD * 2 + top + _LEGEND_H + rows * _MIN_ROW_H))
+        return QSize(120, int(_PAD * 2 + top + _LEGEND_H + _MIN_STAGES * _MIN_ROW_H))
 
     # --- hover -------------------------------------------------------------------------------
 

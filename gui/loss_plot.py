@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -39,6 +40,11 @@ _FOREGROUND = "#444444"
 _RAW_ALPHA = 45  # of 255: raw noise stays readable behind the smoothed line
 _SAMPLES_PER_PIXEL = 1.0  # auto-downsampling target; pyqtgraph's default 5 paints 5x more
 _EMA_CHUNK = 256  # points per matrix product in the vectorised EMA
+_LEGEND_MIN_CHARS = 14  # a name is cut no shorter than this many x's, so runs are told apart
+_LEGEND_GAP = 10  # px between a legend entry's line and its name, and between entries
+_LEGEND_SAMPLE_W = 20  # px: pyqtgraph's ItemSample
+_LEGEND_LABEL_PAD = 8  # px: a pyqtgraph LabelItem's width beyond its text
+_LEGEND_FONT_PT = 9
 
 
 @lru_cache(maxsize=4)
@@ -217,15 +223,23 @@ class LossPlot(QWidget):
             axis.setTextPen(_FOREGROUND)
         for side in ("bottom", "left"):
             cache_drawing(plot.getAxis(side))  # with the grid lines, as the curves move each batch
-        self._legend = plot.addLegend(
-            offset=(-8, 8),
-            brush=(255, 255, 255, 210),
-            pen="#cccccc",
+        # the legend sits above the data in the title's row, in as many columns as fit, so it
+        # never hides a curve; a row more for every row of entries
+        self._legend = pg.LegendItem(
+            offset=None,
             labelTextColor=_FOREGROUND,
+            labelTextSize=f"{_LEGEND_FONT_PT}pt",
             verSpacing=-6,
+            horSpacing=_LEGEND_GAP,
         )
+        plot.legend = self._legend  # PlotItem.removeItem drops a curve's entry
+        plot.layout.removeItem(plot.titleLabel)
+        plot.titleLabel.hide()
+        plot.layout.addItem(self._legend, 0, 1)
+        plot.layout.setRowFixedHeight(0, 0)
         self._legend.sigSampleClicked.connect(self._on_legend_clicked)
-        self._legend.hide()  # an empty legend draws a stray box
+        self._legend_room = 0.0  # the data's width the legend was laid out for, px
+        plot.getViewBox().sigResized.connect(self._on_view_resized)
         self._marker = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#222222", width=1.5))
         self._tip = pg.TextItem(
             color=_FOREGROUND, fill=(255, 255, 255, 230), border="#bbbbbb", anchor=(0, 1)
@@ -274,22 +288,58 @@ class LossPlot(QWidget):
             self._plot.addItem(item)  # applies the plot's peak downsampling and clipping
         # Stroking a 2 px antialiased zigzag of min/max peaks costs ~10x a mean line.
         run.smooth.setDownsampling(auto=True, method="mean")
-        self._legend.addItem(run.smooth, html.escape(label))
         if not self._runs:
             self._following = True
         self._runs[run_id] = run
         self._hint.hide()
-        self._legend.show()
+        self._fit_legend()
 
     def set_label(self, run_id: str, label: str) -> None:
         run = self._runs[run_id]
         if run.label == label:
             return
         run.label = label
-        # LabelItem.setText grows the legend's rows; rebuilding it keeps them tight and in order
-        self._legend.clear()
-        for each in self._runs.values():
-            self._legend.addItem(each.smooth, html.escape(each.label))
+        self._fit_legend()
+
+    def _on_view_resized(self, view: pg.ViewBox) -> None:
+        if view.width() != self._legend_room:  # the legend's own rows change only the height
+            self._fit_legend()
+
+    def _fit_legend(self) -> None:
+        """Every run's entry above the data, in the fewest rows in which each name keeps the
+        width of _LEGEND_MIN_CHARS x's or more (names cut in their middle to their column's
+        width, whole in the hover tip and the Runs table); the title row as tall as those rows.
+        Rebuilt rather than edited: LabelItem.setText grows the legend's rows."""
+        runs = list(self._runs.values())
+        if not runs:
+            self._legend.clear()
+            self._plot.layout.setRowFixedHeight(0, 0)
+            return
+        font = QFont()
+        font.setPointSizeF(_LEGEND_FONT_PT)
+        metrics = QFontMetricsF(font)
+        shortest = metrics.horizontalAdvance("x" * _LEGEND_MIN_CHARS)
+        needed = max(min(metrics.horizontalAdvance(run.label), shortest) for run in runs)
+        room = self._legend_room = self._plot.getViewBox().width() or self._widget.width()
+        for columns in range(len(runs), 0, -1):
+            gaps = (2 * columns - 1) * _LEGEND_GAP
+            label_room = (room - gaps) / columns - _LEGEND_SAMPLE_W - _LEGEND_LABEL_PAD
+            if label_room >= needed:
+                break
+        self._legend.setColumnCount(columns)
+        for _ in range(3):  # the labels' margins are pyqtgraph's: measured, then cut again
+            self._legend.clear()
+            for run in runs:
+                # cut in the middle: runs' names differ at either end (a value, a "#2")
+                name = metrics.elidedText(run.label, Qt.TextElideMode.ElideMiddle, label_room)
+                self._legend.addItem(run.smooth, html.escape(name))
+            excess = self._legend.width() - room
+            if excess <= 0:
+                break
+            label_room -= excess / columns + 1
+        rows = math.ceil(len(runs) / columns)
+        row_height = max(label.height() for _, label in self._legend.items) - 6  # verSpacing
+        self._plot.layout.setRowFixedHeight(0, rows * row_height + 4)
 
     def add_train_points(self, run_id: str, steps: Sequence[int], losses: Sequence[float]) -> None:
         """Append per-step train losses; batches for an unknown (removed) run are dropped."""
@@ -333,7 +383,7 @@ class LossPlot(QWidget):
             self._plot.removeItem(item)  # also drops the legend entry
         self._hide_hover()
         self._hint.setVisible(not self._runs)
-        self._legend.setVisible(bool(self._runs))
+        self._fit_legend()
         self._follow_data()
 
     def clear(self) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from headwatch.gui.text_display import visible_char
-from headwatch.gui.widgets import vertical_scroll
+from headwatch.gui.widgets import ElidedLabel, vertical_scroll
 
 HIGHLIGHT_COLOUR = "#e8591a"  # the attention grid's selection orange
 _BAR_COLOUR = "#4e79a7"  # the prediction bars' blue
@@ -204,18 +204,18 @@ class NeuronView(QWidget):
         self._contexts: list[tuple[str, int, float]] = []
         self._lines: list[str] = []
 
-        self._header = QLabel(objectName="neuronHeader")
+        # one line each, cut short where narrow: a text that sized them would move the splitter
+        self._header = ElidedLabel(objectName="neuronHeader")
         font = self._header.font()
         font.setBold(True)
         self._header.setFont(font)
-        self._header.setWordWrap(True)
         self._busy = QLabel("computing…", objectName="neuronBusyHint")
         self._busy.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self._busy.hide()
         top = QHBoxLayout()
         top.addWidget(self._header, 1)
         top.addWidget(self._busy)
-        self._dead = QLabel(objectName="deadUnitsLabel")
+        self._dead = ElidedLabel(objectName="deadUnitsLabel")
         self._dead.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self._dead.setToolTip(
             "Units whose ReLU output was 0 at every position of every sampled window: "

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from headwatch.gui.text_display import quoted_char, readable, visible_char
+from headwatch.gui.widgets import ElidedLabel
 
 BAR_COLOUR = "#4e79a7"
 _HINT_NO_MODEL = "Train a model first"
@@ -216,7 +217,9 @@ class SampleView(QWidget):
         self._length.setRange(10, 2000)
         self._length.setSingleStep(50)
         self._length.setValue(300)
-        self._hint = QLabel(_HINT_NO_MODEL)
+        # shown only without a model: cut short where narrow, never widening the tab
+        self._hint = ElidedLabel(_HINT_NO_MODEL)
+        self._hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._hint.setStyleSheet("color: palette(placeholder-text);")
 
         controls = QHBoxLayout()
@@ -227,8 +230,7 @@ class SampleView(QWidget):
         controls.addSpacing(8)
         controls.addWidget(QLabel("Characters"))
         controls.addWidget(self._length)
-        controls.addStretch(1)
-        controls.addWidget(self._hint)
+        controls.addWidget(self._hint, 1)
 
         self._text = QPlainTextEdit(readOnly=True)
         self._text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))

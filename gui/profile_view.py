@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
 from headwatch.gui.widgets import ElidedLabel
@@ -25,7 +25,8 @@ _CLASS_TICKS = {"vowel": "V", "consonant": "C", "space": "␣", "newline": "⏎"
 _CLASS_KEY = "V vowel, C consonant, A upper case, 9 digit, . punctuation, ? other"
 _OFFSET_TICKS = (0, 1, 2, 3, 4, 6, 8, 12, 16)  # every offset's bar, but room for these names
 _TICK_FONT_PT = 8
-_TITLE_PX = 18
+_TITLE_PX = 15  # a 9 pt line
+_BOTTOM_AXIS_PX = 20  # the 8 pt tick names and their ticks
 
 
 def _bar_plot(title: str, left: str) -> pg.PlotItem:
@@ -34,9 +35,11 @@ def _bar_plot(title: str, left: str) -> pg.PlotItem:
     plot.hideButtons()
     plot.setMouseEnabled(x=False, y=False)
     plot.setTitle(title, color=FOREGROUND, size="9pt")
-    # pyqtgraph gives a title 30 px; a 9 pt line needs about half, and a laptop's bars the rest
+    # pyqtgraph gives a title 30 px and the tick names 40: a 9 pt and an 8 pt line need about
+    # half, and a laptop's bars the rest
     plot.titleLabel.setMaximumHeight(_TITLE_PX)
     plot.layout.setRowFixedHeight(0, _TITLE_PX)
+    plot.getAxis("bottom").setHeight(_BOTTOM_AXIS_PX)
     plot.setLabel("left", left, color=FOREGROUND)
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
@@ -55,22 +58,24 @@ class ProfileView(QWidget):
         self.setObjectName("profileView")
         self._head: tuple[int, int] | None = None
         self._view = pg.GraphicsLayoutWidget()
-        self._view.setToolTip(f"Blue: this head · grey: chance · key classes: {_CLASS_KEY}")
+        self._view.setToolTip(
+            f"Blue: this head · grey: chance (an even spread) · key classes: {_CLASS_KEY}"
+        )
         self._view.setBackground("w")
-        self._title = QLabel(objectName="profileTitle")
-        # one line, cut short where narrow: on a laptop the plots need the height
+        # the head and its figures on one line, cut short where narrow (whole in its tooltip):
+        # on a laptop the plots need the height
         self._notes = ElidedLabel(objectName="profileNotes")
         self._offsets = _bar_plot("Where: offset back", "attention")
         self._classes = _bar_plot("What: key class", "share")
         self._wide: bool | None = None  # the plots side by side (True) or stacked
         self._view.installEventFilter(self)
+        self._view.ci.layout.setContentsMargins(2, 2, 2, 2)  # pyqtgraph's 9 px: the bars' height
         self._names: list[list[str]] = [[], []]
         self._bars: list[pg.BarGraphItem] = []
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.setSpacing(2)
-        layout.addWidget(self._title)
         layout.addWidget(self._view, 1)
         layout.addWidget(self._notes)
         self._stack = hint_stack(self, _HINT, box)
@@ -121,9 +126,8 @@ class ProfileView(QWidget):
         self._offsets.getAxis("bottom").setTicks(
             [[(i, n) for i, n in enumerate(names) if not n.isdigit() or int(n) in _OFFSET_TICKS]]
         )
-        self._title.setText(f"<b>Layer {layer + 1} · Head {head + 1}</b> — {row['label']}")
         self._notes.setText(
-            "grey: chance (an even spread) · "
+            f"Layer {layer + 1} · Head {head + 1} — {row['label']} · "
             f"same char {row['same_char'] * 100:.0f}% ({base['same_char'] * 100:.0f}%) · "
             f"first {row['first'] * 100:.0f}% ({base['first'] * 100:.0f}%) · "
             f"evenness {row['evenness']:.2f}"
@@ -148,6 +152,11 @@ class ProfileView(QWidget):
         """Back to the hint (no analysis yet, or another model)."""
         self._head = None
         self._stack.setCurrentIndex(0)
+
+    def bars_height(self) -> float:
+        """The height of the bars' area, px: the shorter of the two plots' (what is left to
+        read the bars once the titles, tick names and notes have theirs)."""
+        return min(plot.getViewBox().height() for plot in (self._offsets, self._classes))
 
     def plotted(self) -> dict:
         """What the bars show, read back from them: head (layer, head), offset / offset_base

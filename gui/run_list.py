@@ -1,15 +1,17 @@
 """The session's runs as typed records: what the loss plot, the compare table and the exports show.
 
 The controller owns one RunList; it names runs by what sets them apart ("heads=1", "heads=4"),
-gives each a colour, and keeps each run's figures. No Qt, no torch: views import the records.
+an opened run by its folder's name (its settings may be those of a new run beside it), gives
+each a colour, and keeps each run's figures. No Qt, no torch: views import the records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
-from headwatch.core.compare import differing_labels
+from headwatch.core.compare import differing_labels, settings_summary
 from headwatch.gui.messages import RunState
 
 # Matplotlib's tab10 with its grey swapped for navy: grey would read as "disabled".
@@ -34,7 +36,7 @@ class RunInfo:
     colour: str  # "#rrggbb", the same on the plot and in the table
     settings: dict  # flat GPTConfig + TrainConfig fields and "corpus" (the corpus's name)
     folder: str = ""  # the run folder, once the training thread has made it
-    title: str = ""  # a ladder stage's name: used as the label
+    title: str = ""  # its own name, used as the label: a ladder stage's, a run folder's
     parameters: int = 0
     best_val: float | None = None
     last_train: float | None = None  # the last evaluation's train estimate
@@ -56,6 +58,7 @@ class RunInfo:
             "tokens_per_s": self.tokens_per_s,
             "seconds": self.elapsed,
             "path": self.folder,
+            "settings": settings_summary(self.settings),
         }
 
 
@@ -67,7 +70,10 @@ class RunList:
 
     def add(self, run_id: str, settings: dict, title: str = "", **figures) -> list[RunInfo]:
         """A new run with the next free colour; returns every record whose label changed (the
-        new one first), since a new run can change what sets the others apart."""
+        new one first), since a new run can change what sets the others apart. A run that has
+        its folder from the start (an opened one) is named by it unless title names it."""
+        if not title and figures.get("folder"):
+            title = Path(figures["folder"]).name
         used = {run.colour for run in self._runs.values()}
         colour = pick_colour(used, len(self._runs))
         self._runs[run_id] = RunInfo(run_id, run_id, colour, settings, title=title, **figures)
@@ -86,7 +92,8 @@ class RunList:
         return run
 
     def _relabel(self) -> list[RunInfo]:
-        """Ladder runs are named by their stage, other runs by what sets them apart."""
+        """Ladder runs are named by their stage, opened runs by their folder, other runs by
+        what sets them apart."""
         plain = [r for r in self._runs.values() if not r.title]
         names = dict(
             zip(

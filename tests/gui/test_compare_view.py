@@ -6,7 +6,7 @@ import csv
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QTableView
+from PySide6.QtWidgets import QLabel, QPushButton, QStyleOptionViewItem, QTableView
 
 from headwatch.core.formatting import format_duration
 from headwatch.gui.compare_view import (
@@ -155,3 +155,26 @@ def test_ladder_button_and_status(qtbot, view):
     assert not button.isEnabled()
     view.set_ladder_running(False)
     assert button.isEnabled()
+
+
+def test_a_narrow_folder_column_keeps_the_end_of_the_path_and_the_whole_path_in_its_tip(view):
+    folder = "/home/learner/.local/share/headwatch/runs/2026-11-29/b-lecture"
+    view.upsert_run("d", run("b-lecture", 1.62, path=folder, settings="layers=4 · heads=4"))
+    view.resize(560, 320)  # a laptop's Runs tab
+    table = table_of(view)
+    column = [key for _, key, _ in COLUMNS].index("path")
+    index = next(
+        table.model().index(row, column)
+        for row in range(table.model().rowCount())
+        if table.model().index(row, 0).data() == "b-lecture"
+    )
+    option = QStyleOptionViewItem()
+    table.itemDelegateForIndex(index).initStyleOption(option, index)
+    width = table.horizontalHeader().sectionSize(column)
+    shown = table.fontMetrics().elidedText(index.data(), option.textElideMode, width - 8)
+    # cut at its start: its end, the run's folder, is what shows
+    assert shown.startswith("…") and len(shown) > 5 and folder.endswith(shown[1:])
+    assert index.data(Qt.ItemDataRole.ToolTipRole) == folder
+    # the run's settings are in the Run column's tooltip, under its name
+    name = index.siblingAtColumn(0)
+    assert name.data(Qt.ItemDataRole.ToolTipRole) == "b-lecture\nlayers=4 · heads=4"

@@ -92,6 +92,8 @@ def test_the_heads_tab_shows_half_the_heads_of_a_4x4_model_and_their_profile(lap
     assert not table.horizontalScrollBar().isVisible()
     # the selected head's lines and profile keep a usable share of the height
     assert panel.profile.height() >= 130 and panel.lines.height() >= 130
+    # the bars keep most of the profile's height: the titles, tick names and notes take little
+    assert panel.profile.bars_height() >= 0.5 * panel.profile.height()
     # the captions are one line each, cut short rather than wrapped, and whole in text()
     caption = laptop.head_table.findChild(QLabel, "headTableCaption")
     assert caption.text().endswith("weights at step 2,000")

@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPointF
-from PySide6.QtWidgets import QCheckBox, QLabel, QSlider
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QSlider
 
 from headwatch.gui.loss_plot import HINT, FittingLabel, LossPlot, _round_up
 from headwatch.gui.messages import Progress, RunState
@@ -313,3 +313,39 @@ def test_the_key_shortens_rather_than_being_cut(qtbot):
         assert key.fontMetrics().horizontalAdvance(key.text()) <= key.contentsRect().width()
         shown.add(key.text())
     assert shown == {"", "●: val", "dashed ●: val", "faint: raw · dashed ●: val"}
+
+
+LONG_LABELS = (
+    "b-lecture",
+    "heads=1 · lr=3e-3",
+    "heads=2 · lr=1e-3",
+    "heads=8 · lr=3e-4 · embd=384",
+    "layers=6 · heads=6 · embd=384 · block=256",
+    "dropout=0.2",
+    "batch=64",
+    "seed=7",
+)
+
+
+@pytest.mark.parametrize("count", [1, 3, 8])
+@pytest.mark.parametrize("size", [(540, 210), (1000, 330)], ids=["laptop", "large"])
+def test_the_legend_never_covers_the_curves(qtbot, plot, count, size):
+    plot.resize(*size)
+    plot.show()
+    qtbot.waitExposed(plot)
+    for k, label in enumerate(LONG_LABELS[:count]):
+        start_run(plot, f"r{k}", label)
+        feed(plot, f"r{k}", noisy_loss(300, seed=k) + 0.1 * k)
+    QApplication.processEvents()
+    legend, view = plot.plot_item.legend, plot.plot_item.getViewBox()
+    assert len(legend.items) == count
+    shown = legend.sceneBoundingRect()
+    assert not shown.intersects(view.sceneBoundingRect())  # above the data, not over it
+    assert shown.right() <= plot.plot_item.sceneBoundingRect().right() + 1  # all of it on show
+    assert view.height() >= 0.5 * size[1] - 40  # the data keeps most of the height
+    texts = [plot.legend_text(f"r{k}") for k in range(count)]
+    assert len(set(texts)) == count  # cut or not, the runs are told apart
+    for text, label in zip(texts, LONG_LABELS, strict=False):
+        # whole, or cut once in its middle (its whole in the hover tip and the Runs table)
+        head, tail = text.split("…") if text != label else (text, "")
+        assert head and label.startswith(head) and label.endswith(tail)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -170,6 +172,13 @@ def test_open_run_shows_its_curve_weights_and_progress(qtbot, window, tmp_path):
     assert window.loss_plot.train_count(run.run_id) >= 12
     assert window.loss_plot.val_count(run.run_id) >= 1
     assert window.controller.can_continue()
+    # named by its folder, not by settings it shares with the run trained before: its legend
+    # entry and its row tell the two apart, the settings are in the row's tooltip
+    trained = next(r for r in window.controller.runs if r.run_id != run.run_id)
+    assert run.label == Path(path).name != trained.label
+    assert window.loss_plot.legend_text(run.run_id) == Path(path).name
+    row = next(r for r in window.compare_view.rows() if r["run_id"] == run.run_id)
+    assert row["label"] == Path(path).name and "layers=2 · heads=4" in row["settings"]
     # the progress shows the run's own step and total, not "Not started"
     assert window.setup.progress_bar.text() == f"{run.step:,} / 100,000"
     assert window.setup.progress_bar.value() == run.step

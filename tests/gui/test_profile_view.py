@@ -32,8 +32,8 @@ def test_profile_view_draws_the_heads_numbers_beside_the_base_rates(qtbot):
     assert drawn["classes"] == pytest.approx(ROW["classes"])
     assert drawn["class_base"] == pytest.approx(BASE["classes"])
     assert drawn["class_names"] == ["V", "C", "␣", "A"]  # short names
-    assert "spaces" in view.findChild(QLabel, "profileTitle").text()
-    assert "same char 12% (6%)" in view.findChild(QLabel, "profileNotes").text()
+    notes = view.findChild(QLabel, "profileNotes").text()
+    assert notes.startswith("Layer 2 · Head 1 — spaces") and "same char 12% (6%)" in notes
     no_further = dict(ROW, further=None)
     view.set_profile(0, 2, no_further, dict(BASE, further=None), CLASSES)  # a short block
     assert view.plotted()["offset_names"] == ["0", "1", "2"]

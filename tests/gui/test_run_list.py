@@ -42,3 +42,16 @@ def test_updates_replace_the_record_and_keep_the_best_val():
     row = after.compare_row()
     assert row["best_val"] == 2.5 and row["colour"] == after.colour and row["label"] == "run 1"
     assert runs.update("nope", step=1) is None
+
+
+def test_an_opened_run_is_named_by_its_folder_with_its_settings_beside():
+    runs = RunList()
+    runs.add("run1", settings(4))
+    opened, *_ = runs.add("run2", settings(4), folder="/home/learner/runs/2026-11-29/b-lecture")
+    assert opened.label == "b-lecture"
+    assert runs.get("run1").label == "run 1"  # the same settings: still told apart
+    row = opened.compare_row()
+    assert row["label"] == "b-lecture" and row["path"].endswith("/b-lecture")
+    assert row["settings"] == "layers=2 · heads=4 · lr=0.001 · corpus=text"
+    new, *_ = runs.add("run3", settings(2))  # a new run's folder comes later: named by settings
+    assert new.label == "heads=2" and runs.get("run2").label == "b-lecture"
