@@ -290,14 +290,13 @@ class Analyst:
                 model, snapshot.tokenizer, windows, layer, unit, k, batch_size=ANALYSIS_BATCH
             )
             dead = dead_units(model, windows, batch_size=ANALYSIS_BATCH)
-        ablation = knockout.ablation if knockout else ""
         return UnitReport(
             layer,
             unit,
             [(c.text, c.index, c.activation) for c in contexts],
             dead,
             snapshot.config.ffn_size,
-            self._describe(snapshot, windows, heads, ablation),
+            self._describe(snapshot, windows, heads, knockout.ablation if heads else ""),
             snapshot.step,
             tuple(heads),
         )
@@ -312,7 +311,7 @@ class Analyst:
         x, y = analysis_windows(corpus, snapshot.config.block_size)
         with self._as_shown(snapshot, knockout) as (model, heads):
             losses = stage_losses(model, x, y, rows_per_forward=ANALYSIS_BATCH)
-        ablation = knockout.ablation if knockout else ""
+        ablation = knockout.ablation if heads else ""
         return DepthLosses(
             stage_names(snapshot.config),
             losses,
