@@ -452,6 +452,7 @@ class LensPanel(QWidget):
 
         self.description = QLabel("Measured with the head analyses, or press Measure.")
         self.description.setObjectName("depthDescription")
+        self.description.setWordWrap(True)  # a knockout of several heads takes a second line
         self.measure_button = QPushButton("Measure")
         self.measure_button.setObjectName("measureDepthButton")
         self.measure_button.setToolTip(
