@@ -807,6 +807,7 @@ class AppController(QObject):
         part.lensAnalysing.connect(self.lensAnalysing)
         part.lensAnalysed.connect(self.lensAnalysed)
         self._timeline_control.rested.connect(self._shown_model_changed)
+        self.runAdded.connect(part.forget_unit)
         return part
 
     def _shown_model(self) -> tuple:

@@ -56,6 +56,11 @@ class ShownAnalyses(QObject):
         self._unit = (layer, unit)
         self._request("unit")
 
+    def forget_unit(self, *_run: object) -> None:
+        """Another run is on show: the unit chosen on the one before is followed no more (the
+        new model may not have it)."""
+        self._unit = None
+
     def analyse_lens(self) -> None:
         """Measure the loss by depth of the model on show."""
         self._request("lens")
