@@ -290,13 +290,14 @@ class Analyst:
                 model, snapshot.tokenizer, windows, layer, unit, k, batch_size=ANALYSIS_BATCH
             )
             dead = dead_units(model, windows, batch_size=ANALYSIS_BATCH)
+        ablation = knockout.ablation if heads else ""
         return UnitReport(
             layer,
             unit,
             [(c.text, c.index, c.activation) for c in contexts],
             dead,
             snapshot.config.ffn_size,
-            self._describe(snapshot, windows, heads, knockout.ablation if heads else ""),
+            self._describe(snapshot, windows, heads, ablation),
             snapshot.step,
             tuple(heads),
         )

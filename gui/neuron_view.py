@@ -287,7 +287,3 @@ class NeuronView(QWidget):
 
     def dead_units_text(self) -> str:
         return self._dead.text()
-
-    def header_text(self) -> str:
-        """The caption: which unit, and what it was measured on (step, knockout)."""
-        return self._header.text()
