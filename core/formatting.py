@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def format_duration(seconds: float) -> str:
     """Whole seconds as 0:52, 12:05 or 1:02:05 (rounded to the nearest second: 59.6 s is 1:00).
@@ -13,3 +15,11 @@ def format_duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def knockout_text(heads: Iterable[tuple[int, int]], ablation: str) -> str:
+    """How a caption names knocked-out heads, given 0-based (layer, head):
+    "L1·H2, L2·H4 knocked out (mean-ablation)", counted from 1 as the window numbers heads;
+    "" for none."""
+    names = ", ".join(f"L{layer + 1}·H{head + 1}" for layer, head in heads)
+    return f"{names} knocked out ({ablation}-ablation)" if names else ""

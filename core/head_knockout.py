@@ -18,7 +18,7 @@ import torch
 from headwatch.core.ablation import Head, ablation_values, knocked_out, val_windows
 from headwatch.core.control import Snapshot
 from headwatch.core.corpus import Corpus
-from headwatch.core.model import GPT
+from headwatch.core.model import GPT, GPTConfig
 
 # The head analysis and the mean-ablation values average over this many validation characters:
 # small enough to be re-measured at evaluations while training runs (docs/performance.md).
@@ -34,6 +34,11 @@ class Knockout:
     heads: frozenset[Head] = frozenset()
     ablation: str = "mean"
     corpus: Corpus | None = None
+
+    def heads_in(self, config: GPTConfig) -> list[Head]:
+        """The knocked-out heads a model of this shape has, sorted (another model's are left
+        out: a knockout outlives the run it was chosen on)."""
+        return sorted((i, h) for i, h in self.heads if i < config.n_layer and h < config.n_head)
 
 
 # (id(corpus), block_size) -> (corpus, windows): the corpus is held so its id is not reused
@@ -71,8 +76,7 @@ class KnockoutRunner:
         """Inside, the model (loaded from snapshot) runs with the knocked-out heads that exist
         in it; with none, nothing is installed. Raises ValueError when mean-ablation has no
         validation windows of this model's vocabulary (no corpus, or another one)."""
-        c = model.config
-        heads = [(i, h) for i, h in self.knockout.heads if i < c.n_layer and h < c.n_head]
+        heads = self.knockout.heads_in(model.config)
         if not heads:
             yield model
             return

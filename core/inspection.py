@@ -7,7 +7,7 @@ so it can run in its own thread while training goes on in another.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +17,10 @@ from headwatch.core.config import GREEDY_BELOW, check_sampling
 from headwatch.core.control import Snapshot
 from headwatch.core.corpus import Corpus, EncodedPrompt, Tokenizer
 from headwatch.core.diagnostics import dead_units, sample_windows, unit_top_contexts
+from headwatch.core.formatting import knockout_text
 from headwatch.core.head_knockout import (
     MIN_ANALYSIS_WINDOWS,
+    Head,
     Knockout,
     KnockoutRunner,
     analysis_windows,
@@ -213,14 +215,19 @@ class UnitReport:
     dead: list[int]  # per layer, units never active over the sample
     hidden: int
     description: str
+    step: int = 0  # the training step of the weights used
+    knocked_out: tuple[Head, ...] = ()  # the heads knocked out while measuring (0-based)
 
 
 class Analyst:
-    """Head and unit diagnostics for the latest snapshot, on windows of the current corpus."""
+    """Head and unit diagnostics for a snapshot, on windows of the current corpus."""
 
     def __init__(self, inspector: Inspector) -> None:
         self.inspector = inspector
         self._windows: dict[tuple, torch.Tensor] = {}
+        # the unit and the loss by depth measure the model as the views show it; its own
+        # runner, so the ablation values it caches are not the samples' (the inspector's)
+        self._knockout = KnockoutRunner()
 
     def windows(self, corpus: Corpus, block_size: int, tokens: int) -> torch.Tensor:
         """About `tokens` characters of validation windows, the same ones every time."""
@@ -232,9 +239,29 @@ class Analyst:
             self._windows[key] = sample_windows(corpus, n, block_size, seed=0)
         return self._windows[key]
 
-    def _describe(self, snapshot: Snapshot, windows: torch.Tensor) -> str:
+    def _describe(
+        self,
+        snapshot: Snapshot,
+        windows: torch.Tensor,
+        heads: Sequence[Head] = (),
+        ablation: str = "",
+    ) -> str:
         n, t = windows.shape
-        return f"{n} validation windows of {t} characters, weights at step {snapshot.step:,}"
+        text = f"{n} validation windows of {t} characters, weights at step {snapshot.step:,}"
+        return f"{text}, {knockout_text(heads, ablation)}" if heads else text
+
+    @contextlib.contextmanager
+    def _as_shown(
+        self, snapshot: Snapshot, knockout: Knockout | None
+    ) -> Iterator[tuple[GPT, list[Head]]]:
+        """Inside, the snapshot's model in the viewing precision with the knockout's heads
+        knocked out (none for None); yields it and those heads. Raises ValueError as
+        KnockoutRunner.applied."""
+        model = self.inspector.load(snapshot)
+        knockout = knockout or Knockout()
+        self._knockout.set(knockout)
+        with self.inspector.viewing(), self._knockout.applied(model, snapshot):
+            yield model, knockout.heads_in(model.config)
 
     def heads(self, snapshot: Snapshot, corpus: Corpus, ablation: str | None = None) -> HeadReport:
         """Every head's profile and label over validation windows of the corpus; with an
@@ -245,38 +272,55 @@ class Analyst:
             return head_report(model, snapshot.tokenizer, x, y, snapshot.step, ablation)
 
     def unit(
-        self, snapshot: Snapshot, corpus: Corpus, layer: int, unit: int, k: int = 20
+        self,
+        snapshot: Snapshot,
+        corpus: Corpus,
+        layer: int,
+        unit: int,
+        k: int = 20,
+        knockout: Knockout | None = None,
     ) -> UnitReport:
-        model = self.inspector.load(snapshot)
+        """Unit `unit` of layer `layer` (0-based): its k strongest contexts over
+        UNIT_ANALYSIS_TOKENS characters of validation windows, and every layer's dead units, on
+        the snapshot's weights with the knockout's heads knocked out (as the feed-forward view
+        shows them). Raises ValueError for a unit the model does not have, or as _as_shown."""
         windows = self.windows(corpus, snapshot.config.block_size, UNIT_ANALYSIS_TOKENS)
-        with self.inspector.viewing():
+        with self._as_shown(snapshot, knockout) as (model, heads):
             contexts = unit_top_contexts(
                 model, snapshot.tokenizer, windows, layer, unit, k, batch_size=ANALYSIS_BATCH
             )
             dead = dead_units(model, windows, batch_size=ANALYSIS_BATCH)
+        ablation = knockout.ablation if heads else ""
         return UnitReport(
             layer,
             unit,
             [(c.text, c.index, c.activation) for c in contexts],
             dead,
             snapshot.config.ffn_size,
-            self._describe(snapshot, windows),
+            self._describe(snapshot, windows, heads, ablation),
+            snapshot.step,
+            tuple(heads),
         )
 
-    def depth_losses(self, snapshot: Snapshot, corpus: Corpus) -> DepthLosses:
+    def depth_losses(
+        self, snapshot: Snapshot, corpus: Corpus, knockout: Knockout | None = None
+    ) -> DepthLosses:
         """The logit lens's loss by depth over as many validation windows as the head analysis
-        uses (core.logit_lens.stage_losses). Raises CorpusError for a validation text shorter
-        than one window."""
-        model = self.inspector.load(snapshot)
+        uses (core.logit_lens.stage_losses), on the snapshot's weights with the knockout's heads
+        knocked out. Raises CorpusError for a validation text shorter than one window,
+        ValueError as _as_shown."""
         x, y = analysis_windows(corpus, snapshot.config.block_size)
-        with self.inspector.viewing():
+        with self._as_shown(snapshot, knockout) as (model, heads):
             losses = stage_losses(model, x, y, rows_per_forward=ANALYSIS_BATCH)
+        ablation = knockout.ablation if heads else ""
         return DepthLosses(
             stage_names(snapshot.config),
             losses,
             stage_note(snapshot.config),
             snapshot.step,
-            self._describe(snapshot, x),
+            self._describe(snapshot, x, heads, ablation),
+            tuple(heads),
+            ablation,
         )
 
 
@@ -289,3 +333,5 @@ class DepthLosses:
     note: str | None  # what a stage means when it is not a running sum (stage_note)
     step: int  # the training step of the weights used
     description: str  # "64 validation windows of 64 characters, weights at step 1,200"
+    knocked_out: tuple[Head, ...] = ()  # the heads knocked out while measuring (0-based)
+    ablation: str = ""  # how they were replaced ("mean" or "zero"); "" with none out

@@ -52,6 +52,7 @@ from headwatch.gui.messages import (
 )
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.run_opener import OpenRequest, RunOpener, RunReader, read_saved_run
+from headwatch.gui.shown_analyses import ShownAnalyses
 from headwatch.gui.threads import WorkerThread
 from headwatch.gui.timeline_controller import TimelineController
 
@@ -126,11 +127,9 @@ class AppController(QObject):
     _setCorpus = Signal(object)
     _analyseHeads = Signal(bool)  # True: measure the knockout losses too
     _setKnockout = Signal(object)  # core.head_knockout.Knockout
-    _analyseUnit = Signal(int, int)
     _releaseMemory = Signal()
     _mapEmbeddings = Signal(object)  # a core.control.Snapshot, or None: the newest weights
     _showLens = Signal(bool)
-    _analyseLens = Signal()
     _view = Signal(object)  # (run folder, step) or None: to the inspection thread
     _analyseHeadsAt = Signal(object)  # (run folder, step): the viewed snapshot's head labels
     _exportLabels = Signal(str, str)  # (run folder, CSV path): to the analysis thread
@@ -177,6 +176,7 @@ class AppController(QObject):
         self._timeline_control = self._make_timeline_control()
         self._follow_control = self._make_follow_control()
         self._ladder_control = self._make_ladder_control()
+        self._shown_analyses = self._make_shown_analyses()
         # Open run: the folder reader (a seam for tests), and the newest Open's version
         self.run_reader: RunReader = read_saved_run
         self._open_version = 0
@@ -207,14 +207,12 @@ class AppController(QObject):
         self._sample.connect(analysis.sample)
         self._setCorpus.connect(analysis.set_corpus)
         self._analyseHeads.connect(analysis.analyse_heads)
-        self._analyseUnit.connect(analysis.analyse_unit)
         self._releaseMemory.connect(analysis.release_memory)
         self._setKnockout.connect(inspect.set_knockout)
         self._setKnockout.connect(analysis.set_knockout)
         analysis.headsAnalysed.connect(self.headsAnalysed)
         self._analyseHeadsAt.connect(analysis.analyse_heads_at)
         analysis.viewedHeadsAnalysed.connect(self.viewedHeadsAnalysed)
-        analysis.unitAnalysed.connect(self.unitAnalysed)
         analysis.sampled.connect(self.sampled)
         self._mapEmbeddings.connect(analysis.map_embeddings)
         analysis.embeddingsMapped.connect(self.embeddingsMapped)
@@ -222,8 +220,10 @@ class AppController(QObject):
         analysis.labelsExported.connect(self._timeline_control.on_labels_exported)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
         self._showLens.connect(inspect.set_lens)
-        self._analyseLens.connect(analysis.analyse_lens)
-        analysis.lensAnalysed.connect(self.lensAnalysed)
+        self._shown_analyses.analyseUnit.connect(analysis.analyse_unit)
+        analysis.unitAnalysed.connect(self._shown_analyses.on_unit_analysed)
+        self._shown_analyses.analyseLens.connect(analysis.analyse_lens)
+        analysis.lensAnalysed.connect(self._shown_analyses.on_lens_analysed)
         self._opener = RunOpener()
         self._openRun.connect(self._opener.open)
         self._opener.read.connect(self._on_run_read)
@@ -704,7 +704,8 @@ class AppController(QObject):
         so not at every evaluation while training runs)."""
         self.headsAnalysing.emit(True)
         self._analyseHeads.emit(losses)
-        if self._lens_shown:  # the loss by depth follows the head analyses' schedule
+        # the loss by depth follows the head analyses' schedule; a viewed snapshot never changes
+        if self._lens_shown and self.viewed_step is None:
             self.analyse_lens()
 
     def _analyse_heads_owed(self, losses: bool = False) -> None:
@@ -742,6 +743,7 @@ class AppController(QObject):
             self._knockout = state
             self._send_knockout()
             self.knockoutChanged.emit(state)
+            self._shown_model_changed()
 
     def _send_knockout(self) -> None:
         """To both viewing threads: the prompt is inspected again and samples follow it."""
@@ -752,9 +754,11 @@ class AppController(QObject):
             self._setKnockout.emit(Knockout(state.heads, state.ablation, self.corpus))
 
     def analyse_unit(self, layer: int, unit: int) -> None:
-        """The contexts that excite hidden unit `unit` of layer `layer` (0-based) most."""
-        self.unitAnalysing.emit()
-        self._analyseUnit.emit(layer, unit)
+        """The contexts that excite hidden unit `unit` of layer `layer` (0-based) most, on the
+        model the views show (the viewed step, the knockout), which the Unit tab then follows
+        (gui/shown_analyses.py)."""
+        if self.is_ready():
+            self._shown_analyses.analyse_unit(layer, unit)
 
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
         self._sample.emit(prompt, temperature, n_chars)
@@ -784,14 +788,46 @@ class AppController(QObject):
             return
         self._lens_shown = shown
         self._showLens.emit(shown)
+        self._shown_analyses.show_lens(shown)
         if shown:
             self.analyse_lens()
 
     def analyse_lens(self) -> None:
-        """Measure the loss by depth over validation windows (in the analysis thread)."""
+        """Measure the loss by depth over validation windows (in the analysis thread), of the
+        model the views show: the viewed step, without the knocked-out heads."""
         if self.is_ready() and self.corpus is not None and self.snapshots.latest() is not None:
-            self.lensAnalysing.emit()
-            self._analyseLens.emit()
+            self._shown_analyses.analyse_lens()
+
+    # --- the Unit tab and the loss by depth follow the model on show (gui/shown_analyses.py) --
+
+    def _make_shown_analyses(self) -> ShownAnalyses:
+        part = ShownAnalyses(self._shown_model, self)
+        part.unitAnalysing.connect(self.unitAnalysing)
+        part.unitAnalysed.connect(self.unitAnalysed)
+        part.lensAnalysing.connect(self.lensAnalysing)
+        part.lensAnalysed.connect(self.lensAnalysed)
+        self._timeline_control.rested.connect(self._shown_model_changed)
+        self.runAdded.connect(part.forget_unit)
+        return part
+
+    def _shown_model(self) -> tuple:
+        """What the prompt views show: ((run folder, step) on the timeline, or None for the
+        newest weights; the core Knockout)."""
+        from headwatch.core.head_knockout import Knockout
+
+        timeline, state = self.timeline, self._knockout
+        viewed = (timeline.folder, timeline.viewed) if timeline.viewed is not None else None
+        return viewed, Knockout(state.heads, state.ablation, self.corpus)
+
+    def show_unit(self, shown: bool) -> None:
+        """The Unit tab came into view (or left it): while it shows, its unit follows the model
+        on show."""
+        self._shown_analyses.show_unit(shown and self.is_ready())
+
+    @Slot()
+    def _shown_model_changed(self) -> None:
+        if self.is_ready() and self.corpus is not None and self.snapshots.latest() is not None:
+            self._shown_analyses.model_changed()
 
     # --- the timeline: the current run's weight snapshots (gui/timeline_controller.py) ------
 

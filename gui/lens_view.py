@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from headwatch.core.formatting import knockout_text
 from headwatch.gui.attention_grid import LabelAxis, cache_drawing, hint_stack, index_lut
 from headwatch.gui.text_display import quoted_char, visible_char
 
@@ -453,9 +454,13 @@ class LensPanel(QWidget):
 
         self.description = QLabel("Measured with the head analyses, or press Measure.")
         self.description.setObjectName("depthDescription")
+        self.description.setWordWrap(True)  # a knockout of several heads takes a second line
         self.measure_button = QPushButton("Measure")
         self.measure_button.setObjectName("measureDepthButton")
-        self.measure_button.setToolTip("Measure the loss by depth on the latest weights now")
+        self.measure_button.setToolTip(
+            "Measure the loss by depth now, on the weights the views show (the timeline's step, "
+            "without the knocked-out heads)"
+        )
         self.measure_button.clicked.connect(self.lossRequested)
         depth_title = QLabel("Loss by depth — each stage's loss over validation windows")
         depth_title.setObjectName("viewTitle")
@@ -513,11 +518,16 @@ class LensPanel(QWidget):
         self.depth.set_losses(report.stages, report.losses)
         self._set_note(report.note)
         last = report.losses[-1]
-        self.description.setText(f"step {report.step:,} · last stage {last:.3f}: the model's loss")
+        parts = [f"step {report.step:,}"]
+        if report.knocked_out:  # measured on the model as the views show it
+            parts.append(knockout_text(report.knocked_out, report.ablation))
+        whose = "the model's loss without them" if report.knocked_out else "the model's loss"
+        parts.append(f"last stage {last:.3f}: {whose}")
+        self.description.setText(" · ".join(parts))
         self.description.setToolTip(
             f"{report.description}. The last stage is the model's own loss on these windows "
             f"({last:.3f}); the dashed line is the run's latest evaluated val loss, estimated "
-            "over other batches."
+            "over other batches, with every head in."
         )
 
     def set_val_loss(self, val: float | None, step: int = 0) -> None:

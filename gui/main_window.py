@@ -548,6 +548,7 @@ class MainWindow(QMainWindow):
         shown = self.analysis_tabs.currentWidget()
         self.controller.show_lens(shown is self.lens_panel)
         self.controller.follow_embeddings(shown is self.embedding_view)
+        self.controller.show_unit(shown is self.neuron_view)
 
     @Slot(object)
     def _on_lens_analysed(self, report: DepthLosses) -> None:

@@ -36,6 +36,8 @@ class TimelineController(QObject):
     view = Signal(object)  # (run folder, step) or None: to the inspection thread
     analyseHeadsAt = Signal(object)  # (run folder, step): the viewed snapshot's head labels
     exportLabels = Signal(str, str)  # (run folder, CSV path): to the analysis thread
+    # the slider rested on a step, or went back to Live: the slower analyses follow the view
+    rested = Signal()
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class TimelineController(QObject):
             self.view.emit(None if step is None else (timeline.folder, step))
             if step is None:
                 self._viewed_heads_timer.stop()
+                self.rested.emit()
             else:
                 self._viewed_heads_timer.start()
 
@@ -75,6 +78,7 @@ class TimelineController(QObject):
         timeline = self._timeline
         if timeline.viewed is not None and self._heads_by_themselves():
             self.analyseHeadsAt.emit((timeline.folder, timeline.viewed))
+        self.rested.emit()
 
     @Slot(object)
     def follow_run(self, run: RunInfo) -> None:
@@ -88,9 +92,12 @@ class TimelineController(QObject):
         steps = tuple(s.step for s in list_snapshots(folder)) if folder else ()
         old = self._timeline
         viewed = old.viewed if folder == old.folder else None
-        if old.viewed is not None and viewed is None:
+        back_to_live = old.viewed is not None and viewed is None
+        if back_to_live:
             self.view.emit(None)
         self._set_timeline(Timeline(folder, steps, viewed))
+        if back_to_live:
+            self.rested.emit()
 
     def _set_timeline(self, timeline: Timeline) -> None:
         if timeline != self._timeline:

@@ -222,6 +222,18 @@ class PreviewRequest:
     is_current: Callable[[], bool]  # False once the window asked for something newer
 
 
+@dataclass(frozen=True)
+class ShownRequest:
+    """An analysis of the model the views show: the weights of `viewed` ((run folder, step) on
+    the timeline; None: the newest), with `knockout`'s heads knocked out. `unit`: the (layer,
+    unit) of a feed-forward unit's analysis; None for the loss by depth."""
+
+    viewed: tuple[str, int] | None
+    knockout: Knockout
+    is_current: Callable[[], bool]  # False once the window asked for a newer one: skipped
+    unit: tuple[int, int] | None = None
+
+
 class InspectWorker(QObject):
     """Inspects the newest prompt on the newest snapshot; stale requests are skipped.
 
@@ -323,9 +335,9 @@ class AnalysisWorker(QObject):
     sampled = Signal(object)  # Sample
     headsAnalysed = Signal(object)  # core.head_report.HeadReport
     viewedHeadsAnalysed = Signal(object)  # HeadReport of a snapshot the timeline shows
-    unitAnalysed = Signal(object)  # core.inspection.UnitReport
+    unitAnalysed = Signal(object)  # (ShownRequest, core.inspection.UnitReport)
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
-    lensAnalysed = Signal(object)  # core.inspection.DepthLosses
+    lensAnalysed = Signal(object)  # (ShownRequest, core.inspection.DepthLosses)
     labelsExported = Signal(str)  # the path of a CSV of head labels over time, written
     failed = Signal(str)
 
@@ -394,34 +406,54 @@ class AnalysisWorker(QObject):
             "analyse the heads at that step",
         )
 
-    @Slot(int, int)
-    def analyse_unit(self, layer: int, unit: int) -> None:
-        snapshot = self.snapshots.latest()
-        if snapshot is None or self.corpus is None:
-            return
-        corpus = self.corpus
-        _deliver(
-            lambda: self.analyst.unit(snapshot, corpus, layer, unit),
-            self.unitAnalysed.emit,
-            self.failed,
+    @Slot(object)
+    def analyse_unit(self, request: ShownRequest) -> None:
+        """A feed-forward unit's top contexts and the dead units, on the model the views show
+        (unitAnalysed); skipped when a newer request was made meanwhile."""
+        layer, unit = request.unit
+        self._analyse_shown(
+            request,
+            lambda snapshot, corpus: self.analyst.unit(
+                snapshot, corpus, layer, unit, knockout=request.knockout
+            ),
+            self.unitAnalysed,
             f"analyse unit {unit} of layer {layer + 1}",
         )
-        release_free_memory()
 
-    @Slot()
-    def analyse_lens(self) -> None:
-        """The logit lens's loss by depth over validation windows."""
-        snapshot = self.snapshots.latest()
-        if snapshot is None or self.corpus is None:
+    @Slot(object)
+    def analyse_lens(self, request: ShownRequest) -> None:
+        """The logit lens's loss by depth over validation windows, on the model the views show
+        (lensAnalysed); skipped when a newer request was made meanwhile."""
+        self._analyse_shown(
+            request,
+            lambda snapshot, corpus: self.analyst.depth_losses(
+                snapshot, corpus, knockout=request.knockout
+            ),
+            self.lensAnalysed,
+            "measure the loss by depth",
+        )
+
+    def _analyse_shown(
+        self,
+        request: ShownRequest,
+        analyse: Callable[[Snapshot, Corpus], object],
+        done: SignalInstance,
+        what: str,
+    ) -> None:
+        """done((request, analyse(the request's snapshot, corpus))), unless superseded."""
+        if not request.is_current() or self.corpus is None:
+            return
+        latest = self.snapshots.latest()
+        if request.viewed is None and latest is None:
             return
         corpus = self.corpus
         _deliver(
-            lambda: self.analyst.depth_losses(snapshot, corpus),
-            self.lensAnalysed.emit,
+            lambda: analyse(self._kept(request.viewed or latest), corpus),
+            lambda report: done.emit((request, report)),
             self.failed,
-            "measure the loss by depth",
+            what,
         )
-        release_free_memory()
+        release_free_memory()  # an analysis's batches, else kept for reuse (core/performance.py)
 
     @Slot(str, float, int)
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+from PySide6.QtWidgets import QLabel
 
 from headwatch.core.analyses import run_corpus
 from headwatch.core.cli import main as cli_main
 from headwatch.core.embedding_map import embedding_map
+from headwatch.core.head_knockout import Knockout
 from headwatch.core.inspection import Analyst, Inspector
 from headwatch.core.runs import load_run
 from headwatch.core.snapshot_store import list_snapshots
@@ -227,3 +229,86 @@ def test_an_opened_run_has_its_heads_analysed_without_a_click(qtbot, window, tmp
     assert open_run(qtbot, window, out)
     qtbot.waitUntil(lambda: any(r.step == 12 for r in reports), timeout=30_000)
     qtbot.waitUntil(lambda: window.attention_grid.head_label(0, 0) != "", timeout=10_000)
+
+
+def test_the_unit_tab_and_the_loss_by_depth_follow_the_timeline_and_the_knockout(qtbot, window):
+    """Both measure the model the prompt views show: the viewed step, without the knocked-out
+    heads; only the answer to the newest request is painted."""
+    train_until(qtbot, window, 30)
+    c, bar, panel = window.controller, window.timeline_bar, window.lens_panel
+    # every evaluation's snapshot (a timed one may come between them on a slow machine)
+    qtbot.waitUntil(lambda: {0, 10, 20, 30} <= set(bar.steps()), timeout=30_000)
+    stop_training(qtbot, window)
+    folder, corpus, live = c.current.folder, c.corpus, c.snapshots.latest().step
+    units, depths = [], []
+    c.unitAnalysed.connect(units.append)
+    c.lensAnalysed.connect(depths.append)
+    header = window.neuron_view.findChild(QLabel, "neuronHeader").text
+
+    def expected_unit(step: int, unit: int = 7, knockout=None):
+        snapshot = SnapshotCache(folder).get(step)
+        return Analyst(Inspector()).unit(snapshot, corpus, 1, unit, knockout=knockout)
+
+    def assert_unit_shown(expected) -> None:
+        shown = window.neuron_view.contexts()
+        assert [(t, i) for t, i, _ in shown] == [(t, i) for t, i, _ in expected.contexts]
+        np.testing.assert_allclose([a for *_, a in shown], [a for *_, a in expected.contexts],
+                                   rtol=0, atol=1e-5)  # fmt: skip
+        assert header().endswith(expected.description)
+
+    # a unit clicked on Live: the newest weights, and the caption says their step
+    window.ffn_view.unitSelected.emit(1, 7)
+    qtbot.waitUntil(lambda: header().endswith(f"weights at step {live:,}"), timeout=30_000)
+
+    # the slider rests on step 10: the Unit tab shows that snapshot's analysis
+    bar.slider.setValue(bar.steps().index(10))
+    qtbot.waitUntil(lambda: header().endswith("weights at step 10"), timeout=30_000)
+    assert_unit_shown(expected_unit(10))
+
+    # the Lens tab: the loss by depth of step 10, then without head L1·H2
+    window.analysis_tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: bool(depths) and depths[-1].step == 10, timeout=30_000)
+    full = depths[-1]
+    c.toggle_knockout(0, 1)
+    qtbot.waitUntil(lambda: "L1·H2 knocked out" in panel.description.text(), timeout=30_000)
+    knockout = Knockout(frozenset({(0, 1)}), "mean", corpus)
+    expected = Analyst(Inspector()).depth_losses(SnapshotCache(folder).get(10), corpus, knockout)
+    report = depths[-1]
+    assert report.step == 10 and report.losses != full.losses
+    np.testing.assert_allclose(report.losses, expected.losses, rtol=0, atol=1e-5)
+    assert list(panel.depth.points()[1]) == report.losses
+    assert panel.description.text() == (
+        f"step 10 · L1·H2 knocked out (mean-ablation) · last stage {report.losses[-1]:.3f}: "
+        "the model's loss without them"
+    )
+
+    # back on the Unit tab, its unit follows the knockout too
+    window.analysis_tabs.setCurrentWidget(window.neuron_view)
+    qtbot.waitUntil(
+        lambda: header().endswith("weights at step 10, L1·H2 knocked out (mean-ablation)"),
+        timeout=30_000,
+    )
+    assert_unit_shown(expected_unit(10, knockout=knockout))
+
+    # a newer request supersedes an older one: only the newest answer is painted
+    before = len(units)
+    c.analyse_unit(1, 7)
+    c.analyse_unit(1, 9)
+    qtbot.waitUntil(lambda: len(units) > before and units[-1].unit == 9, timeout=30_000)
+    assert len(units) == before + 1  # answers come in order: unit 7's would be in already
+    assert_unit_shown(expected_unit(10, unit=9, knockout=knockout))
+    window.analysis_tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: not panel.description.text().startswith("Measuring"), timeout=30_000)
+    before = len(depths)
+    c.analyse_lens()
+    c.restore_all_heads()
+    qtbot.waitUntil(lambda: len(depths) > before and depths[-1].ablation == "", timeout=30_000)
+    assert len(depths) == before + 1 and depths[-1].knocked_out == ()
+    np.testing.assert_allclose(depths[-1].losses, full.losses, rtol=0, atol=1e-6)
+
+    # Live again: the newest weights in both
+    bar.live_button.click()
+    qtbot.waitUntil(lambda: depths[-1].step == live, timeout=30_000)
+    assert panel.description.text().startswith(f"step {live:,} · last stage")
+    window.analysis_tabs.setCurrentWidget(window.neuron_view)
+    qtbot.waitUntil(lambda: header().endswith(f"weights at step {live:,}"), timeout=30_000)
