@@ -21,6 +21,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
+    QFontMetrics,
     QPainter,
     QPainterPath,
     QPalette,
@@ -461,6 +462,8 @@ class AttentionGrid(QWidget):
         self._labels: list[list[str]] | None = None  # what each head does, from the analysis
         self._kinds: list[list[str]] | None = None  # each label's kind, for its colour
         self._knocked: frozenset[tuple[int, int]] = frozenset()  # drawn struck through
+        self._detail_title = "Layer 1 · Head 1"  # whole; drawn cut to the large view's width
+        self._detail_room: float | None = None  # px over the large view's image, once laid out
         self._badges: list[list[pg.TextItem]] = []
         self._badges_drawn: tuple | None = None  # what the badges show now
         self._tile_px = 0.0  # a head's tile on screen, px per side
@@ -684,8 +687,9 @@ class AttentionGrid(QWidget):
         self._stack.setCurrentIndex(0)
 
     def detail_title(self) -> str:
-        """The large view's title: "Layer 2 · Head 3", with " — knocked out" when it is out."""
-        return self._detail.titleLabel.text
+        """The large view's title: "Layer 2 · Head 3", with " — knocked out" when it is out
+        (whole; drawn cut short with "…" where the view is narrower)."""
+        return self._detail_title
 
     def select_head(self, layer: int, head: int) -> None:
         """Enlarge (layer, head) (0-based) in the detail view; emits headSelected if it changed."""
@@ -775,9 +779,19 @@ class AttentionGrid(QWidget):
 
     def _title_detail(self) -> None:
         layer, head = self._selected
-        title = f"Layer {layer + 1} · Head {head + 1}"
-        if (layer, head) in self._knocked:  # its pattern is still computed; its output is not used
-            title += " — knocked out"
+        out = (layer, head) in self._knocked  # its pattern is still computed, its output unused
+        suffix = " — knocked out" if out else ""
+        self._detail_title = title = f"Layer {layer + 1} · Head {head + 1}{suffix}"
+        if self._detail_room is not None:
+            # pyqtgraph's title (over the image's column) asks for its whole text's width, which
+            # would push the view past the fixed size _fit_layout gives it, out of the widget:
+            # a narrow view gets the short form, cut with "…" if even that is too wide
+            font = QFont(self._detail.titleLabel.item.font())
+            font.setPointSizeF(11)
+            metrics, room = QFontMetrics(font), max(int(self._detail_room) - 4, 0)
+            if metrics.horizontalAdvance(title) > room:
+                title = f"L{layer + 1} · H{head + 1}{suffix}"
+                title = metrics.elidedText(title, Qt.TextElideMode.ElideRight, room)
         if self._detail.titleLabel.text != title:  # setting it re-lays the plot out
             self._detail.setTitle(title, color=FOREGROUND, size="11pt")
 
@@ -807,6 +821,8 @@ class AttentionGrid(QWidget):
         self._tile_px = t * inner_w / width_cells
         self._show_badges_that_fit()
         _fix_size(self._detail, inner + detail_extra_w, inner + detail_extra_h)
+        self._detail_room = inner
+        self._title_detail()
         _fix_size(self._bar, inner + detail_extra_w, _BAR_HEIGHT)
 
         tile, pitch = (self._padded,) * 2, (self._pitch,) * 2

@@ -356,3 +356,26 @@ def test_knocked_out_heads_are_greyed_and_struck_through(qtbot, grid):
     grid.set_knocked_out(frozenset())
     assert grid.struck_heads() == frozenset()
     assert not grid.badge_at(0, 1).textItem.font().strikeOut()
+
+
+def test_a_long_title_never_pushes_the_large_view_out_of_a_narrow_widget(qtbot):
+    """On a laptop the grid's pane is narrow: the large view's title ("— knocked out") is cut
+    to the view's width rather than widening it past the widget's edge."""
+    widget = AttentionGrid()
+    qtbot.addWidget(widget)
+    widget.resize(560, 380)
+    view = shown(qtbot, widget)
+    widget.set_data(
+        causal_attention(np.random.default_rng(0), 4, 4, 27), list("ROMEO: But soft, what light")
+    )
+    widget.select_head(0, 0)
+    widget.set_knocked_out(frozenset({(0, 0)}))
+    QApplication.processEvents()
+    assert widget.detail_title() == "Layer 1 · Head 1 — knocked out"
+    for item in view.items():
+        if isinstance(item, (pg.PlotItem, pg.ViewBox)):
+            assert item.sceneBoundingRect().right() <= view.width() + 0.5, item
+    widget.resize(1000, 700)  # room again: the whole title
+    QApplication.processEvents()
+    titles = [plot.titleLabel.text for plot in scene_items(widget, pg.PlotItem)]
+    assert "Layer 1 · Head 1 — knocked out" in titles
