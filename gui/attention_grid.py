@@ -785,12 +785,12 @@ class AttentionGrid(QWidget):
         if self._detail_room is not None:
             # pyqtgraph's title (over the image's column) asks for its whole text's width, which
             # would push the view past the fixed size _fit_layout gives it, out of the widget:
-            # a narrow view gets the short form, cut with "…" if even that is too wide
+            # a narrow view gets the short form ("L1 · H1 — out"), cut with "…" if still too wide
             font = QFont(self._detail.titleLabel.item.font())
             font.setPointSizeF(11)
             metrics, room = QFontMetrics(font), max(int(self._detail_room) - 4, 0)
             if metrics.horizontalAdvance(title) > room:
-                title = f"L{layer + 1} · H{head + 1}{suffix}"
+                title = f"L{layer + 1} · H{head + 1}{' — out' if out else ''}"
                 title = metrics.elidedText(title, Qt.TextElideMode.ElideRight, room)
         if self._detail.titleLabel.text != title:  # setting it re-lays the plot out
             self._detail.setTitle(title, color=FOREGROUND, size="11pt")

@@ -20,7 +20,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from headwatch.gui.text_display import visible_char
 from headwatch.gui.widgets import ElidedLabel, vertical_scroll
@@ -204,8 +204,11 @@ class NeuronView(QWidget):
         self._contexts: list[tuple[str, int, float]] = []
         self._lines: list[str] = []
 
-        # one line each, cut short where narrow: a text that sized them would move the splitter
-        self._header = ElidedLabel(objectName="neuronHeader")
+        # neither may size the tab (that would move the splitter): the header wraps, since the
+        # step and the knocked-out heads it names come last; the dead units' line is cut short
+        self._header = QLabel(objectName="neuronHeader")
+        self._header.setWordWrap(True)
+        self._header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         font = self._header.font()
         font.setBold(True)
         self._header.setFont(font)
