@@ -44,3 +44,8 @@ def small_training(**overrides) -> TrainConfig:
     )
     values.update(overrides)
     return TrainConfig(**values)
+
+
+# `headwatch train` options for a small model on a small corpus, on the CPU (seconds a run)
+SMALL_TRAIN = ["--layers", "1", "--heads", "2", "--embd", "16", "--block", "16", "--batch", "8"]
+SMALL_TRAIN += ["--eval-iters", "2", "--device", "cpu"]

@@ -20,11 +20,10 @@ from headwatch.core.cli import (
     build_parser,
     main,
 )
-from tests.helpers import write_corpus
+from tests.helpers import SMALL_TRAIN, write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["--layers", "1", "--heads", "2", "--embd", "16", "--block", "16", "--batch", "8"]
-SMALL += ["--eval-iters", "2", "--device", "cpu", "--snapshot-every", "0"]
+SMALL = [*SMALL_TRAIN, "--snapshot-every", "0"]
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,17 @@ from headwatch.core.runs import (
 )
 from headwatch.core.session import train_into_run
 from headwatch.core.trainer import Trainer
-from tests.helpers import TEXT, small_corpus, small_model, small_training, write_corpus
+from tests.helpers import (
+    SMALL_TRAIN,
+    TEXT,
+    small_corpus,
+    small_model,
+    small_training,
+    write_corpus,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-# the setting: a small model on a small corpus, on the CPU
-T = ["--layers", "1", "--heads", "2", "--embd", "16", "--block", "16", "--batch", "8"]
-T += ["--eval-iters", "2", "--device", "cpu"]
+T = SMALL_TRAIN  # the setting: a small model on a small corpus, on the CPU
 
 
 def one_error_line(err: str, *fragments: str) -> None:
