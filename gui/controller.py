@@ -986,6 +986,7 @@ class AppController(QObject):
         control.evaluated.connect(self._on_evaluated)
         control.resumable.connect(self._on_follow_resumable)
         control.stopped.connect(self._on_follow_stopped)
+        control.ended.connect(self._on_follow_ended)
         return control
 
     def follow_run(self, path: str | Path, interval_s: float | None = None) -> bool:
@@ -1021,6 +1022,16 @@ class AppController(QObject):
     @Slot(object)
     def _on_follow_resumable(self, resume: tuple[RunRecord, Corpus] | None) -> None:
         self._resume = resume
+
+    @Slot()
+    def _on_follow_ended(self) -> None:
+        """The followed run ended: its heads are analysed on its last weights, with their
+        knockout losses, as a run trained here is at its end (evaluations within
+        AUTO_ANALYSIS_SECONDS of an analysis only leave one owed)."""
+        run = self.current
+        if self.corpus is not None and run is not None and _analysed_by_itself(run):
+            self._auto_analysis_owed = True
+            self._analyse_heads_owed(losses=True)
 
     @Slot()
     def _on_follow_stopped(self) -> None:

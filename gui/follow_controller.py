@@ -43,6 +43,7 @@ class FollowController(QObject):
     evaluated = Signal(object)  # Evaluation of a new evaluation line
     resumable = Signal(object)  # (RunRecord, Corpus) Train may continue here, or None: none
     stopped = Signal()  # following stopped (after followChanged "off")
+    ended = Signal()  # the followed run's writer ended (or died): its last weights are in
 
     def __init__(
         self,
@@ -146,7 +147,11 @@ class FollowController(QObject):
         if update.reset:  # metrics.jsonl was rewritten: the curve starts over
             self.runReset.emit(self._runs.update(run_id, best_val=None, last_train=None))
         self._add_rows(run_id, follow.record, update.rows)
+        ended_now = update.state in ENDED_STATES and follow.state not in ENDED_STATES
         follow.state, follow.owner = update.state, update.owner
+        if ended_now:  # no longer "· following": the run's own name
+            name = Path(follow.folder).name
+            self._update_run(run_id, title=name, label=name)
         if message.ended_record is not None and follow.corpus is not None:
             self.resumable.emit((message.ended_record, follow.corpus))  # Train continues it here
         elif update.state not in ENDED_STATES:
@@ -156,6 +161,8 @@ class FollowController(QObject):
         self.followChanged.emit(
             FollowStatus(follow.folder, update.state, text, short, run.step, run.total)
         )
+        if ended_now:
+            self.ended.emit()
 
     def _add_rows(self, run_id: str, record: RunRecord, rows: list[MetricRow]) -> None:
         """New metric lines of the followed run, as if its training thread had sent them."""

@@ -45,6 +45,8 @@ def test_the_window_follows_a_run_as_it_is_written_and_outlives_its_writer(qtbot
     controller = window.controller
     statuses = []
     controller.followChanged.connect(statuses.append)
+    reports = []
+    controller.headsAnalysed.connect(reports.append)
     window.prompt_edit.setText("ROMEO:")
     qtbot.waitUntil(lambda: _has_weights(out), timeout=60_000)
     assert controller.follow_run(out, interval_s=POLL_S)
@@ -85,6 +87,17 @@ def test_the_window_follows_a_run_as_it_is_written_and_outlives_its_writer(qtbot
     child.wait()
     qtbot.waitUntil(lambda: statuses[-1].state == "dead", timeout=10_000)
     assert f"(PID {child.pid}) is no longer running" in window.follow_label.text()
+    assert controller.current.label == "run"  # its name, no longer "· following"
+    # its heads are analysed on its last weights, knockout losses too, as at a run's end here
+    last = f"weights at step {controller.snapshots.latest().step:,}"
+    qtbot.waitUntil(
+        lambda: (
+            bool(reports)
+            and reports[-1].description.endswith(last)
+            and reports[-1].rows[0]["delta_loss"] is not None
+        ),
+        timeout=30_000,
+    )
     assert lock_state(out)[1]["pid"] == child.pid  # the follower never touches the lock
     window.prompt_edit.setText("JULIET:")  # the window still works (block size 8)
     qtbot.waitUntil(lambda: "".join(controller.last_inspection.tokens) == "JULIET:", timeout=10_000)
