@@ -742,7 +742,7 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
     if interrupts.signum is not None:
         print(f"stopped at step {writer.saved_step}; saved in {args.out}", file=sys.stderr)
         return interrupts.exit_code
-    wall = time.perf_counter() - started
+    wall = time.perf_counter() - args.started  # set-up, steps, evaluations and saving
     if last is not None:
         # training speed: this session's steps over its seconds in steps (trainer.elapsed), so
         # set-up, evaluations and saving are not in it; set-up is said on its own
@@ -756,7 +756,7 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
             f"done: {trainer.step} steps, train {last.train_estimate:.4f}, "
             f"val {last.val_estimate:.4f}, {tokens / max(train_s, 1e-9):,.0f} tok/s over "
             f"{train_s:.1f}s of training; set-up {started - args.started:.1f}s, "
-            f"{wall:.1f}s wall; saved in {args.out}"
+            f"{wall:.1f}s wall in all; saved in {args.out}"
         )
     return 0
 
