@@ -12,6 +12,7 @@ RunError.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -194,7 +195,12 @@ class RunWriter:
         try:
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunWriteError(target / CONFIG, exc) from exc
+            # ENOENT here is a place where no folder can be made (such as /proc), not one gone
+            why = "no folder can be made there" if exc.errno == errno.ENOENT else None
+            raise RunError(
+                f"{target}: cannot create this folder ({why or describe_os_error(exc)}) — "
+                "choose another output folder"
+            ) from exc
         writer.lock.acquire()
         writer._fresh = True
         if is_run_dir(target):  # another process created it while we looked

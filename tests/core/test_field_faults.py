@@ -338,7 +338,16 @@ def test_metrics_write_failure_is_one_line(tmp_path, corpus_file, capsys, monkey
 def test_an_output_folder_under_a_file_is_one_line(tmp_path, corpus_file, capsys):
     (tmp_path / "file").write_text("x")
     assert train(corpus_file, tmp_path / "file" / "run", "--iters", "5") == 2
-    one_error_line(capsys.readouterr().err, "a file stands where a folder should be")
+    one_error_line(capsys.readouterr().err, "cannot create this folder (a file stands where")
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+def test_an_output_folder_where_none_can_be_made_is_one_line(corpus_file, capsys):
+    assert train(corpus_file, Path("/proc/headwatch-run"), "--iters", "5") == 2
+    one_error_line(
+        capsys.readouterr().err,
+        "/proc/headwatch-run: cannot create this folder (no folder can be made there)",
+    )
 
 
 def test_a_failed_write_on_resume_changes_nothing(run_dir, capsys, monkeypatch):
