@@ -464,6 +464,7 @@ class AttentionGrid(QWidget):
         self._knocked: frozenset[tuple[int, int]] = frozenset()  # drawn struck through
         self._detail_title = "Layer 1 · Head 1"  # whole; drawn cut to the large view's width
         self._detail_room: float | None = None  # px over the large view's image, once laid out
+        self._detail_titled: tuple | None = None  # (title, room) the label was last set for
         self._badges: list[list[pg.TextItem]] = []
         self._badges_drawn: tuple | None = None  # what the badges show now
         self._tile_px = 0.0  # a head's tile on screen, px per side
@@ -781,7 +782,10 @@ class AttentionGrid(QWidget):
         layer, head = self._selected
         out = (layer, head) in self._knocked  # its pattern is still computed, its output unused
         suffix = " — knocked out" if out else ""
-        self._detail_title = title = f"Layer {layer + 1} · Head {head + 1}{suffix}"
+        title = f"Layer {layer + 1} · Head {head + 1}{suffix}"
+        if (title, self._detail_room) == self._detail_titled:  # the same at every keystroke
+            return
+        self._detail_title, self._detail_titled = title, (title, self._detail_room)
         if self._detail_room is not None:
             # pyqtgraph's title (over the image's column) asks for its whole text's width, which
             # would push the view past the fixed size _fit_layout gives it, out of the widget:
