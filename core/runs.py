@@ -199,7 +199,7 @@ class RunWriter:
             why = "no folder can be made there" if exc.errno == errno.ENOENT else None
             raise RunError(
                 f"{target}: cannot create this folder ({why or describe_os_error(exc)}) — "
-                "choose another output folder"
+                "nothing of this run was saved"
             ) from exc
         writer.lock.acquire()
         writer._fresh = True

@@ -63,7 +63,9 @@ def test_a_run_folder_that_cannot_be_written_is_one_message(qtbot, window):
     home.write_text("a file where the runs folder should be")
     window.train()
     qtbot.waitUntil(lambda: "nothing of this run was saved" in window.last_error, timeout=30_000)
-    assert "a file stands where a folder should be" in window.last_error
+    assert "cannot create this folder (a file stands where a folder should be)" in (
+        window.last_error
+    )
     qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=30_000)
     assert home.read_text() == "a file where the runs folder should be"
     _alive_and_well(window)
