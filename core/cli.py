@@ -169,12 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Options left out take the preset's value (or the default shown); with "
         "--resume they keep the run's.",
     )
-    train.add_argument(
-        "--corpus",
-        default=None,
-        metavar="FILE",
-        help="UTF-8 text file to train on (default: built-in Shakespeare)",
-    )
+    _corpus_option(train)
     train.add_argument(
         "--preset",
         choices=PRESETS,
@@ -256,13 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         "heads", help="what each attention head does: profile, label, loss without it"
     )
     heads.add_argument("run", metavar="RUN_DIR", help="run folder")
-    heads.add_argument(
-        "--windows",
-        type=int,
-        metavar="N",
-        default=DEFAULT_WINDOWS,
-        help=f"validation windows to measure over (default {DEFAULT_WINDOWS})",
-    )
+    _windows_option(heads, "to measure over")
     heads.add_argument(
         "--ablation",
         choices=ABLATIONS,
@@ -289,13 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="text whose next character each stage guesses (its last block_size characters)",
     )
-    lens.add_argument(
-        "--windows",
-        type=int,
-        metavar="N",
-        default=DEFAULT_WINDOWS,
-        help=f"validation windows for the loss by depth (default {DEFAULT_WINDOWS})",
-    )
+    _windows_option(lens, "for the loss by depth")
     lens.add_argument("--json", action="store_true", help="one JSON object on stdout")
     _knockout_options(lens)
 
@@ -348,12 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     ladder = sub.add_parser(
         "ladder", help="train the lecture's stages, bigram to full block, and compare them"
     )
-    ladder.add_argument(
-        "--corpus",
-        default=None,
-        metavar="FILE",
-        help="UTF-8 text file to train on (default: built-in Shakespeare)",
-    )
+    _corpus_option(ladder)
     ladder.add_argument(
         "--iters",
         type=int,
@@ -847,7 +825,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _corpus_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--corpus",
+        default=None,
+        metavar="FILE",
+        help="UTF-8 text file to train on (default: built-in Shakespeare)",
+    )
+
+
 # --- heads / lens / knockout ----------------------------------------------------------------
+
+
+def _windows_option(parser: argparse.ArgumentParser, what_for: str) -> None:
+    parser.add_argument(
+        "--windows",
+        type=int,
+        metavar="N",
+        default=DEFAULT_WINDOWS,
+        help=f"validation windows {what_for} (default {DEFAULT_WINDOWS})",
+    )
 
 
 def _knockout_options(parser: argparse.ArgumentParser) -> None:
