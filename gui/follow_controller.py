@@ -89,11 +89,10 @@ class FollowController(QObject):
 
         # the worker stops its timer in its own thread, then ends that thread
         QMetaObject.invokeMethod(follow.worker, "stop", Qt.ConnectionType.QueuedConnection)
-        name = Path(follow.folder).name
         if follow.run_id is not None and follow.state not in ENDED_STATES:
             self.resumable.emit(None)  # its writer may still write: Train starts a new run now
         if follow.run_id is not None and follow.run_id in self._runs:
-            self._update_run(follow.run_id, title=name, label=name)
+            self._name_by_folder(follow)
         self.followChanged.emit(FollowStatus(follow.folder, "off", ""))
         self.status.emit(f"Stopped following {follow.folder}")
         self.stopped.emit()
@@ -149,9 +148,8 @@ class FollowController(QObject):
         self._add_rows(run_id, follow.record, update.rows)
         ended_now = update.state in ENDED_STATES and follow.state not in ENDED_STATES
         follow.state, follow.owner = update.state, update.owner
-        if ended_now:  # no longer "· following": the run's own name
-            name = Path(follow.folder).name
-            self._update_run(run_id, title=name, label=name)
+        if ended_now:
+            self._name_by_folder(follow)
         if message.ended_record is not None and follow.corpus is not None:
             self.resumable.emit((message.ended_record, follow.corpus))  # Train continues it here
         elif update.state not in ENDED_STATES:
@@ -163,6 +161,11 @@ class FollowController(QObject):
         )
         if ended_now:
             self.ended.emit()
+
+    def _name_by_folder(self, follow: Following) -> None:
+        """The followed run is no longer "· following": its folder's name."""
+        name = Path(follow.folder).name
+        self._update_run(follow.run_id, title=name, label=name)
 
     def _add_rows(self, run_id: str, record: RunRecord, rows: list[MetricRow]) -> None:
         """New metric lines of the followed run, as if its training thread had sent them."""
