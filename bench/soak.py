@@ -142,12 +142,12 @@ def soak(
 
 
 def main() -> int:
+    keep_freed_memory()  # first, as gui.app.main does (here, not in soak(): tests call that)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=600)
-    parser.add_argument("--retrain-every", type=float, default=60)
-    parser.add_argument("--type-every-ms", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=600, help="how long it trains")
+    parser.add_argument("--retrain-every", type=float, default=60, metavar="SECONDS")
+    parser.add_argument("--type-every-ms", type=int, default=100, metavar="MS")
     args = parser.parse_args()
-    keep_freed_memory()  # as gui.app.main does first (here, not in soak(): tests call that)
     import torch
 
     print(

@@ -134,9 +134,9 @@ def peak_rss(preset: str, steps: int, cache: str) -> tuple[int, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--lecture-steps", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=3, help="warm launches to time")
+    parser.add_argument("--steps", type=int, default=2000, help="baby steps before peak RSS")
+    parser.add_argument("--lecture-steps", type=int, default=30, help="the same at lecture size")
     args = parser.parse_args()
     import torch
 

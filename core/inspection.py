@@ -277,8 +277,9 @@ class Analyst:
         corpus: Corpus,
         layer: int,
         unit: int,
-        k: int = 20,
         knockout: Knockout | None = None,
+        *,
+        k: int = 20,
     ) -> UnitReport:
         """Unit `unit` of layer `layer` (0-based): its k strongest contexts over
         UNIT_ANALYSIS_TOKENS characters of validation windows, and every layer's dead units, on

@@ -15,7 +15,6 @@ from pathlib import Path
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -33,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from headwatch.core.formatting import format_duration
-from headwatch.gui.widgets import row_table
+from headwatch.gui.widgets import ModelIndex, row_table
 
 ROW_KEYS = (
     "label",
@@ -113,10 +112,10 @@ class _RunsModel(QAbstractTableModel):
         self.ids: list[str] = []
         self.runs: dict[str, dict] = {}
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.ids)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0):  # noqa: N802
@@ -128,7 +127,7 @@ class _RunsModel(QAbstractTableModel):
             return COLUMNS[section][2]
         return None
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0):
+    def data(self, index: ModelIndex, role: int = 0):
         if not index.isValid():
             return None
         run_id = self.ids[index.row()]
@@ -210,8 +209,8 @@ class _SortProxy(QSortFilterProxyModel):
 
     def lessThan(  # noqa: N802 - Qt override
         self,
-        left: QModelIndex | QPersistentModelIndex,
-        right: QModelIndex | QPersistentModelIndex,
+        left: ModelIndex,
+        right: ModelIndex,
     ) -> bool:
         a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
         if a is None or b is None:
@@ -229,7 +228,7 @@ class _ElideStartDelegate(QStyledItemDelegate):
     """Cuts a text too long for its cell at its start: a path keeps its end, the run's folder."""
 
     def initStyleOption(  # noqa: N802 - Qt override
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self, option: QStyleOptionViewItem, index: ModelIndex
     ) -> None:
         super().initStyleOption(option, index)
         option.textElideMode = Qt.TextElideMode.ElideLeft

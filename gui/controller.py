@@ -23,7 +23,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +44,6 @@ from headwatch.gui.messages import (
     RunFailed,
     RunFinished,
     RunRead,
-    RunReadFailed,
     RunStarted,
     RunState,
     StepBatch,
@@ -61,6 +60,7 @@ if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
     from headwatch.core.inspection import PromptInspection
     from headwatch.core.runs import RunRecord
     from headwatch.core.trainer import Trainer
+    from headwatch.gui.workers import AnalysisWorker, InspectWorker
 
 log = logging.getLogger("headwatch")
 
@@ -197,37 +197,12 @@ class AppController(QObject):
         self.trainer_factory = self.trainer_factory or Trainer
         self.snapshots = SnapshotBox()
         inspect = InspectWorker(self.snapshots)
-        self._inspect.connect(inspect.request)
-        self._refresh.connect(inspect.refresh)
-        self._preview.connect(inspect.preview)
-        inspect.inspected.connect(self._on_inspected)
-        self._view.connect(inspect.view)
-        inspect.failed.connect(lambda message: self._tell("Inspection", message))
+        self._wire_inspect(inspect)
         analysis = AnalysisWorker(self.snapshots)
-        self._sample.connect(analysis.sample)
-        self._setCorpus.connect(analysis.set_corpus)
-        self._analyseHeads.connect(analysis.analyse_heads)
-        self._releaseMemory.connect(analysis.release_memory)
-        self._setKnockout.connect(inspect.set_knockout)
-        self._setKnockout.connect(analysis.set_knockout)
-        analysis.headsAnalysed.connect(self.headsAnalysed)
-        self._analyseHeadsAt.connect(analysis.analyse_heads_at)
-        analysis.viewedHeadsAnalysed.connect(self.viewedHeadsAnalysed)
-        analysis.sampled.connect(self.sampled)
-        self._mapEmbeddings.connect(analysis.map_embeddings)
-        analysis.embeddingsMapped.connect(self.embeddingsMapped)
-        self._exportLabels.connect(analysis.export_labels)
-        analysis.labelsExported.connect(self._timeline_control.on_labels_exported)
-        analysis.failed.connect(lambda message: self._tell("Analysis", message))
-        self._showLens.connect(inspect.set_lens)
-        self._shown_analyses.analyseUnit.connect(analysis.analyse_unit)
-        analysis.unitAnalysed.connect(self._shown_analyses.on_unit_analysed)
-        self._shown_analyses.analyseLens.connect(analysis.analyse_lens)
-        analysis.lensAnalysed.connect(self._shown_analyses.on_lens_analysed)
+        self._wire_analysis(analysis)
         self._opener = RunOpener()
         self._openRun.connect(self._opener.open)
         self._opener.read.connect(self._on_run_read)
-        self._opener.failed.connect(self._on_run_read)
         threads = ((inspect, "inspect"), (analysis, "analyse"), (self._opener, "open"))
         for worker, name in threads:
             thread = WorkerThread(worker, name)
@@ -238,6 +213,44 @@ class AppController(QObject):
         self._showLens.emit(self._lens_shown)
         self._inspect.emit(self._prompt)  # typed before the thread was there to hear it
         return True
+
+    def _publish(self, part: QObject, *names: str) -> None:
+        """Publish the signals `names` of a part (a worker, a sub-controller) as the
+        controller's own signals of the same names: its results, its state, its messages."""
+        for name in names:
+            getattr(part, name).connect(getattr(self, name))
+
+    def _wire_inspect(self, inspect: InspectWorker) -> None:
+        """The prompt's inspection: what the views ask of it, and its answers."""
+        self._inspect.connect(inspect.request)
+        self._refresh.connect(inspect.refresh)
+        self._preview.connect(inspect.preview)
+        self._view.connect(inspect.view)
+        inspect.failed.connect(lambda message: self._tell("Inspection", message))
+        inspect.inspected.connect(self._on_inspected)
+        self._showLens.connect(inspect.set_lens)
+        self._setKnockout.connect(inspect.set_knockout)
+
+    def _wire_analysis(self, analysis: AnalysisWorker) -> None:
+        """The analyses, by topic: the model they measure (corpus, knockout, memory), heads,
+        the unit and the lens of the shown model, samples, embeddings, labels over time."""
+        self._setCorpus.connect(analysis.set_corpus)
+        self._setKnockout.connect(analysis.set_knockout)
+        self._releaseMemory.connect(analysis.release_memory)
+        self._analyseHeads.connect(analysis.analyse_heads)
+        self._analyseHeadsAt.connect(analysis.analyse_heads_at)
+        self._shown_analyses.analyseUnit.connect(analysis.analyse_unit)
+        analysis.unitAnalysed.connect(self._shown_analyses.on_unit_analysed)
+        self._shown_analyses.analyseLens.connect(analysis.analyse_lens)
+        analysis.lensAnalysed.connect(self._shown_analyses.on_lens_analysed)
+        self._sample.connect(analysis.sample)
+        self._mapEmbeddings.connect(analysis.map_embeddings)
+        self._exportLabels.connect(analysis.export_labels)
+        analysis.labelsExported.connect(self._timeline_control.on_labels_exported)
+        analysis.failed.connect(lambda message: self._tell("Analysis", message))
+        self._publish(
+            analysis, "headsAnalysed", "viewedHeadsAnalysed", "sampled", "embeddingsMapped"
+        )
 
     @staticmethod
     def devices() -> list[str]:
@@ -537,8 +550,7 @@ class AppController(QObject):
         worker = TrainWorker(job, control)
         # receivers live in the GUI thread, so these connections are queued
         worker.started.connect(self._on_run_started)
-        worker.stepsReady.connect(self._on_steps)
-        worker.evaluated.connect(self._on_evaluated)
+        self._hear_losses(worker)
         worker.snapshotReady.connect(self._refresh)
         worker.finished.connect(self._on_run_finished)
         worker.failed.connect(self._on_run_failed)
@@ -572,6 +584,12 @@ class AppController(QObject):
 
     # --- what the training thread reports ---------------------------------------------------
 
+    def _hear_losses(self, source: QObject) -> None:
+        """A run's losses as they come, from its training thread here or from the run another
+        process writes that the window follows: its stepsReady and evaluated signals."""
+        source.stepsReady.connect(self._on_steps)
+        source.evaluated.connect(self._on_evaluated)
+
     def _update_run(self, run_id: str, **fields) -> RunInfo:
         """Change these fields of a run's record and publish it (runChanged)."""
         run = self.runs.update(run_id, **fields)
@@ -580,14 +598,7 @@ class AppController(QObject):
 
     @Slot(object)
     def _on_run_started(self, message: RunStarted) -> None:
-        run = self._update_run(
-            message.run_id,
-            folder=message.folder,
-            parameters=message.parameters,
-            step=message.step,
-            total=message.total,
-            state=RunState.TRAINING,
-        )
+        run = self._update_run(message.run_id, state=RunState.TRAINING, **_run_fields(message))
         if message.run_id == self._current_id and not self._closing:
             self._trainer = message.trainer
         self.status.emit(f"Training into {message.folder}")
@@ -597,13 +608,7 @@ class AppController(QObject):
     @Slot(object)
     def _on_steps(self, batch: StepBatch) -> None:
         self.stepsReady.emit(batch)
-        run = self._update_run(
-            batch.run_id,
-            step=batch.step,
-            total=batch.total,
-            tokens_per_s=batch.tokens_per_s,
-            elapsed=batch.elapsed,
-        )
+        run = self._update_run(batch.run_id, **_run_fields(batch))
         if batch.run_id == self._current_id:
             self._recent.append((time.monotonic(), batch.step))
             self._publish_progress(run)
@@ -802,10 +807,7 @@ class AppController(QObject):
 
     def _make_shown_analyses(self) -> ShownAnalyses:
         part = ShownAnalyses(self._shown_model, self)
-        part.unitAnalysing.connect(self.unitAnalysing)
-        part.unitAnalysed.connect(self.unitAnalysed)
-        part.lensAnalysing.connect(self.lensAnalysing)
-        part.lensAnalysed.connect(self.lensAnalysed)
+        self._publish(part, "unitAnalysing", "unitAnalysed", "lensAnalysing", "lensAnalysed")
         self._timeline_control.rested.connect(self._shown_model_changed)
         self.runAdded.connect(part.forget_unit)
         return part
@@ -839,10 +841,7 @@ class AppController(QObject):
         )
         self.runAdded.connect(control.follow_run)
         self.runChanged.connect(control.follow_run)
-        control.timelineChanged.connect(self.timelineChanged)
-        control.labelsExported.connect(self.labelsExported)
-        control.status.connect(self.status)
-        control.problem.connect(self.problem)
+        self._publish(control, "timelineChanged", "labelsExported", "problem", "status")
         control.view.connect(self._view)
         control.analyseHeadsAt.connect(self._analyseHeadsAt)
         control.exportLabels.connect(self._exportLabels)
@@ -877,8 +876,7 @@ class AppController(QObject):
             ),
             self,
         )
-        control.ladderChanged.connect(self.ladderChanged)
-        control.problem.connect(self.problem)
+        self._publish(control, "ladderChanged", "problem")
         return control
 
     def run_ladder(self) -> None:
@@ -893,8 +891,6 @@ class AppController(QObject):
 
     def ladder_running(self) -> bool:
         return self._ladder_control.running()
-
-    # --- runs on disk -----------------------------------------------------------------------
 
     def open_run(self, path: str | Path) -> bool:
         """Show a saved run: its weights in the views, its curve on the plot; continue it with
@@ -916,11 +912,11 @@ class AppController(QObject):
         return True
 
     @Slot(object)
-    def _on_run_read(self, message: RunRead | RunReadFailed) -> None:
+    def _on_run_read(self, message: RunRead) -> None:
         if message.version != self._open_version or self._closing:
             return  # superseded by a newer Open or a training start, or closing
-        if isinstance(message, RunReadFailed):
-            self._tell("Cannot open this run", f"{message.message}\n\nNothing was changed.")
+        if message.record is None:
+            self._tell("Cannot open this run", f"{message.why}\n\nNothing was changed.")
             return
         record, corpus, why = message.record, message.corpus, message.why
         self._start(lambda: self._adopt(record, corpus, why))
@@ -976,14 +972,11 @@ class AppController(QObject):
         control = FollowController(
             self.runs, self._new_run, self._update_run, self._start_thread, self
         )
-        control.followChanged.connect(self.followChanged)
-        control.status.connect(self.status)
-        control.problem.connect(self.problem)
+        self._publish(control, "followChanged", "problem", "status")
         control.runReset.connect(self.runAdded)
         control.opened.connect(self._on_follow_opened)
         control.weightsRead.connect(self._on_follow_weights)
-        control.stepsRead.connect(self._on_steps)
-        control.evaluated.connect(self._on_evaluated)
+        self._hear_losses(control)
         control.resumable.connect(self._on_follow_resumable)
         control.stopped.connect(self._on_follow_stopped)
         control.ended.connect(self._on_follow_ended)
@@ -1087,6 +1080,16 @@ class AppController(QObject):
 
     def _tell(self, title: str, message: str) -> None:
         self.problem.emit(Problem(title, message))
+
+
+_RUN_FIELDS = frozenset(f.name for f in fields(RunInfo)) - {"run_id"}
+
+
+def _run_fields(message: RunStarted | StepBatch) -> dict:
+    """The fields a training thread's message shares with its run's record, by name (a run
+    started: folder, parameters, step, total; a batch of steps: step, total, tokens_per_s,
+    elapsed)."""
+    return {f.name: getattr(message, f.name) for f in fields(message) if f.name in _RUN_FIELDS}
 
 
 def _analysed_by_itself(run: RunInfo) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainterPath, QTransform
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from headwatch.core.char_classes import CHAR_CLASSES
 from headwatch.gui.attention_grid import (
@@ -30,7 +30,7 @@ from headwatch.gui.attention_grid import (
 )
 from headwatch.gui.label_placement import spread_labels
 from headwatch.gui.text_display import quoted_char, visible_char
-from headwatch.gui.widgets import titled
+from headwatch.gui.widgets import column, splitter, titled
 
 if TYPE_CHECKING:
     from headwatch.core.embedding_map import EmbeddingMap
@@ -144,19 +144,18 @@ class EmbeddingView(QWidget):
         self._cosine.addItem(self.no_positions, ignoreBounds=True)
         self._cosine_view.scene().sigMouseMoved.connect(self._on_cosine_hover)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(titled("Token embeddings: PCA plane", self._map_view))
-        self.splitter.addWidget(titled("Positions: cosine similarity", self._cosine_view))
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([2000, 1000])  # the map gets the larger share
-
+        # the map gets the larger share
+        self.splitter = splitter(
+            Qt.Orientation.Horizontal,
+            [
+                titled("Token embeddings: PCA plane", self._map_view),
+                titled("Positions: cosine similarity", self._cosine_view),
+            ],
+            sizes=[2000, 1000],
+            stretch=[2, 1],
+        )
         content = QWidget()
-        layout = QVBoxLayout(content)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.legend)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.caption)
+        column(content, self.legend, (self.splitter, 1), self.caption, margin=4)
         self._stack = hint_stack(self, _HINT, content)
 
     # --- public API --------------------------------------------------------------------------

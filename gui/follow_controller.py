@@ -39,7 +39,7 @@ class FollowController(QObject):
     runReset = Signal(object)  # RunInfo whose curve starts over (metrics.jsonl was rewritten)
     opened = Signal(object)  # the followed run's Corpus, or None (view only), once read
     weightsRead = Signal(object, object, object)  # step, RunRecord, state dict: newer weights
-    stepsRead = Signal(object)  # StepBatch of new per-step losses, as training sends them
+    stepsReady = Signal(object)  # StepBatch of new per-step losses, as training sends them
     evaluated = Signal(object)  # Evaluation of a new evaluation line
     resumable = Signal(object)  # (RunRecord, Corpus) Train may continue here, or None: none
     stopped = Signal()  # following stopped (after followChanged "off")
@@ -173,7 +173,7 @@ class FollowController(QObject):
 
         batch = followed_steps(run_id, record, rows, self._runs.get(run_id))
         if batch is not None:
-            self.stepsRead.emit(batch)
+            self.stepsReady.emit(batch)
         for evaluation in followed_evaluations(run_id, rows):
             self.evaluated.emit(evaluation)
 

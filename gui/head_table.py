@@ -8,7 +8,7 @@ shared with the grid's badges), and a check box per head knocks it out of every 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, Qt, Signal
+from PySide6.QtCore import QModelIndex, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from headwatch.gui.profile_bars import PROFILE_ROLE, ProfileBarsDelegate, profile_width
-from headwatch.gui.widgets import ElidedLabel, row_table
+from headwatch.gui.widgets import ElidedLabel, ModelIndex, row_table
 
 # Soft fills for dark text, one per kind of label core can give a head (core.head_profiles).
 LABEL_COLOURS: dict[str, str] = {
@@ -79,12 +79,7 @@ _NOT_MEASURED = "—"
 class _ShareDelegate(QStyledItemDelegate):
     """A percentage cell with a bar behind it, as long as the share."""
 
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         share = index.data(SORT_ROLE)
         if isinstance(share, float) and share > 0:
             rect = QRectF(option.rect).adjusted(3, 4, -3, -4)

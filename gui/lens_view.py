@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSplitter,
     QToolTip,
     QVBoxLayout,
     QWidget,
@@ -44,6 +43,7 @@ from PySide6.QtWidgets import (
 from headwatch.core.formatting import knockout_text
 from headwatch.gui.attention_grid import LabelAxis, cache_drawing, hint_stack, index_lut
 from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.widgets import column, splitter, titled
 
 if TYPE_CHECKING:
     from headwatch.core.inspection import DepthLosses
@@ -473,33 +473,19 @@ class LensPanel(QWidget):
         controls.setContentsMargins(0, 0, 0, 0)
         controls.addWidget(self.description, 1)
         controls.addWidget(self.measure_button, 0, Qt.AlignmentFlag.AlignTop)
-        depth_box = QWidget()
-        depth_layout = QVBoxLayout(depth_box)
-        depth_layout.setContentsMargins(0, 0, 0, 0)
-        depth_layout.setSpacing(2)
-        depth_layout.addWidget(depth_title)
-        depth_layout.addWidget(self.depth, 1)
-        depth_layout.addLayout(controls)
-
         for label in (lens_title, depth_title, self.description):  # clipped, not widening the tab
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
-        top_layout.setContentsMargins(0, 0, 0, 0)
-        top_layout.setSpacing(2)
-        top_layout.addWidget(lens_title)
-        top_layout.addWidget(grid_box, 1)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(top)
-        self.splitter.addWidget(depth_box)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        depth_box = QWidget()
+        column(depth_box, depth_title, (self.depth, 1), controls, spacing=2)
+        # the grid's rows need the height
+        self.splitter = splitter(
+            Qt.Orientation.Vertical,
+            [titled(lens_title, grid_box), depth_box],
+            sizes=[300, 200],
+            stretch=[3, 2],
+        )
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([300, 200])  # scaled to the tab: the grid's rows need the height
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.note)
-        layout.addWidget(self.splitter, 1)
+        column(self, self.note, (self.splitter, 1), margin=4)
 
     def set_lens(self, lens: LensResult) -> None:
         self.grid.set_lens(lens)

@@ -40,11 +40,11 @@ from PySide6.QtGui import (
     QPen,
     QResizeEvent,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from headwatch.gui.head_table import LABEL_COLOURS, NEUTRAL_LABEL_COLOUR
 from headwatch.gui.text_display import quoted_char, visible_chars
-from headwatch.gui.widgets import ElidedLabel, vertical_scroll
+from headwatch.gui.widgets import ElidedLabel, column, vertical_scroll
 
 LINE_COLOUR = "#4e79a7"  # the prediction bars' blue
 FOCUS_COLOUR = "#e8591a"  # the attention grid's selection orange
@@ -369,12 +369,7 @@ class AttentionLinesView(QWidget):
         self._headings = _Headings(self._canvas, self)
         self._headings.hide()
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.setSpacing(4)
-        layout.addLayout(header)
-        layout.addWidget(self._headings)
-        layout.addWidget(self._scroll, 1)
+        column(self, header, self._headings, (self._scroll, 1), margin=(8, 6), spacing=4)
 
     # --- public API ----------------------------------------------------------------------------
 

@@ -28,10 +28,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QSplitter,
     QTabWidget,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -65,7 +63,7 @@ from headwatch.gui.replay_export import ReplayExporter
 from headwatch.gui.run_list import RunInfo
 from headwatch.gui.setup_panel import SetupPanel
 from headwatch.gui.timeline_bar import TimelineBar
-from headwatch.gui.widgets import titled
+from headwatch.gui.widgets import column, splitter, titled
 
 if TYPE_CHECKING:  # torch-backed: imported once the window shows, for a fast start
     from headwatch.core.head_report import HeadReport
@@ -158,17 +156,20 @@ class MainWindow(QMainWindow):
         self.attention_grid = AttentionGrid()
         self.ffn_view = FfnView()
         # both heatmap views at once, stacked: the grid is about as tall as it is wide
-        self.views = QSplitter(Qt.Orientation.Vertical)
-        self.views.setObjectName("viewSplitter")
-        self.views.addWidget(
-            titled("Attention — communication: rows are layers, columns heads", self.attention_grid)
+        self.views = splitter(
+            Qt.Orientation.Vertical,
+            [
+                titled(
+                    "Attention — communication: rows are layers, columns heads", self.attention_grid
+                ),
+                titled(
+                    "Feed-forward — computation: hidden units (after ReLU) per character",
+                    self.ffn_view,
+                ),
+            ],
+            sizes=[620, 330],
+            name="viewSplitter",
         )
-        self.views.addWidget(
-            titled(
-                "Feed-forward — computation: hidden units (after ReLU) per character", self.ffn_view
-            )
-        )
-        self.views.setSizes([620, 330])
 
         self.loss_plot = LossPlot()
         self.prediction_view = PredictionView()
@@ -180,9 +181,7 @@ class MainWindow(QMainWindow):
         self.compare_view = CompareView()
         self.embedding_view = EmbeddingView()
 
-        predictions = QSplitter(Qt.Orientation.Vertical)
-        predictions.addWidget(self.prediction_view)
-        predictions.addWidget(self.sample_view)
+        predictions = splitter(Qt.Orientation.Vertical, [self.prediction_view, self.sample_view])
         self.analysis_tabs = QTabWidget()
         self.analysis_tabs.setObjectName("analysisTabs")
         self.analysis_tabs.addTab(predictions, "Predictions")
@@ -202,27 +201,25 @@ class MainWindow(QMainWindow):
         self.analysis_tabs.insertTab(2, self.lens_panel, "Lens")
         self.analysis_tabs.setTabToolTip(2, "The logit lens: each sub-layer's guess, loss by depth")
 
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.setObjectName("rightSplitter")
-        right.addWidget(self.loss_plot)
-        right.addWidget(self.analysis_tabs)
-        right.setSizes([330, 630])  # the tabs' tables need the height more than the curves
-
-        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.main_splitter.setObjectName("mainSplitter")
-        self.main_splitter.addWidget(self.views)
-        self.main_splitter.addWidget(right)
-        self.main_splitter.setStretchFactor(0, 3)
-        self.main_splitter.setStretchFactor(1, 2)
-        self.main_splitter.setSizes([820, 540])  # the heads get the larger share
+        # the tabs' tables need the height more than the curves
+        right = splitter(
+            Qt.Orientation.Vertical,
+            [self.loss_plot, self.analysis_tabs],
+            sizes=[330, 630],
+            name="rightSplitter",
+        )
+        # the heads get the larger share
+        self.main_splitter = splitter(
+            Qt.Orientation.Horizontal,
+            [self.views, right],
+            sizes=[820, 540],
+            stretch=[3, 2],
+            name="mainSplitter",
+        )
 
         central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.prompt_bar)
         self.timeline_bar = TimelineBar()
-        layout.addWidget(self.timeline_bar)
-        layout.addWidget(self.main_splitter, 1)
+        column(central, self.prompt_bar, self.timeline_bar, (self.main_splitter, 1), margin=6)
         self.setCentralWidget(central)
 
         # following a run another process writes: what it is doing, and a way to stop
@@ -284,25 +281,64 @@ class MainWindow(QMainWindow):
         return action
 
     def _connect(self) -> None:
-        """User intent to the controller; what it publishes to the views."""
+        """User intent to the controller; what it publishes to the views. The controller's
+        signals go to bound methods only: Qt drops those connections when the window is
+        deleted, and the controller can outlive it while its threads end."""
+        self._connect_training()
+        self._connect_prompt_views()
+        self._connect_analyses()
+
+    def _connect_training(self) -> None:
+        """The setup panel, the loss plot and the status bar: the corpus, the runs and their
+        lifecycle, following a run."""
         c = self.controller
         self.setup.trainRequested.connect(self.train)
         self.setup.pauseRequested.connect(c.pause)
         self.setup.resumeRequested.connect(c.resume)
         self.setup.stopRequested.connect(c.stop)
         self.setup.retrainRequested.connect(self.retrain)
-        self.setup.openCorpusRequested.connect(self.choose_corpus)
         self.setup.builtinCorpusRequested.connect(lambda: self.set_corpus(None))
+        self.setup.openCorpusRequested.connect(self.choose_corpus)
         self.setup.tensorboard_check.toggled.connect(self._on_tensorboard_toggled)
-        self.stop_follow_button.clicked.connect(c.stop_following)
-        self.prompt_edit.textChanged.connect(self.request_inspection)
         # before the first run, the views follow the setup with fresh weights (debounced)
         self._preview_timer = QTimer(self, singleShot=True, interval=150)
         self._preview_timer.timeout.connect(lambda: self._preview(replace=False))
         self.setup.settingsChanged.connect(self._preview_timer.start)
+        c.stateChanged.connect(self.setup.set_state)
+        c.progressChanged.connect(self.setup.set_progress)
+        c.progressChanged.connect(self.loss_plot.show_progress)
+        c.corpusLoading.connect(self.setup.set_corpus_loading)
+        c.corpusChanged.connect(self._on_corpus_changed)
+        c.runAdded.connect(self._on_run_added)
+        c.runChanged.connect(self._on_run_changed)
+        c.stepsReady.connect(self.loss_plot.add_steps)
+        c.evaluated.connect(self._on_evaluated)
+        c.evaluated.connect(self.loss_plot.add_evaluation)
+        c.problem.connect(self._on_problem)
+        c.status.connect(self._on_status)
+        c.followChanged.connect(self._on_follow_changed)
+        self.stop_follow_button.clicked.connect(c.stop_following)
+
+    def _connect_prompt_views(self) -> None:
+        """The prompt, the timeline, and the views of the prompt: attention, feed-forward,
+        predictions, samples."""
+        c = self.controller
+        self.prompt_edit.textChanged.connect(self.request_inspection)
         self.sample_view.sampleRequested.connect(
             lambda temperature, n_chars: c.sample(self.prompt(), temperature, n_chars)
         )
+        self.timeline_bar.stepRequested.connect(c.view_step)
+        self.timeline_bar.liveRequested.connect(lambda: c.view_step(None))
+        c.inspected.connect(self._on_inspected)
+        c.inspected.connect(self.timeline_bar.show_inspection)
+        c.weightsCleared.connect(self._on_weights_cleared)
+        c.sampled.connect(self._on_sampled)
+        c.timelineChanged.connect(self._on_timeline_changed)
+
+    def _connect_analyses(self) -> None:
+        """The analysis tabs: the heads and their knockout, the lens, one unit, the runs' table
+        and the ladder, the embeddings."""
+        c = self.controller
         self.attention_grid.headSelected.connect(self.heads_panel.select)
         self.head_table.headSelected.connect(self.attention_grid.select_head)
         self.head_table.analyseRequested.connect(c.analyse_heads)
@@ -311,44 +347,21 @@ class MainWindow(QMainWindow):
         self.attention_grid.knockoutToggled.connect(c.toggle_knockout)
         self.heads_panel.knockout.restoreRequested.connect(c.restore_all_heads)
         self.heads_panel.knockout.ablationChosen.connect(c.set_ablation)
-        self.ffn_view.unitSelected.connect(c.analyse_unit)
-        self.compare_view.ladderRequested.connect(c.run_ladder)
-        self.compare_view.runSelected.connect(self._on_compare_selected)
-        self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
-        self.lens_panel.lossRequested.connect(c.analyse_lens)
-        c.lensAnalysing.connect(self.lens_panel.set_busy)
-        c.lensAnalysed.connect(self._on_lens_analysed)
-        c.evaluated.connect(self._on_evaluated)
-
-        # to bound methods only: Qt drops those connections when the window is deleted, and
-        # the controller can outlive it while its threads end
-        c.runAdded.connect(self._on_run_added)
-        c.runChanged.connect(self._on_run_changed)
-        c.stepsReady.connect(self.loss_plot.add_steps)
-        c.evaluated.connect(self.loss_plot.add_evaluation)
-        c.progressChanged.connect(self.setup.set_progress)
-        c.progressChanged.connect(self.loss_plot.show_progress)
-        c.stateChanged.connect(self.setup.set_state)
-        c.problem.connect(self._on_problem)
-        c.status.connect(self._on_status)
-        c.corpusLoading.connect(self.setup.set_corpus_loading)
-        c.corpusChanged.connect(self._on_corpus_changed)
-        c.weightsCleared.connect(self._on_weights_cleared)
-        c.inspected.connect(self._on_inspected)
         c.headsAnalysing.connect(self.head_table.set_busy)
         c.headsAnalysed.connect(self._on_heads_analysed)
         c.viewedHeadsAnalysed.connect(self._on_viewed_heads_analysed)
+        c.knockoutChanged.connect(self._on_knockout_changed)
+        self.lens_panel.lossRequested.connect(c.analyse_lens)
+        c.lensAnalysing.connect(self.lens_panel.set_busy)
+        c.lensAnalysed.connect(self._on_lens_analysed)
+        self.ffn_view.unitSelected.connect(c.analyse_unit)
         c.unitAnalysing.connect(self._on_unit_analysing)
         c.unitAnalysed.connect(self._on_unit_analysed)
-        c.sampled.connect(self._on_sampled)
+        self.compare_view.ladderRequested.connect(c.run_ladder)
+        self.compare_view.runSelected.connect(self._on_compare_selected)
         c.ladderChanged.connect(self._on_ladder_changed)
-        c.followChanged.connect(self._on_follow_changed)
         c.embeddingsMapped.connect(self.embedding_view.set_map)
-        c.knockoutChanged.connect(self._on_knockout_changed)
-        self.timeline_bar.stepRequested.connect(c.view_step)
-        self.timeline_bar.liveRequested.connect(lambda: c.view_step(None))
-        c.timelineChanged.connect(self._on_timeline_changed)
-        c.inspected.connect(self.timeline_bar.show_inspection)
+        self.analysis_tabs.currentChanged.connect(self._on_tab_changed)
 
     # --- intent -----------------------------------------------------------------------------
 
@@ -705,10 +718,10 @@ class MainWindow(QMainWindow):
         state = self._settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        for splitter in (self.main_splitter, self.views):
-            sizes = self._settings.value(f"window/{splitter.objectName()}")
+        for split in (self.main_splitter, self.views):
+            sizes = self._settings.value(f"window/{split.objectName()}")
             if isinstance(sizes, QByteArray):
-                splitter.restoreState(sizes)
+                split.restoreState(sizes)
         with contextlib.suppress(ValueError, TypeError):  # a garbled entry: keep the defaults
             self.setup.restore(json.loads(self._settings.value("setup", "{}", type=str)))
         prompt = self._settings.value("prompt", None, type=str)
@@ -754,8 +767,8 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         self._settings.setValue("window/geometry", self.saveGeometry())
         self._settings.setValue("window/state", self.saveState())
-        for splitter in (self.main_splitter, self.views):
-            self._settings.setValue(f"window/{splitter.objectName()}", splitter.saveState())
+        for split in (self.main_splitter, self.views):
+            self._settings.setValue(f"window/{split.objectName()}", split.saveState())
         self._settings.setValue("setup", json.dumps(self.setup.settings()))
         self._settings.setValue("prompt", self.prompt_edit.text())
         self._settings.sync()

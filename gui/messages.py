@@ -99,12 +99,16 @@ class Problem:
 
 @dataclass(frozen=True)
 class LadderStatus:
+    """The lecture's ladder of runs: whether it runs, and its stage or its outcome in words."""
+
     running: bool
     text: str
 
 
 @dataclass(frozen=True)
 class Sample:
+    """Text the model wrote: the prompt it started from and what it wrote after it."""
+
     prompt: str  # as used (unknown characters left out)
     continuation: str
 
@@ -149,17 +153,10 @@ class Timeline:
 
 @dataclass(frozen=True)
 class RunRead:
-    """A saved run's folder, read and checked in a worker thread for Open run."""
+    """A saved run's folder, read and checked in a worker thread for Open run; with no record,
+    Open refused: the folder is not a usable run, and `why` says so to the user."""
 
     version: int  # the Open it answers: an answer to a superseded one is dropped
-    record: Any  # headwatch.core.runs.RunRecord, with its checkpoint
+    record: Any  # headwatch.core.runs.RunRecord, with its checkpoint; None: refused
     corpus: Any  # headwatch.core.corpus.Corpus to continue it on, or None: to view only
-    why: str  # why it cannot be continued, or a note; "" when neither
-
-
-@dataclass(frozen=True)
-class RunReadFailed:
-    """Open run refused: the folder is not a usable run; the message is for the user."""
-
-    version: int
-    message: str
+    why: str  # why it cannot be opened or continued, or a note; "" when none

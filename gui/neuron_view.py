@@ -20,10 +20,10 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from headwatch.gui.text_display import visible_char
-from headwatch.gui.widgets import ElidedLabel, vertical_scroll
+from headwatch.gui.widgets import ElidedLabel, column, vertical_scroll
 
 HIGHLIGHT_COLOUR = "#e8591a"  # the attention grid's selection orange
 _BAR_COLOUR = "#4e79a7"  # the prediction bars' blue
@@ -229,12 +229,7 @@ class NeuronView(QWidget):
         self._list = _ContextList()
         self._scroll = vertical_scroll(self._list)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.setSpacing(4)
-        layout.addLayout(top)
-        layout.addWidget(self._dead)
-        layout.addWidget(self._scroll, 1)
+        column(self, top, self._dead, (self._scroll, 1), margin=(8, 6), spacing=4)
         self.clear()
 
     # --- public API ----------------------------------------------------------------------------

@@ -8,9 +8,11 @@ shares in 0..1; the bars share one scale per cell, so the tallest bar fills it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
+
+from headwatch.gui.widgets import ModelIndex
 
 PROFILE_ROLE = Qt.ItemDataRole.UserRole + 3
 BAR_COLOUR = QColor(78, 121, 167)  # the prediction bars' blue
@@ -30,12 +32,7 @@ def profile_width(bars: int) -> int:
 class ProfileBarsDelegate(QStyledItemDelegate):
     """Draws a cell's PROFILE_ROLE (values, base rates) as bars with base-rate ticks."""
 
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         super().paint(painter, option, index)
         data = index.data(PROFILE_ROLE)
         if not data:

@@ -2,10 +2,10 @@
 
 Reading a run means unpickling its checkpoint (~130 MB at the lecture preset) and its corpus;
 on the GUI thread that froze the window. The controller sends an OpenRequest to a RunOpener
-in a thread of its own and gets one typed message back (RunRead or RunReadFailed, queued); an
-answer to an Open that a newer one superseded is dropped by its version. Its own thread, at the
-window's priority: unpickling holds the GIL, and in the analysis thread (niced) a busy machine
-left the GUI thread waiting for it over 100 ms.
+in a thread of its own and gets one typed message back (a RunRead, queued: the run, or why it
+was refused); an answer to an Open that a newer one superseded is dropped by its version. Its
+own thread, at the window's priority: unpickling holds the GIL, and in the analysis thread
+(niced) a busy machine left the GUI thread waiting for it over 100 ms.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from headwatch.core.performance import use_torch_threads
 from headwatch.core.storage import RunError
-from headwatch.gui.messages import RunRead, RunReadFailed
+from headwatch.gui.messages import RunRead
 
 if TYPE_CHECKING:  # torch-backed
     from headwatch.core.corpus import Corpus
@@ -61,8 +61,7 @@ class OpenRequest:
 class RunOpener(QObject):
     """Reads run folders in its thread; every answer is one typed message."""
 
-    read = Signal(object)  # RunRead
-    failed = Signal(object)  # RunReadFailed
+    read = Signal(object)  # RunRead, with no record when the folder is refused
 
     @Slot()
     def start(self) -> None:
@@ -77,11 +76,11 @@ class RunOpener(QObject):
         try:
             record, corpus, why = request.reader(request.path)
         except RunError as exc:
-            self.failed.emit(RunReadFailed(request.version, str(exc)))
+            self.read.emit(RunRead(request.version, None, None, str(exc)))
             return
         except Exception as exc:  # the thread must never die of a strange folder
             log.error("could not open the run %s:\n%s", request.path, traceback.format_exc())
             message = f"{request.path}: cannot be read ({type(exc).__name__}: {exc})"
-            self.failed.emit(RunReadFailed(request.version, message))
+            self.read.emit(RunRead(request.version, None, None, message))
             return
         self.read.emit(RunRead(request.version, record, corpus, why))

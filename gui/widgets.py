@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel, QEvent, Qt
+from collections.abc import Sequence
+
+from PySide6.QtCore import QAbstractItemModel, QEvent, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QLabel,
+    QLayout,
     QScrollArea,
     QSizePolicy,
+    QSplitter,
     QTableView,
     QToolTip,
     QVBoxLayout,
     QWidget,
 )
+
+# what Qt hands a model's or a delegate's methods as an index
+ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 def row_table(object_name: str, model: QAbstractItemModel) -> QTableView:
@@ -38,16 +45,54 @@ def vertical_scroll(widget: QWidget) -> QScrollArea:
     return area
 
 
-def titled(title: str, widget: QWidget) -> QWidget:
-    """A view under a small bold heading."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(2)
-    label = QLabel(title)
+def column(
+    owner: QWidget,
+    *items: QWidget | QLayout | tuple[QWidget, int],
+    margin: int | tuple[int, int] = 0,
+    spacing: int = -1,
+) -> QVBoxLayout:
+    """owner's layout: items top to bottom, margin px all round (or (left and right, top and
+    bottom)), spacing px between them (-1: the style's). An item (widget, stretch) shares the
+    spare height by stretch; a layout is nested."""
+    across, down = margin if isinstance(margin, tuple) else (margin, margin)
+    layout = QVBoxLayout(owner)
+    layout.setContentsMargins(across, down, across, down)
+    layout.setSpacing(spacing)
+    for item in items:
+        if isinstance(item, tuple):
+            layout.addWidget(*item)
+        elif isinstance(item, QLayout):
+            layout.addLayout(item)
+        else:
+            layout.addWidget(item)
+    return layout
+
+
+def splitter(
+    orientation: Qt.Orientation,
+    widgets: Sequence[QWidget],
+    sizes: Sequence[int] = (),
+    stretch: Sequence[int] = (),
+    name: str = "",
+) -> QSplitter:
+    """widgets in a splitter, shared out at first by sizes (px, which Qt scales to the room the
+    splitter gets; none: by their size hints) and on later resizes by the stretch factors."""
+    split = QSplitter(orientation, objectName=name)
+    for widget in widgets:
+        split.addWidget(widget)
+    for index, factor in enumerate(stretch):
+        split.setStretchFactor(index, factor)
+    if sizes:
+        split.setSizes(list(sizes))
+    return split
+
+
+def titled(title: str | QLabel, widget: QWidget) -> QWidget:
+    """A view under a small bold heading (a label that is given keeps its own text and policy)."""
+    label = title if isinstance(title, QLabel) else QLabel(title)
     label.setObjectName("viewTitle")
-    layout.addWidget(label)
-    layout.addWidget(widget, 1)
+    box = QWidget()
+    column(box, label, (widget, 1), spacing=2)
     return box
 
 
