@@ -15,7 +15,8 @@ from pathlib import Path
 from headwatch.core.paths import log_dir
 from headwatch.core.performance import keep_freed_memory
 
-SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "heads", "lens", "follow", "-h", "--help"}
+SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "heads", "lens", "follow"}
+CLI_OPTIONS = {"-h", "--help", "--version"}  # the CLI parser's own: they open no window
 
 
 def setup_logging() -> None:
@@ -167,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()  # before any other thread has allocated: see core/performance.py
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
+        if args and (args[0] in SUBCOMMANDS | CLI_OPTIONS or not args[0].startswith("-")):
             from headwatch.core.cli import (
                 main as cli_main,  # the CLI never loads Qt; the app loads torch later
             )
