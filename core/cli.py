@@ -274,8 +274,9 @@ def _number(
     shown: float | None = None,
     more: str = "",
 ) -> None:
-    """A number option: a whole one for metavar N, else a float; its help is what it is, then
-    its default (shown, when that is not the value left when it is not given) and `more`."""
+    """A number option, whole for metavar N and a float otherwise, whose help says what it is,
+    then its default (`shown` where the value of an option not given is another, e.g. None) and
+    `more`."""
     shown = default if shown is None else shown
     said = f"{shown:g}" if isinstance(shown, float) else shown
     kind = int if metavar == "N" else float
@@ -283,7 +284,9 @@ def _number(
     parser.add_argument(flag, type=kind, default=default, metavar=metavar, help=help)
 
 
-def _run_command(sub, name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+def _run_command(
+    sub: argparse._SubParsersAction, name: str, help: str, **kwargs
+) -> argparse.ArgumentParser:
     """A subcommand that reads the run folder given first (RUN_DIR)."""
     command = sub.add_parser(name, help=help, **kwargs)
     command.add_argument("run", metavar="RUN_DIR", help="run folder")

@@ -162,9 +162,10 @@ def run_app(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `headwatch` command (and `python -m headwatch`): a subcommand runs the CLI, anything
-    else the window. Returns the exit code; a Ctrl+C before either handles it (while Python
-    still loads torch, seconds) is one line and 130, the shell's code for it, not a traceback."""
+    """The `headwatch` command (and `python -m headwatch`): a subcommand, --help or --version
+    runs the CLI, anything else the window. Returns the exit code; a Ctrl+C before either handles
+    it (while Python still loads torch, seconds) is one line and 130, the shell's code for it,
+    not a traceback."""
     keep_freed_memory()  # before any other thread has allocated: see core/performance.py
     args = list(sys.argv[1:] if argv is None else argv)
     try:
