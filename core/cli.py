@@ -195,8 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     _number(train, "--snapshot-every", "SECONDS", every, DEFAULT_EVERY_S, more=at_evals)
     budget = "most disk the run's snapshots take; older ones are thinned"
     _number(train, "--snapshot-budget-mb", "MB", budget, DEFAULT_BUDGET_MB)
-    tensorboard = "TensorBoard event files in RUN/tb/ too (pip install headwatch[tensorboard])"
-    train.add_argument("--tensorboard", action="store_true", help=tensorboard)
+    board = "also write TensorBoard event files in RUN/tb/ (pip install headwatch[tensorboard])"
+    train.add_argument("--tensorboard", action="store_true", help=board)
     compiled = "compile the model with torch.compile first (minutes of compiling; faster steps)"
     train.add_argument("--compile", action="store_true", help=compiled)
 
@@ -744,7 +744,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.step is not None and args.step < 0:
         raise ConfigError(f"--step must be a step of the run (0 or more), got {args.step}")
     record = load_run(args.run, with_checkpoint=args.step is None)
-    prompt = _prompt(args, record)
+    _prompt(args, record)
     if args.step is None:
         model, step = record.build_model(), record.step
     else:
@@ -755,7 +755,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with _knockout(args, record, model):
         result = inspect_prompt(model, record.tokenizer, args.prompt, step)
     if args.json:
-        return _write_json({**result.to_json(), "truncated": prompt.truncated})
+        return _write_json(result.to_json())
     print(f"run {args.run} at step {step}; prompt {quoted_string(''.join(result.tokens))}")
     for layer in range(result.attention.shape[0]):
         for head in range(result.attention.shape[1]):
