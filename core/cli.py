@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from headwatch.core import __version__
 from headwatch.core.ablation import ABLATIONS, ablation_values, knocked_out, parse_heads
 from headwatch.core.analyses import DEFAULT_WINDOWS, analyse_heads, run_windows
 from headwatch.core.charnames import quoted, quoted_string, visible_string
 from headwatch.core.config import MAX_SEED, check_sampling, check_whole
 from headwatch.core.control import TrainControl
-from headwatch.core.corpus import CorpusError, load_corpus
+from headwatch.core.corpus import CorpusError, EncodedPrompt, load_corpus
 from headwatch.core.distributed import Distributed, from_environment
 from headwatch.core.follow import DEFAULT_STALE_AFTER_S, RunFollower
 from headwatch.core.head_profiles import base_json
@@ -156,10 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
         "opens it following a run that another process is training (on this machine, a share "
         "or a synced folder): its curves and views update as the run is written.",
     )
+    parser.add_argument("--version", action="version", version=f"headwatch {__version__}")
     sub = parser.add_subparsers(
-        dest="command",
-        parser_class=_Parser,
-        help="what to do (headwatch COMMAND --help says more)",
+        dest="command", parser_class=_Parser, help="what to do (headwatch COMMAND --help says more)"
     )
 
     d, t = _train_defaults(), TrainConfig()
@@ -173,195 +173,166 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--preset",
         choices=PRESETS,
-        default=None,
         help=f"a starting point ({DEFAULT_PRESET}'s values are the defaults); options given "
         "too override it",
     )
     # None: not given, so the preset or the resumed run decides (see _new_run, _resume)
     for option, (metavar, what) in TRAIN_HELP.items():
-        name = TRAIN_OPTIONS[option]
-        extra = "; with --resume: steps to train more" if option == "iters" else ""
-        train.add_argument(
-            f"--{option.replace('_', '-')}",
-            type=type(d[name]),
-            default=None,
-            metavar=metavar,
-            help=f"{what} (default {d[name]}{extra})",
-        )
-    train.add_argument(
-        "--device", default=None, help="where to train: auto (default), cpu, cuda or mps"
-    )
+        more = "; with --resume: steps to train more" if option == "iters" else ""
+        flag, shown = "--" + option.replace("_", "-"), d[TRAIN_OPTIONS[option]]
+        _number(train, flag, metavar, what, None, shown=shown, more=more)
+    _device_option(train, None)
     train.add_argument(
         "--precision",
         choices=PRECISIONS,
-        default=None,
         help="auto (default): bf16 where the hardware has it and a step is big enough, fp16 on "
         "a CUDA GPU without bf16, else fp32",
     )
-    train.add_argument(
-        "--out",
-        required=True,
-        metavar="DIR",
-        help="run folder to create (with --resume: to continue)",
-    )
+    _out_option(train, "run folder to create (with --resume: to continue)")
     train.add_argument("--resume", action="store_true", help="continue the run already in --out")
-    train.add_argument(
-        "--snapshot-every",
-        type=float,
-        default=DEFAULT_EVERY_S,
-        metavar="SECONDS",
-        help=f"a weights snapshot for followers this often (default {DEFAULT_EVERY_S:g}; 0: only "
-        "at log-spaced steps and evaluations)",
-    )
-    train.add_argument(
-        "--snapshot-budget-mb",
-        type=float,
-        default=DEFAULT_BUDGET_MB,
-        metavar="MB",
-        help=f"most disk the run's snapshots take; older ones are thinned (default "
-        f"{DEFAULT_BUDGET_MB})",
-    )
-    train.add_argument(
-        "--tensorboard",
-        action="store_true",
-        help="also write TensorBoard event files in RUN/tb/ (pip install headwatch[tensorboard])",
-    )
-    train.add_argument(
-        "--compile",
-        action="store_true",
-        help="compile the model with torch.compile first (minutes of compiling; faster steps)",
-    )
+    every = "a weights snapshot for followers this often"
+    at_evals = "; 0: only at log-spaced steps and evaluations"
+    _number(train, "--snapshot-every", "SECONDS", every, DEFAULT_EVERY_S, more=at_evals)
+    budget = "most disk the run's snapshots take; older ones are thinned"
+    _number(train, "--snapshot-budget-mb", "MB", budget, DEFAULT_BUDGET_MB)
+    board = "also write TensorBoard event files in RUN/tb/ (pip install headwatch[tensorboard])"
+    train.add_argument("--tensorboard", action="store_true", help=board)
+    compiled = "compile the model with torch.compile first (minutes of compiling; faster steps)"
+    train.add_argument("--compile", action="store_true", help=compiled)
 
-    inspect = sub.add_parser("inspect", help="attention, FFN and next-char guesses for a prompt")
-    inspect.add_argument("run", metavar="RUN_DIR", help="run folder")
-    inspect.add_argument(
-        "--prompt", required=True, metavar="TEXT", help="text whose last character is looked at"
-    )
-    inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    inspect = _run_command(sub, "inspect", "attention, FFN and next-char guesses for a prompt")
+    _prompt_option(inspect, "text whose last character is looked at", required=True)
+    _json_option(inspect)
     _knockout_options(inspect)
-    inspect.add_argument(
-        "--step",
-        type=int,
-        metavar="N",
-        default=None,
-        help="the weights snapshot of this step (the nearest one kept) instead of the checkpoint",
-    )
+    step = "the weights snapshot of this step (the nearest one kept) instead of the checkpoint"
+    inspect.add_argument("--step", type=int, metavar="N", help=step)
 
-    heads = sub.add_parser(
-        "heads", help="what each attention head does: profile, label, loss without it"
+    heads = _run_command(
+        sub, "heads", "what each attention head does: profile, label, loss without it"
     )
-    heads.add_argument("run", metavar="RUN_DIR", help="run folder")
     _windows_option(heads, "to measure over")
-    heads.add_argument(
-        "--ablation",
-        choices=ABLATIONS,
-        default="mean",
-        help="what a knocked-out head's output becomes: its mean (default) or zero",
-    )
-    heads.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    heads.add_argument(
-        "--over-time",
-        action="store_true",
-        help="every head's label at every weights snapshot of the run, and when it took its last",
-    )
+    _ablation_option(heads)
+    _json_option(heads)
+    over_time = "every head's label at every weights snapshot of the run, and when it took its last"
+    heads.add_argument("--over-time", action="store_true", help=over_time)
     heads.add_argument(
         "--csv", action="store_true", help="with --over-time: one CSV row per (snapshot, head)"
     )
 
-    lens = sub.add_parser(
-        "lens", help="the logit lens: the prediction after each sub-layer, and loss by depth"
+    lens = _run_command(
+        sub, "lens", "the logit lens: the prediction after each sub-layer, and loss by depth"
     )
-    lens.add_argument("run", metavar="RUN_DIR", help="run folder")
-    lens.add_argument(
-        "--prompt",
-        required=True,
-        metavar="TEXT",
-        help="text whose next character each stage guesses (its last block_size characters)",
-    )
+    guessed = "text whose next character each stage guesses (its last block_size characters)"
+    _prompt_option(lens, guessed, required=True)
     _windows_option(lens, "for the loss by depth")
-    lens.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    _json_option(lens)
     _knockout_options(lens)
 
-    follow = sub.add_parser(
+    follow = _run_command(
+        sub,
         "follow",
-        help="follow a run another process is training (here, on a share or a synced folder)",
+        "follow a run another process is training (here, on a share or a synced folder)",
         description="Prints each evaluation and each new weights snapshot as they land; ends "
         "when the run ends (Ctrl+C stops following; the run is never touched).",
     )
-    follow.add_argument("run", metavar="RUN_DIR", help="run folder")
-    follow.add_argument(
-        "--interval",
-        type=float,
-        default=1.0,
-        metavar="SECONDS",
-        help="seconds between looks (default 1)",
-    )
-    follow.add_argument(
-        "--stale-after",
-        type=float,
-        metavar="SECONDS",
-        default=DEFAULT_STALE_AFTER_S,
-        help=f"seconds without a change that count as stale (default {DEFAULT_STALE_AFTER_S:g})",
-    )
+    _number(follow, "--interval", "SECONDS", "seconds between looks", 1.0)
+    stale = "seconds without a change that count as stale"
+    _number(follow, "--stale-after", "SECONDS", stale, DEFAULT_STALE_AFTER_S)
 
-    sample = sub.add_parser("sample", help="let a trained model write")
-    sample.add_argument("run", metavar="RUN_DIR", help="run folder")
-    sample.add_argument(
-        "--prompt", default="", metavar="TEXT", help="text to continue (default: none)"
-    )
-    sample.add_argument(
-        "--tokens", type=int, default=500, metavar="N", help="characters to write (default 500)"
-    )
-    sample.add_argument(
-        "--temperature",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="divides the logits: below 1 surer, above 1 wilder (default 1; 0 or below 1e-4: "
-        "always the most likely character)",
-    )
-    sample.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        metavar="N",
-        help="the same seed writes the same text (default: a new text each time)",
-    )
+    sample = _run_command(sub, "sample", "let a trained model write")
+    _prompt_option(sample, "text to continue (default: none)", default="")
+    _number(sample, "--tokens", "N", "characters to write", 500)
+    wilder = "divides the logits: below 1 surer, above 1 wilder"
+    greedy = "; 0 or below 1e-4: always the most likely character"
+    _number(sample, "--temperature", "X", wilder, 1.0, more=greedy)
+    same = "the same seed writes the same text (default: a new text each time)"
+    sample.add_argument("--seed", type=int, metavar="N", help=same)
 
     ladder = sub.add_parser(
         "ladder", help="train the lecture's stages, bigram to full block, and compare them"
     )
     _corpus_option(ladder)
-    ladder.add_argument(
-        "--iters",
-        type=int,
-        default=DEFAULT_ITERS,
-        metavar="N",
-        help=f"training steps per stage (default {DEFAULT_ITERS})",
-    )
-    ladder.add_argument(
-        "--eval-iters",
-        type=int,
-        default=DEFAULT_EVAL_ITERS,
-        metavar="N",
-        help=f"batches per split averaged by each loss estimate (default {DEFAULT_EVAL_ITERS})",
-    )
-    ladder.add_argument(
-        "--seed",
-        type=int,
-        default=t.seed,
-        metavar="N",
-        help=f"for the initial weights and the batches, the same in every stage (default {t.seed})",
-    )
-    ladder.add_argument(
-        "--device",
-        default=t.device,
-        help=f"where to train: auto, cpu, cuda or mps (default {t.device})",
-    )
-    ladder.add_argument(
-        "--out", required=True, metavar="DIR", help="folder to hold one run folder per stage"
-    )
+    _number(ladder, "--iters", "N", "training steps per stage", DEFAULT_ITERS)
+    averaged = "batches per split averaged by each loss estimate"
+    _number(ladder, "--eval-iters", "N", averaged, DEFAULT_EVAL_ITERS)
+    seeded = "for the initial weights and the batches, the same in every stage"
+    _number(ladder, "--seed", "N", seeded, t.seed)
+    _device_option(ladder, t.device)
+    _out_option(ladder, "folder to hold one run folder per stage")
     return parser
+
+
+# --- options that several commands share -----------------------------------------------------
+
+
+def _number(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    metavar: str,
+    what: str,
+    default: float | None,
+    shown: float | None = None,
+    more: str = "",
+) -> None:
+    """A number option, whole for metavar N and a float otherwise, whose help says what it is,
+    then its default (`shown` where the value of an option not given is another, e.g. None) and
+    `more`."""
+    shown = default if shown is None else shown
+    said = f"{shown:g}" if isinstance(shown, float) else shown
+    kind = int if metavar == "N" else float
+    help = f"{what} (default {said}{more})"
+    parser.add_argument(flag, type=kind, default=default, metavar=metavar, help=help)
+
+
+def _run_command(
+    sub: argparse._SubParsersAction, name: str, help: str, **kwargs
+) -> argparse.ArgumentParser:
+    """A subcommand that reads the run folder given first (RUN_DIR)."""
+    command = sub.add_parser(name, help=help, **kwargs)
+    command.add_argument("run", metavar="RUN_DIR", help="run folder")
+    return command
+
+
+def _prompt_option(parser: argparse.ArgumentParser, what: str, **kwargs) -> None:
+    parser.add_argument("--prompt", metavar="TEXT", help=what, **kwargs)
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def _corpus_option(parser: argparse.ArgumentParser) -> None:
+    shakespeare = "UTF-8 text file to train on (default: built-in Shakespeare)"
+    parser.add_argument("--corpus", metavar="FILE", help=shakespeare)
+
+
+def _device_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--device", default=default, help="where to train: auto, cpu, cuda or mps (default auto)"
+    )
+
+
+def _out_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help=what)
+
+
+def _windows_option(parser: argparse.ArgumentParser, what_for: str) -> None:
+    _number(parser, "--windows", "N", f"validation windows {what_for}", DEFAULT_WINDOWS)
+
+
+def _ablation_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ablation",
+        choices=ABLATIONS,
+        default="mean",
+        help="a knocked-out head's output: its mean over validation windows (default) or zero",
+    )
+
+
+def _knockout_options(parser: argparse.ArgumentParser) -> None:
+    heads = "knock these heads out (1-based layer.head), e.g. 1.2,3.4"
+    parser.add_argument("--knockout", metavar="L.H[,L.H...]", help=heads)
+    _ablation_option(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -773,27 +744,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.step is not None and args.step < 0:
         raise ConfigError(f"--step must be a step of the run (0 or more), got {args.step}")
     record = load_run(args.run, with_checkpoint=args.step is None)
+    _prompt(args, record)
     if args.step is None:
         model, step = record.build_model(), record.step
     else:
         info = nearest(list_snapshots(args.run), args.step)
         if info.step != args.step:
-            print(
-                f"headwatch: note: no snapshot of step {args.step} is kept; showing step "
-                f"{info.step}, the nearest",
-                file=sys.stderr,
-            )
+            _note(f"no snapshot of step {args.step} is kept; showing step {info.step}, the nearest")
         model, step = record.build_snapshot_model(info), info.step
     with _knockout(args, record, model):
         result = inspect_prompt(model, record.tokenizer, args.prompt, step)
-    if result.prompt.unknown:
-        print(f"headwatch: note: {result.prompt.describe_unknown()}", file=sys.stderr)
-    if result.empty:
-        raise ConfigError("the prompt has no character the model knows — type some text")
     if args.json:
-        json.dump(result.to_json(), sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return _write_json(result.to_json())
     print(f"run {args.run} at step {step}; prompt {quoted_string(''.join(result.tokens))}")
     for layer in range(result.attention.shape[0]):
         for head in range(result.attention.shape[1]):
@@ -814,53 +776,56 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.seed is not None:
         check_whole("--seed", args.seed, minimum=0, maximum=MAX_SEED)
     record = load_run(args.run)
+    _prompt(args, record, empty_ok=True)
     model = record.build_model()
     prompt, continuation = sample_text(
         model, record.tokenizer, args.prompt, args.tokens, args.temperature, seed=args.seed
     )
-    unknown = record.tokenizer.encode_prompt(args.prompt).describe_unknown()
-    if unknown:
-        print(f"headwatch: note: {unknown}", file=sys.stderr)
     print(prompt + continuation)
     return 0
 
 
-def _corpus_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--corpus",
-        default=None,
-        metavar="FILE",
-        help="UTF-8 text file to train on (default: built-in Shakespeare)",
-    )
+def _prompt(args: argparse.Namespace, record: RunRecord, empty_ok: bool = False) -> EncodedPrompt:
+    """args.prompt as record's model sees it: its last block_size characters of the run's
+    vocabulary; what is left out (unknown characters, the front beyond block_size) is said on
+    stderr. Raises UsageError when the model could use nothing of it: it has characters but
+    none of the vocabulary, or (unless empty_ok: `sample` starts from a newline) it is empty."""
+    block_size = record.model_config.block_size
+    prompt = record.tokenizer.encode_prompt(args.prompt, max_len=block_size)
+    if not args.prompt and not empty_ok:
+        raise UsageError("the prompt is empty — type some text after --prompt")
+    if args.prompt and not prompt.ids:
+        unknown = list(dict.fromkeys(u.char for u in prompt.unknown))
+        listed = ", ".join(quoted(ch) for ch in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        instead = ", or leave --prompt out to start from a newline" if empty_ok else ""
+        raise UsageError(
+            f"none of the prompt's characters is in this run's vocabulary (unknown: {listed}"
+            f"{more}) — type text made of characters of its corpus{instead}"
+        )
+    if prompt.unknown:
+        _note(prompt.describe_unknown())
+    if prompt.truncated:
+        known = " known" if prompt.unknown else ""
+        _note(
+            f"the model sees the last {len(prompt.ids)} of the prompt's "
+            f"{len(prompt.ids) + prompt.truncated}{known} characters (block_size {block_size})"
+        )
+    return prompt
+
+
+def _note(text: str) -> None:
+    print(f"headwatch: note: {text}", file=sys.stderr)
+
+
+def _write_json(data: dict) -> int:
+    """data as one JSON object on a line of stdout; returns the exit code, 0."""
+    json.dump(data, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
 
 
 # --- heads / lens / knockout ----------------------------------------------------------------
-
-
-def _windows_option(parser: argparse.ArgumentParser, what_for: str) -> None:
-    parser.add_argument(
-        "--windows",
-        type=int,
-        metavar="N",
-        default=DEFAULT_WINDOWS,
-        help=f"validation windows {what_for} (default {DEFAULT_WINDOWS})",
-    )
-
-
-def _knockout_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--knockout",
-        default=None,
-        metavar="L.H[,L.H...]",
-        help="knock these heads out (1-based layer.head), e.g. 1.2,3.4",
-    )
-    parser.add_argument(
-        "--ablation",
-        choices=ABLATIONS,
-        default="mean",
-        help="a knocked-out head's output becomes its mean over validation windows "
-        "(default) or zero",
-    )
 
 
 def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
@@ -872,7 +837,7 @@ def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
     x = run_windows(record)[0] if args.ablation == "mean" else None
     values = ablation_values(model, x, args.ablation)
     named = ", ".join(f"{layer + 1}.{head + 1}" for layer, head in heads)
-    print(f"headwatch: note: heads {named} knocked out ({args.ablation})", file=sys.stderr)
+    _note(f"heads {named} knocked out ({args.ablation})")
     return knocked_out(model, heads, values)
 
 
@@ -884,9 +849,7 @@ def cmd_heads(args: argparse.Namespace) -> int:
     x, y = run_windows(record, args.windows)
     analysis = analyse_heads(model, record.tokenizer, x, y, args.ablation)
     if args.json:
-        json.dump(analysis.to_json(), sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return _write_json(analysis.to_json())
     print(
         f"run {args.run} at step {record.step}; over {x.shape[0]} validation windows of "
         f"{x.shape[1]} characters; val loss {analysis.losses.base:.4f}"
@@ -949,26 +912,14 @@ def _heads_over_time(args: argparse.Namespace) -> int:
 
 def cmd_lens(args: argparse.Namespace) -> int:
     record = load_run(args.run)
+    prompt = _prompt(args, record)
     model = record.build_model()
-    prompt = record.tokenizer.encode_prompt(args.prompt, max_len=record.model_config.block_size)
-    if not prompt.ids:
-        raise ConfigError("the prompt has no character the model knows — type some text")
-    if prompt.unknown:
-        print(f"headwatch: note: {prompt.describe_unknown()}", file=sys.stderr)
-    if prompt.truncated:
-        print(
-            f"headwatch: note: the prompt is cut to its last {len(prompt.ids)} characters, "
-            "the model's block size",
-            file=sys.stderr,
-        )
     x, y = run_windows(record, args.windows)
     with _knockout(args, record, model):
         result = logit_lens(model, record.tokenizer, prompt)
         losses = stage_losses(model, x, y)
     if args.json:
-        json.dump(result.to_json(losses), sys.stdout)
-        sys.stdout.write("\n")
-        return 0
+        return _write_json({**result.to_json(losses), "truncated": prompt.truncated})
     print(f"run {args.run} at step {record.step}; prompt {quoted_string(prompt.text)}")
     if result.note:
         print(f"note: {result.note}")

@@ -62,6 +62,7 @@ class PromptInspection:
             "attention": self.attention.tolist(),
             "ffn": self.ffn.tolist(),
             "next": [[ch, p] for ch, p in self.next_chars],
+            "truncated": self.prompt.truncated,  # characters cut from the front to fit block_size
         }
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from headwatch.core.paths import log_dir
 from headwatch.core.performance import keep_freed_memory
 
-SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "heads", "lens", "follow", "-h", "--help"}
+SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "heads", "lens", "follow"}
+CLI_OPTIONS = {"-h", "--help", "--version"}  # the CLI parser's own: they open no window
 
 
 def setup_logging() -> None:
@@ -161,13 +162,14 @@ def run_app(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `headwatch` command (and `python -m headwatch`): a subcommand runs the CLI, anything
-    else the window. Returns the exit code; a Ctrl+C before either handles it (while Python
-    still loads torch, seconds) is one line and 130, the shell's code for it, not a traceback."""
+    """The `headwatch` command (and `python -m headwatch`): a subcommand, --help or --version
+    runs the CLI, anything else the window. Returns the exit code; a Ctrl+C before either handles
+    it (while Python still loads torch, seconds) is one line and 130, the shell's code for it,
+    not a traceback."""
     keep_freed_memory()  # before any other thread has allocated: see core/performance.py
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args and (args[0] in SUBCOMMANDS or not args[0].startswith("-")):
+        if args and (args[0] in SUBCOMMANDS | CLI_OPTIONS or not args[0].startswith("-")):
             from headwatch.core.cli import (
                 main as cli_main,  # the CLI never loads Qt; the app loads torch later
             )

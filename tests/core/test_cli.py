@@ -141,11 +141,6 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
-def test_inspect_prompt_of_only_unknown_characters(run_dir, capsys):
-    assert main(["inspect", str(run_dir), "--prompt", "€€"]) == 2
-    assert "no character the model knows" in capsys.readouterr().err
-
-
 def test_console_script_runs_without_a_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "headwatch", "train", "--heads", "3", "--out", str(tmp_path / "r")],

@@ -52,7 +52,7 @@ def test_heads_table(run_dir, capsys):
 def test_lens_json_and_its_last_stage_loss_is_the_models(run_dir, capsys):
     assert main(["lens", str(run_dir), "--prompt", "ROMEO:\nBut", "--json"]) == 0
     captured = capsys.readouterr()
-    assert "cut to its last 8 characters" in captured.err
+    assert "the model sees the last 8 of the prompt's 10 characters" in captured.err
     data = json.loads(captured.out)
     stages = ["embed", "L1 attn", "L1 ffn", "L2 attn", "L2 ffn"]
     assert data["tokens"] == list("ROMEO:\nBut"[-8:]) and data["stages"] == stages
@@ -108,7 +108,7 @@ def test_zero_ablation_needs_no_corpus_but_the_measures_do(tmp_path, capsys):
         (["inspect", "--prompt", "a", "--knockout", "1.1", "--ablation", "half"], "invalid choice"),
         (["heads", "--windows", "0"], "windows must be from 1 to"),
         (["lens", "--prompt", "a", "--windows", "10000000000"], "windows must be from 1 to"),
-        (["lens", "--prompt", "€€"], "no character the model knows"),
+        (["lens", "--prompt", "€€"], "none of the prompt's characters is in this run's"),
         (["lens"], "required: --prompt"),
     ],
 )
