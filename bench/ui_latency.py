@@ -1,7 +1,7 @@
 """Responsiveness while training: keystroke -> attention grid repainted, and event-loop stalls.
 
     python bench/ui_latency.py [--preset baby|lecture] [--seconds 20] [--rounds 8] [--prompt-len N]
-                               [--lens closed|open|alternate]
+                               [--lens closed|open|alternate] [--train-niceness N]
 
 Offscreen app, training running at the preset; one character typed every 100 ms (the prompt is
 a sliding window of --prompt-len characters, so T stays fixed). Measures keystroke -> the grid's
@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.offscreen import offscreen_window  # noqa: E402
+from headwatch.core import performance  # noqa: E402
 from headwatch.core.performance import keep_freed_memory  # noqa: E402
 
 PRESETS = {"baby": 64, "lecture": 256}
@@ -181,6 +182,9 @@ def main() -> int:
     parser.add_argument("--prompt-len", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--lens", choices=("closed", "open", "alternate"), default="closed")
+    parser.add_argument(
+        "--train-niceness", type=int, metavar="N", help="the training thread's, for this run"
+    )
     parser.add_argument("--headless", metavar="JOB", help=argparse.SUPPRESS)  # see run_headless
     args = parser.parse_args()
     keep_freed_memory()  # as gui.app.main does first (the headless trainer too)
@@ -188,6 +192,8 @@ def main() -> int:
         run_headless(args.headless)
         return 0
     prompt_len = args.prompt_len or PRESETS[args.preset]
+    if args.train_niceness is not None:  # read when the training thread starts
+        performance.TRAIN_NICENESS = args.train_niceness
     os.environ.setdefault("HEADWATCH_HOME", tempfile.mkdtemp(prefix="headwatch-bench-"))
 
     import numpy as np
@@ -198,7 +204,8 @@ def main() -> int:
 
     print(
         f"$ python bench/ui_latency.py --preset {args.preset} --seconds {args.seconds:g} "
-        f"--rounds {args.rounds} --lens {args.lens}"
+        f"--rounds {args.rounds} --lens {args.lens}; training at nice "
+        f"+{performance.TRAIN_NICENESS}"
     )
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}, "
