@@ -107,6 +107,7 @@ class AppController(QObject):
     viewedHeadsAnalysed = Signal(object)  # HeadReport of the timeline's viewed snapshot
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
+    sampling = Signal(object)  # a sample is being written: at this viewed step, None: newest
     sampled = Signal(object)  # Sample
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     lensAnalysing = Signal()  # the loss by depth is being measured
@@ -123,7 +124,6 @@ class AppController(QObject):
     _inspect = Signal(str)
     _refresh = Signal()
     _preview = Signal(object)
-    _sample = Signal(str, float, int)
     _setCorpus = Signal(object)
     _analyseHeads = Signal(bool)  # True: measure the knockout losses too
     _setKnockout = Signal(object)  # core.head_knockout.Knockout
@@ -204,7 +204,6 @@ class AppController(QObject):
         self._view.connect(inspect.view)
         inspect.failed.connect(lambda message: self._tell("Inspection", message))
         analysis = AnalysisWorker(self.snapshots)
-        self._sample.connect(analysis.sample)
         self._setCorpus.connect(analysis.set_corpus)
         self._analyseHeads.connect(analysis.analyse_heads)
         self._releaseMemory.connect(analysis.release_memory)
@@ -213,7 +212,6 @@ class AppController(QObject):
         analysis.headsAnalysed.connect(self.headsAnalysed)
         self._analyseHeadsAt.connect(analysis.analyse_heads_at)
         analysis.viewedHeadsAnalysed.connect(self.viewedHeadsAnalysed)
-        analysis.sampled.connect(self.sampled)
         self._mapEmbeddings.connect(analysis.map_embeddings)
         analysis.embeddingsMapped.connect(self.embeddingsMapped)
         self._exportLabels.connect(analysis.export_labels)
@@ -224,6 +222,8 @@ class AppController(QObject):
         analysis.unitAnalysed.connect(self._shown_analyses.on_unit_analysed)
         self._shown_analyses.analyseLens.connect(analysis.analyse_lens)
         analysis.lensAnalysed.connect(self._shown_analyses.on_lens_analysed)
+        self._shown_analyses.writeSample.connect(analysis.sample)
+        analysis.sampled.connect(self._shown_analyses.on_sampled)
         self._opener = RunOpener()
         self._openRun.connect(self._opener.open)
         self._opener.read.connect(self._on_run_read)
@@ -761,7 +761,16 @@ class AppController(QObject):
             self._shown_analyses.analyse_unit(layer, unit)
 
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
-        self._sample.emit(prompt, temperature, n_chars)
+        """n_chars characters after prompt, written at temperature by the model the views show
+        (the viewed step, without the knocked-out heads), in the analysis thread; the sample
+        then follows that model while the sample box shows (gui/shown_analyses.py)."""
+        if self.is_ready():
+            self._shown_analyses.sample(prompt, temperature, n_chars)
+
+    def show_sample(self, shown: bool) -> None:
+        """The sample box came into view (or left it): while it shows, its sample is written
+        again by each new model on show."""
+        self._shown_analyses.show_sample(shown)
 
     # --- the embedding map ----------------------------------------------------------------
 
@@ -806,8 +815,11 @@ class AppController(QObject):
         part.unitAnalysed.connect(self.unitAnalysed)
         part.lensAnalysing.connect(self.lensAnalysing)
         part.lensAnalysed.connect(self.lensAnalysed)
+        part.sampling.connect(self.sampling)
+        part.sampled.connect(self.sampled)
         self._timeline_control.rested.connect(self._shown_model_changed)
         self.runAdded.connect(part.forget_unit)
+        self.runAdded.connect(part.forget_sample)
         return part
 
     def _shown_model(self) -> tuple:
