@@ -108,7 +108,7 @@ class AppController(QObject):
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
     sampling = Signal(object)  # a sample is being written: at this viewed step, None: newest
-    sampled = Signal(object)  # Sample
+    sampled = Signal(object)  # Sample, or None: it could not be written (the reason was told)
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     lensAnalysing = Signal()  # the loss by depth is being measured
     lensAnalysed = Signal(object)  # DepthLosses

@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
         self.sample_view.sampleRequested.connect(
             lambda temperature, n_chars: c.sample(self.prompt(), temperature, n_chars)
         )
+        c.sampling.connect(self.sample_view.set_writing)  # the box names the weights writing
         self.attention_grid.headSelected.connect(self.heads_panel.select)
         self.head_table.headSelected.connect(self.attention_grid.select_head)
         self.head_table.analyseRequested.connect(c.analyse_heads)
@@ -340,7 +341,6 @@ class MainWindow(QMainWindow):
         c.viewedHeadsAnalysed.connect(self._on_viewed_heads_analysed)
         c.unitAnalysing.connect(self._on_unit_analysing)
         c.unitAnalysed.connect(self._on_unit_analysed)
-        c.sampling.connect(self.sample_view.set_writing)
         c.sampled.connect(self._on_sampled)
         c.ladderChanged.connect(self._on_ladder_changed)
         c.followChanged.connect(self._on_follow_changed)

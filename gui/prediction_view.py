@@ -193,8 +193,9 @@ class PredictionView(QWidget):
 def sample_source(
     step: int | None, knocked_out: Sequence[tuple[int, int]] = (), ablation: str = ""
 ) -> str:
-    """What wrote a sample, as the sample box says it: "weights at step 1,200" and the heads
-    knocked out (0-based (layer, head)); "the newest weights" for step None."""
+    """What wrote a sample, as the sample box says it: "the weights at step 1,200" and the heads
+    knocked out (0-based (layer, head)), "L1·H2 knocked out (mean-ablation)"; "the newest
+    weights" for step None."""
     weights = "the newest weights" if step is None else f"the weights at step {step:,}"
     out = knockout_text(knocked_out, ablation)
     return f"{weights}, {out}" if out else weights
