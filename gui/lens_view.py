@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 from headwatch.core.formatting import knockout_text
 from headwatch.gui.attention_grid import LabelAxis, cache_drawing, hint_stack, index_lut
 from headwatch.gui.text_display import quoted_char, visible_char
-from headwatch.gui.val_reference import evaluation_near
+from headwatch.gui.viewed_evaluation import evaluation_near
 
 if TYPE_CHECKING:
     from headwatch.core.inspection import DepthLosses
@@ -448,7 +448,7 @@ class LensPanel(QWidget):
         self.note.setVisible(False)
         self._stage_note: str | None = None
         # the current run's val losses by step, the timeline's viewed step, heads knocked out:
-        # the dashed line is the evaluation of the weights on show (gui/val_reference.py)
+        # the dashed line is the evaluation of the weights on show (gui/viewed_evaluation.py)
         self._evaluations: dict[int, float] = {}
         self._viewed: int | None = None
         self._knocked_out = False

@@ -16,7 +16,7 @@ from headwatch.core.model import GPT
 from headwatch.gui.attention_grid import index_lut
 from headwatch.gui.lens_view import NO_NEXT, LensGrid, LensPanel
 from headwatch.gui.text_display import quoted_char, visible_char
-from headwatch.gui.val_reference import evaluation_near
+from headwatch.gui.viewed_evaluation import evaluation_near
 from tests.helpers import small_corpus, small_model
 from tests.trained import trained_small
 
