@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         window.timeline_bar.slider.setValue(index)
         wait_until(lambda: controller.last_inspection.step == steps[index], 30)
         step = steps[index]
+        # the sample box is written again by that step's weights once the slider rests
+        wait_until(lambda: window.sample_view.source().endswith(f"step {step:,}"), 60)
     if args.tab == "Embeddings":
         view = window.embedding_view
         wait_until(lambda: view.current is not None and view.current.step == step, 60)

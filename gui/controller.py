@@ -107,7 +107,8 @@ class AppController(QObject):
     viewedHeadsAnalysed = Signal(object)  # HeadReport of the timeline's viewed snapshot
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
-    sampled = Signal(object)  # Sample
+    sampling = Signal(object)  # a sample is being written: at this viewed step, None: newest
+    sampled = Signal(object)  # Sample, or None: it could not be written (the reason was told)
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
     lensAnalysing = Signal()  # the loss by depth is being measured
     lensAnalysed = Signal(object)  # DepthLosses
@@ -123,7 +124,6 @@ class AppController(QObject):
     _inspect = Signal(str)
     _refresh = Signal()
     _preview = Signal(object)
-    _sample = Signal(str, float, int)
     _setCorpus = Signal(object)
     _analyseHeads = Signal(bool)  # True: measure the knockout losses too
     _setKnockout = Signal(object)  # core.head_knockout.Knockout
@@ -243,14 +243,13 @@ class AppController(QObject):
         analysis.unitAnalysed.connect(self._shown_analyses.on_unit_analysed)
         self._shown_analyses.analyseLens.connect(analysis.analyse_lens)
         analysis.lensAnalysed.connect(self._shown_analyses.on_lens_analysed)
-        self._sample.connect(analysis.sample)
+        self._shown_analyses.writeSample.connect(analysis.sample)
+        analysis.sampled.connect(self._shown_analyses.on_sampled)
         self._mapEmbeddings.connect(analysis.map_embeddings)
         self._exportLabels.connect(analysis.export_labels)
         analysis.labelsExported.connect(self._timeline_control.on_labels_exported)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
-        self._publish(
-            analysis, "headsAnalysed", "viewedHeadsAnalysed", "sampled", "embeddingsMapped"
-        )
+        self._publish(analysis, "headsAnalysed", "viewedHeadsAnalysed", "embeddingsMapped")
 
     @staticmethod
     def devices() -> list[str]:
@@ -766,7 +765,16 @@ class AppController(QObject):
             self._shown_analyses.analyse_unit(layer, unit)
 
     def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
-        self._sample.emit(prompt, temperature, n_chars)
+        """n_chars characters after prompt, written at temperature by the model the views show
+        (the viewed step, without the knocked-out heads), in the analysis thread; the sample
+        then follows that model while the sample box shows (gui/shown_analyses.py)."""
+        if self.is_ready():
+            self._shown_analyses.sample(prompt, temperature, n_chars)
+
+    def show_sample(self, shown: bool) -> None:
+        """The sample box came into view (or left it): while it shows, its sample is written
+        again by each new model on show."""
+        self._shown_analyses.show_sample(shown)
 
     # --- the embedding map ----------------------------------------------------------------
 
@@ -807,9 +815,18 @@ class AppController(QObject):
 
     def _make_shown_analyses(self) -> ShownAnalyses:
         part = ShownAnalyses(self._shown_model, self)
-        self._publish(part, "unitAnalysing", "unitAnalysed", "lensAnalysing", "lensAnalysed")
+        self._publish(
+            part,
+            "unitAnalysing",
+            "unitAnalysed",
+            "lensAnalysing",
+            "lensAnalysed",
+            "sampling",
+            "sampled",
+        )
         self._timeline_control.rested.connect(self._shown_model_changed)
         self.runAdded.connect(part.forget_unit)
+        self.runAdded.connect(part.forget_sample)
         return part
 
     def _shown_model(self) -> tuple:

@@ -52,6 +52,7 @@ SYMBOL_PX = (11, 18)
 _BORDER = "#c4c4c4"
 _LEADER = "#9a9a9a"
 DOT_PX = 4  # the mark left at a point whose character was moved off it
+BACK = 0.75  # a label's backing, a share of its size: leader lines pass under the characters
 # a label moved this share of its size off its point is drawn apart, with a leader line
 MOVED = 0.25
 PLACED_MAX = 400  # larger vocabularies keep every character on its point (placement is O(N²))
@@ -108,7 +109,10 @@ class EmbeddingView(QWidget):
         # point by a leader line; the points themselves (scatter) stay where PCA put them
         self.leaders = pg.PlotDataItem(pen=pg.mkPen(_LEADER, width=1), connect="pairs")
         self.moved_labels = pg.ScatterPlotItem(pxMode=True, hoverable=True, tip=self._tip)
+        self.label_backs = pg.ScatterPlotItem(pxMode=True, symbol="s", pen=pg.mkPen(None))
+        self.label_backs.setBrush(pg.mkBrush(BACKGROUND))
         self._map.addItem(self.leaders, ignoreBounds=True)
+        self._map.addItem(self.label_backs, ignoreBounds=True)
         self._map.addItem(self.scatter)
         self._map.addItem(self.moved_labels, ignoreBounds=True)  # no feedback on the range
         self._map.getViewBox().sigResized.connect(self._place_labels)
@@ -184,6 +188,7 @@ class EmbeddingView(QWidget):
         self.current = None
         self.scatter.clear()
         self.moved_labels.clear()
+        self.label_backs.clear()
         self.leaders.clear()
         self.cosine_image.clear()
         self.legend.clear()
@@ -251,6 +256,7 @@ class EmbeddingView(QWidget):
         )
         pairs = np.stack([points[index], labels[index]], axis=1).reshape(-1, 2)
         self.leaders.setData(pairs[:, 0], pairs[:, 1])
+        self.label_backs.setData(pos=labels, size=BACK * size)
 
     def _show_cosine(self, frame: EmbeddingMap) -> None:
         has_positions = frame.positions.size > 0

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 from headwatch.core.formatting import knockout_text
 from headwatch.gui.attention_grid import LabelAxis, cache_drawing, hint_stack, index_lut
 from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.viewed_evaluation import evaluation_near
 from headwatch.gui.widgets import column, splitter, titled
 
 if TYPE_CHECKING:
@@ -319,7 +320,7 @@ class LensGrid(QWidget):
 
 class DepthLossPlot(QWidget):
     """Loss by depth: each stage's cross-entropy over validation windows, the model's val loss
-    (its latest evaluation) as a dashed reference."""
+    (its evaluation at the step on show) as a dashed reference."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -366,14 +367,21 @@ class DepthLossPlot(QWidget):
         self._view.getPlotItem().setXRange(-0.5, len(stages) - 0.5, padding=0)
         self._fit_y()
 
-    def set_val_loss(self, val: float | None, step: int = 0) -> None:
-        """The run's latest evaluated val loss as the reference line; None hides it."""
+    def set_val_loss(self, val: float | None, step: int = 0, full_model: bool = False) -> None:
+        """The val loss evaluated at step as the reference line; None hides it. full_model: the
+        losses drawn are without knocked-out heads, and the label says the line is not."""
         self._val = None if val is None else (val, step)
         self._reference.setVisible(val is not None)
         if val is not None:
             self._reference.setValue(val)
-            self._reference.label.setFormat(f"val loss {val:.3f} (step {step:,})")
+            whose = "full model's val loss" if full_model else "val loss"
+            every = ", every head in" if full_model else ""
+            self._reference.label.setFormat(f"{whose} {val:.3f} (step {step:,}{every})")
         self._fit_y()
+
+    def reference_label(self) -> str:
+        """The dashed line's label as drawn, "" when it is hidden."""
+        return self._reference.label.toPlainText() if self._val else ""
 
     def clear(self) -> None:
         self._stages, self._losses = [], np.zeros(0)
@@ -439,6 +447,11 @@ class LensPanel(QWidget):
         self.note.setWordWrap(True)
         self.note.setVisible(False)
         self._stage_note: str | None = None
+        # the current run's val losses by step, the timeline's viewed step, heads knocked out:
+        # the dashed line is the evaluation of the weights on show (gui/viewed_evaluation.py)
+        self._evaluations: dict[int, float] = {}
+        self._viewed: int | None = None
+        self._knocked_out = False
 
         grid_box = QWidget()
         self._grid_stack = hint_stack(grid_box, "Type a prompt to see the logit lens", self.grid)
@@ -512,12 +525,34 @@ class LensPanel(QWidget):
         self.description.setText(" · ".join(parts))
         self.description.setToolTip(
             f"{report.description}. The last stage is the model's own loss on these windows "
-            f"({last:.3f}); the dashed line is the run's latest evaluated val loss, estimated "
-            "over other batches, with every head in."
+            f"({last:.3f}); the dashed line is the run's val loss evaluated at the step shown "
+            "(or the evaluation nearest it, whose step the line names), estimated over other "
+            "batches, with every head in."
         )
 
-    def set_val_loss(self, val: float | None, step: int = 0) -> None:
-        self.depth.set_val_loss(val, step)
+    def add_evaluation(self, step: int, val: float) -> None:
+        """The current run's val loss evaluated at step (nats/char)."""
+        self._evaluations[step] = val
+        self._show_reference()
+
+    def forget_evaluations(self) -> None:
+        """Another run is current: no evaluation yet."""
+        self._evaluations.clear()
+        self._show_reference()
+
+    def view_step(self, step: int | None) -> None:
+        """The views show the weights at step (None: the newest): the line shows its val loss."""
+        self._viewed = step
+        self._show_reference()
+
+    def set_knocked_out(self, knocked_out: bool) -> None:
+        """Heads are knocked out: the line's label says it is the full model's val loss."""
+        self._knocked_out = knocked_out
+        self._show_reference()
+
+    def _show_reference(self) -> None:
+        step, val = evaluation_near(self._evaluations, self._viewed) or (0, None)
+        self.depth.set_val_loss(val, step, full_model=self._knocked_out)
 
     def _set_note(self, note: str | None) -> None:
         if note != self._stage_note:

@@ -332,6 +332,7 @@ class MainWindow(QMainWindow):
         c.inspected.connect(self._on_inspected)
         c.inspected.connect(self.timeline_bar.show_inspection)
         c.weightsCleared.connect(self._on_weights_cleared)
+        c.sampling.connect(self.sample_view.set_writing)  # the box names the weights writing
         c.sampled.connect(self._on_sampled)
         c.timelineChanged.connect(self._on_timeline_changed)
 
@@ -418,7 +419,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_added(self, run: RunInfo) -> None:
         self.loss_plot.start_run(run.run_id, run.label, run.colour)
-        self.lens_panel.set_val_loss(None)  # the new run has no evaluation yet
+        self.lens_panel.forget_evaluations()  # the new run has no evaluation yet
         self.compare_view.upsert_run(run.run_id, run.compare_row())
         self.sample_view.clear()  # written by the run before: not this one's
         self.sample_view.set_enabled(True)
@@ -482,9 +483,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{run.label}: {run.folder}", 8000)
 
     @Slot(object)
-    def _on_sampled(self, sample: Sample) -> None:
-        self.sample_view.set_busy(False)
-        self.sample_view.set_sample(sample.prompt, sample.continuation)
+    def _on_sampled(self, sample: Sample | None) -> None:
+        if sample is None:  # it could not be written: the reason was told
+            self.sample_view.written_failed()
+            return
+        self.sample_view.set_sample(
+            sample.prompt, sample.continuation, sample.step, sample.knocked_out, sample.ablation
+        )
 
     @Slot(object)
     def _on_inspected(self, result: PromptInspection) -> None:
@@ -515,6 +520,7 @@ class MainWindow(QMainWindow):
         was_viewing = self.loss_plot.step_marker()
         self.timeline_bar.set_timeline(timeline.steps, timeline.viewed)
         self.loss_plot.set_step_marker(timeline.viewed)
+        self.lens_panel.view_step(timeline.viewed)
         if was_viewing != timeline.viewed:
             # the newest weights' labels, or none until the viewed step's own come
             # (_on_viewed_heads_analysed)
@@ -541,6 +547,7 @@ class MainWindow(QMainWindow):
     def _on_knockout_changed(self, state: KnockoutState) -> None:
         self.heads_panel.set_knockout(state)
         self.attention_grid.set_knocked_out(state.heads)
+        self.lens_panel.set_knocked_out(bool(state.heads))
 
     @Slot()
     def _on_unit_analysing(self) -> None:
@@ -562,6 +569,7 @@ class MainWindow(QMainWindow):
         self.controller.show_lens(shown is self.lens_panel)
         self.controller.follow_embeddings(shown is self.embedding_view)
         self.controller.show_unit(shown is self.neuron_view)
+        self.controller.show_sample(shown.isAncestorOf(self.sample_view))
 
     @Slot(object)
     def _on_lens_analysed(self, report: DepthLosses) -> None:
@@ -571,7 +579,7 @@ class MainWindow(QMainWindow):
     def _on_evaluated(self, evaluation: Evaluation) -> None:
         current = self.controller.current
         if current is not None and evaluation.run_id == current.run_id:
-            self.lens_panel.set_val_loss(evaluation.val, evaluation.step)
+            self.lens_panel.add_evaluation(evaluation.step, evaluation.val)
 
     # --- dialogs and files ------------------------------------------------------------------
 

@@ -107,10 +107,13 @@ class LadderStatus:
 
 @dataclass(frozen=True)
 class Sample:
-    """Text the model wrote: the prompt it started from and what it wrote after it."""
+    """Text written by the model the views showed when it was asked for."""
 
     prompt: str  # as used (unknown characters left out)
     continuation: str
+    step: int = 0  # the training step of the weights that wrote it
+    knocked_out: tuple[tuple[int, int], ...] = ()  # the heads out while writing (0-based)
+    ablation: str = ""  # how they were replaced ("mean" or "zero"); "" with none out
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from headwatch.core.formatting import knockout_text
 from headwatch.gui.text_display import quoted_char, readable, visible_char
 from headwatch.gui.widgets import ElidedLabel
 
@@ -189,8 +190,20 @@ class PredictionView(QWidget):
         self.set_predictions([])
 
 
+def sample_source(
+    step: int | None, knocked_out: Sequence[tuple[int, int]] = (), ablation: str = ""
+) -> str:
+    """What wrote a sample, as the sample box says it: "the weights at step 1,200" and the heads
+    knocked out (0-based (layer, head)), "L1·H2 knocked out (mean-ablation)"; "the newest
+    weights" for step None."""
+    weights = "the newest weights" if step is None else f"the weights at step {step:,}"
+    out = knockout_text(knocked_out, ablation)
+    return f"{weights}, {out}" if out else weights
+
+
 class SampleView(QWidget):
-    """'What it writes': the prompt (dim) followed by the model's continuation (highlighted)."""
+    """'What it writes': the prompt (dim) followed by the model's continuation (highlighted),
+    under a line that says which weights wrote it."""
 
     sampleRequested = Signal(float, int)  # temperature, number of characters
 
@@ -199,6 +212,7 @@ class SampleView(QWidget):
         self.setObjectName("sampleView")
         self._enabled = True
         self._busy = False
+        self._written = ""  # which weights wrote the text shown (sample_source); "": not said
 
         self._button = QPushButton("Sample", objectName="sampleButton")
         self._button.setToolTip("Let the model write a continuation of the prompt")
@@ -232,6 +246,10 @@ class SampleView(QWidget):
         controls.addWidget(self._length)
         controls.addWidget(self._hint, 1)
 
+        # which weights wrote the text: the views may show another step since (the timeline)
+        self._source = ElidedLabel("", objectName="sampleSource")
+        self._source.setStyleSheet("color: palette(placeholder-text);")
+
         self._text = QPlainTextEdit(readOnly=True)
         self._text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._text.setPlaceholderText(_HINT_EMPTY)
@@ -239,10 +257,22 @@ class SampleView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(controls)
+        layout.addWidget(self._source)
         layout.addWidget(self._text, 1)
         self._sync_controls()
 
-    def set_sample(self, prompt: str, continuation: str) -> None:
+    def set_sample(
+        self,
+        prompt: str,
+        continuation: str,
+        step: int | None = None,
+        knocked_out: Sequence[tuple[int, int]] = (),
+        ablation: str = "",
+    ) -> None:
+        """Show prompt and the continuation written by the weights at step (None: not said)
+        with the heads knocked_out (0-based (layer, head)) replaced by ablation; not busy."""
+        self._written = "" if step is None else sample_source(step, knocked_out, ablation)
+        self._show_written()
         palette = self._text.palette()
         prompt_format = QTextCharFormat()
         prompt_format.setForeground(palette.color(QPalette.ColorRole.PlaceholderText))
@@ -255,7 +285,7 @@ class SampleView(QWidget):
         cursor.insertText(readable(prompt), prompt_format)
         cursor.insertText(readable(continuation, after=prompt), continuation_format)
         self._text.moveCursor(QTextCursor.MoveOperation.Start)  # read from the beginning
-        self._sync_controls()
+        self.set_busy(False)
 
     def text(self) -> str:
         return self._text.toPlainText()
@@ -263,7 +293,30 @@ class SampleView(QWidget):
     def clear(self) -> None:
         """Drop the sample shown: it was written by weights no longer on show."""
         self._text.clear()
+        self._written = ""
+        self._show_written()
         self._sync_controls()
+
+    def source(self) -> str:
+        """The line that says which weights wrote the text shown (or are writing a new one)."""
+        return self._source.text()
+
+    def set_writing(self, step: int | None) -> None:
+        """A new sample is being written by the weights at step (None: the newest): busy, and
+        the line says so, and which weights wrote the text still shown."""
+        self.set_busy(True)
+        writing = f"Writing a sample with {sample_source(step)}…"
+        below = f" (below: {self._written})" if self._written and self.text() else ""
+        self._source.setText(writing + below)
+
+    def written_failed(self) -> None:
+        """No sample came (the reason was told): not busy, and the line says which weights
+        wrote the text shown, if any."""
+        self.set_busy(False)
+        self._show_written()
+
+    def _show_written(self) -> None:
+        self._source.setText(f"Written by {self._written}" if self._written else "")
 
     def set_busy(self, busy: bool) -> None:
         """While a sample is being generated the button is disabled and says so."""

@@ -226,12 +226,14 @@ class PreviewRequest:
 class ShownRequest:
     """An analysis of the model the views show: the weights of `viewed` ((run folder, step) on
     the timeline; None: the newest), with `knockout`'s heads knocked out. `unit`: the (layer,
-    unit) of a feed-forward unit's analysis; None for the loss by depth."""
+    unit) of a feed-forward unit's analysis; None for the loss by depth. `sample`: (prompt,
+    temperature, characters) of a sample of text."""
 
     viewed: tuple[str, int] | None
     knockout: Knockout
     is_current: Callable[[], bool]  # False once the window asked for a newer one: skipped
     unit: tuple[int, int] | None = None
+    sample: tuple[str, float, int] | None = None
 
 
 class InspectWorker(QObject):
@@ -332,7 +334,7 @@ class InspectWorker(QObject):
 class AnalysisWorker(QObject):
     """The longer jobs on the newest snapshot: head and unit analyses, samples of text."""
 
-    sampled = Signal(object)  # Sample
+    sampled = Signal(object)  # (ShownRequest, Sample or None: it failed)
     headsAnalysed = Signal(object)  # core.head_report.HeadReport
     viewedHeadsAnalysed = Signal(object)  # HeadReport of a snapshot the timeline shows
     unitAnalysed = Signal(object)  # (ShownRequest, core.inspection.UnitReport)
@@ -455,18 +457,28 @@ class AnalysisWorker(QObject):
         )
         release_free_memory()  # an analysis's batches, else kept for reuse (core/performance.py)
 
-    @Slot(str, float, int)
-    def sample(self, prompt: str, temperature: float, n_chars: int) -> None:
-        snapshot = self.snapshots.latest()
-        if snapshot is None:
-            self.failed.emit("There is no model to sample from yet: train one or open a run.")
+    @Slot(object)
+    def sample(self, request: ShownRequest) -> None:
+        """A sample of text (request.sample) written by the model the views show, without the
+        knocked-out heads: sampled((request, Sample)), or (request, None) after telling why it
+        could not be written; skipped when a newer request was made."""
+        if not request.is_current():
             return
-        _deliver(
-            lambda: self.inspector.sample(snapshot, prompt, n_chars, temperature),
-            lambda result: self.sampled.emit(Sample(*result)),
-            self.failed,
-            "sample",
-        )
+        latest = self.snapshots.latest()
+        prompt, temperature, n_chars = request.sample
+
+        def write() -> Sample:
+            snapshot = self._kept(request.viewed or latest)
+            text = self.inspector.sample(snapshot, prompt, n_chars, temperature)
+            heads = tuple(request.knockout.heads_in(snapshot.config))  # as set_knockout set them
+            return Sample(*text, snapshot.step, heads, request.knockout.ablation if heads else "")
+
+        written: list[Sample] = []
+        if request.viewed is None and latest is None:
+            self.failed.emit("There is no model to sample from yet: train one or open a run.")
+        else:
+            _deliver(write, written.append, self.failed, "sample")
+        self.sampled.emit((request, written[0] if written else None))  # None: failed, as told
 
     @Slot(object)
     def map_embeddings(self, snapshot: Snapshot | tuple[str, int] | None) -> None:

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from headwatch.core.embedding_map import EmbeddingMap
 from headwatch.gui.embedding_view import EmbeddingView
-from headwatch.gui.label_placement import CLEARANCE, spread_labels
+from headwatch.gui.label_placement import CLEARANCE, DOT_CLEARANCE, spread_labels
 
 
 def min_gap(labels: np.ndarray) -> float:
@@ -69,9 +69,28 @@ def test_the_digits_on_the_embedding_map_can_be_read_apart(qtbot):
     scale = np.array([box.width() / (x1 - x0), box.height() / (y1 - y0)])
     size = view.scatter.data["size"].max()  # a glyph's size, px
     on_screen = view.label_points() * scale
-    assert min_gap(on_screen[-10:]) >= CLEARANCE * size - 1  # no digit covers another
+    assert min_gap(on_screen) >= CLEARANCE * size - 1  # no character covers another
     # each moved digit is joined to its point by a leader line, and its point keeps a dot
     x, y = view.leaders.getData()
     assert len(view._moved) >= 9 and len(x) == 2 * len(view._moved)
     np.testing.assert_allclose(np.column_stack([x, y])[0::2], frame.points[view._moved])
-    assert set(view._moved) <= set(range(16, 26))  # the spread letters stay on their points
+    # a character with no other near it stays on its point
+    points = frame.points * scale
+    dist = np.linalg.norm(points[:, None] - points[None], axis=-1) + np.eye(len(points)) * 1e9
+    alone = np.flatnonzero(dist.min(axis=1) >= CLEARANCE * size)
+    assert len(alone) >= 8 and not set(alone) & set(view._moved)
+
+
+def test_a_crowd_of_labels_is_read_apart_and_leaves_every_dot_uncovered():
+    """Thirty labels within half a label of one spot, as the digits, '$', 's' and 'h' of a
+    trained baby model: every label clear of every other and of every moved point's dot."""
+    rng = np.random.default_rng(3)
+    size = 13.0
+    points = np.array([150.0, 120.0]) + rng.normal(0, 0.25 * size, (30, 2))
+    labels = spread_labels(points, size)
+    assert min_gap(labels) >= CLEARANCE * size - 1e-6
+    moved = np.linalg.norm(labels - points, axis=1) > 1e-9
+    to_dots = np.linalg.norm(labels[:, None] - points[None, moved], axis=-1)
+    to_dots[moved[:, None] & np.eye(30, dtype=bool)[:, moved]] = np.inf  # its own dot
+    assert to_dots.min() >= DOT_CLEARANCE * size - 1e-6
+    assert np.linalg.norm(labels - points, axis=1).max() < 6 * size  # still beside the crowd

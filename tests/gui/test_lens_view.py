@@ -16,6 +16,7 @@ from headwatch.core.model import GPT
 from headwatch.gui.attention_grid import index_lut
 from headwatch.gui.lens_view import NO_NEXT, LensGrid, LensPanel
 from headwatch.gui.text_display import quoted_char, visible_char
+from headwatch.gui.viewed_evaluation import evaluation_near
 from tests.helpers import small_corpus, small_model
 from tests.trained import trained_small
 
@@ -166,7 +167,7 @@ def test_the_loss_by_depth_line_is_stage_losses(panel, trained):
     assert panel.depth.stage_labels == names
     assert panel.description.text() == f"step 60 · last stage {losses[-1]:.3f}: the model's loss"
     assert panel.depth.reference() is None
-    panel.set_val_loss(2.25, 40)
+    panel.add_evaluation(40, 2.25)
     assert panel.depth.reference() == 2.25
     change = losses[2] - losses[1]
     assert panel.depth.describe_point(2) == (
@@ -175,8 +176,38 @@ def test_the_loss_by_depth_line_is_stage_losses(panel, trained):
     assert panel.depth.describe_point(len(names) - 1).endswith(
         "the model's own loss on these windows"
     )
-    panel.set_val_loss(None)
+    panel.forget_evaluations()
     assert panel.depth.reference() is None
+
+
+def test_the_val_line_is_the_evaluation_of_the_step_on_show(panel):
+    for step, val in ((0, 4.2), (100, 2.6), (200, 2.3), (300, 2.1)):
+        panel.add_evaluation(step, val)
+    assert panel.depth.reference() == 2.1  # Live: the newest
+    assert panel.depth.reference_label() == "val loss 2.100 (step 300)"
+    panel.view_step(100)
+    assert panel.depth.reference_label() == "val loss 2.600 (step 100)"
+    panel.view_step(230)  # a snapshot between evaluations: the nearest, named
+    assert panel.depth.reference_label() == "val loss 2.300 (step 200)"
+    panel.set_knocked_out(True)  # the losses drawn are without heads; the line is not
+    assert panel.depth.reference_label() == (
+        "full model's val loss 2.300 (step 200, every head in)"
+    )
+    panel.set_knocked_out(False)
+    panel.view_step(460)  # far past the last evaluation: no line rather than another step's
+    assert panel.depth.reference() is None and panel.depth.reference_label() == ""
+    panel.view_step(None)
+    assert panel.depth.reference() == 2.1
+
+
+def test_evaluation_near_a_step():
+    evaluations = {0: 4.0, 10: 3.0, 20: 2.5, 30: 2.2}
+    assert evaluation_near(evaluations, None) == (30, 2.2)
+    assert evaluation_near(evaluations, 20) == (20, 2.5)
+    assert evaluation_near(evaluations, 14) == (10, 3.0)
+    assert evaluation_near(evaluations, 36) is None  # more than half an interval past the last
+    assert evaluation_near({}, None) is None and evaluation_near({}, 5) is None
+    assert evaluation_near({40: 2.0}, 40) == (40, 2.0) and evaluation_near({40: 2.0}, 41) is None
 
 
 def test_clear_shows_the_hint_again(panel, lens):

@@ -107,3 +107,30 @@ def test_without_a_model_everything_is_off_with_a_hint(sample):
     assert not button.isEnabled()
     sample.set_enabled(True)
     assert button.isEnabled()
+
+
+def test_the_sample_says_which_weights_wrote_it_and_which_are_writing_the_next(sample):
+    button = sample.findChild(QPushButton, "sampleButton")
+    assert sample.source() == ""
+    sample.set_sample("ROMEO:", " But soft", 2_000)
+    assert sample.source() == "Written by the weights at step 2,000"
+    sample.set_writing(200)  # the timeline rests on step 200: a new sample is on its way
+    assert not button.isEnabled()
+    assert sample.source() == (
+        "Writing a sample with the weights at step 200… (below: the weights at step 2,000)"
+    )
+    sample.set_sample("ROMEO:", " Whe", 200, ((0, 1), (1, 3)), "mean")
+    assert button.isEnabled()
+    assert sample.source() == (
+        "Written by the weights at step 200, L1·H2, L2·H4 knocked out (mean-ablation)"
+    )
+    sample.set_writing(None)
+    sample.written_failed()  # nothing came: the line names the weights of the text still shown
+    assert button.isEnabled()
+    assert sample.source() == (
+        "Written by the weights at step 200, L1·H2, L2·H4 knocked out (mean-ablation)"
+    )
+    sample.clear()
+    assert sample.source() == "" and sample.text() == ""
+    sample.set_writing(None)
+    assert sample.source() == "Writing a sample with the newest weights…"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QPushButton, QSpinBox
 
 from headwatch.core.analyses import run_corpus
 from headwatch.core.cli import main as cli_main
@@ -312,3 +312,53 @@ def test_the_unit_tab_and_the_loss_by_depth_follow_the_timeline_and_the_knockout
     assert panel.description.text().startswith(f"step {live:,} · last stage")
     window.analysis_tabs.setCurrentWidget(window.neuron_view)
     qtbot.waitUntil(lambda: header().endswith(f"weights at step {live:,}"), timeout=30_000)
+
+
+def test_the_sample_and_the_val_line_follow_the_viewed_step_and_the_knockout(qtbot, window):
+    """The sample box is written again by the weights on show (named in its line), and the Lens
+    tab's dashed val line is the evaluation of the viewed step, the full model's."""
+    train_until(qtbot, window, 30)
+    c, bar, box = window.controller, window.timeline_bar, window.sample_view
+    qtbot.waitUntil(lambda: {0, 10, 20, 30} <= set(bar.steps()), timeout=30_000)
+    stop_training(qtbot, window)
+    folder, corpus, live = c.current.folder, c.corpus, c.snapshots.latest().step
+    vals = {row.step: row.val for row in load_run(folder).metrics if row.val is not None}
+
+    def greedy(step: int, knockout: Knockout | None = None) -> str:
+        inspector = Inspector()
+        if knockout is not None:
+            inspector.set_knockout(knockout)
+        return inspector.sample(SnapshotCache(folder).get(step), PROMPT, 40, 0.0)[1]
+
+    # a greedy sample on Live, named by its step
+    box.findChild(QDoubleSpinBox, "temperatureSpin").setValue(0.0)
+    box.findChild(QSpinBox, "sampleLengthSpin").setValue(40)
+    with qtbot.waitSignal(c.sampled, timeout=60_000):
+        box.findChild(QPushButton, "sampleButton").click()
+    assert box.source() == f"Written by the weights at step {live:,}"
+
+    # the slider rests on step 10: the box is written again by that step's weights
+    bar.slider.setValue(bar.steps().index(10))
+    qtbot.waitUntil(lambda: box.source() == "Written by the weights at step 10", timeout=60_000)
+    assert box.text() == PROMPT + greedy(10)
+    depth = window.lens_panel.depth
+    assert depth.reference() == vals[10]
+    assert depth.reference_label() == f"val loss {vals[10]:.3f} (step 10)"
+
+    # a knockout: written again without the head; the val line says it is the full model's
+    c.toggle_knockout(0, 1)
+    qtbot.waitUntil(lambda: "L1·H2 knocked out" in box.source(), timeout=60_000)
+    assert box.source() == "Written by the weights at step 10, L1·H2 knocked out (mean-ablation)"
+    assert box.text() == PROMPT + greedy(10, Knockout(frozenset({(0, 1)}), "mean", corpus))
+    assert depth.reference_label() == (
+        f"full model's val loss {vals[10]:.3f} (step 10, every head in)"
+    )
+    c.restore_all_heads()
+
+    # Live again: the newest weights write it, the line is the latest evaluation
+    bar.live_button.click()
+    qtbot.waitUntil(
+        lambda: box.source() == f"Written by the weights at step {live:,}", timeout=60_000
+    )
+    newest = max(vals)
+    assert depth.reference_label() == f"val loss {vals[newest]:.3f} (step {newest:,})"
