@@ -815,15 +815,8 @@ class AppController(QObject):
 
     def _make_shown_analyses(self) -> ShownAnalyses:
         part = ShownAnalyses(self._shown_model, self)
-        self._publish(
-            part,
-            "unitAnalysing",
-            "unitAnalysed",
-            "lensAnalysing",
-            "lensAnalysed",
-            "sampling",
-            "sampled",
-        )
+        self._publish(part, "unitAnalysing", "unitAnalysed", "lensAnalysing", "lensAnalysed")
+        self._publish(part, "sampling", "sampled")
         self._timeline_control.rested.connect(self._shown_model_changed)
         self.runAdded.connect(part.forget_unit)
         self.runAdded.connect(part.forget_sample)
