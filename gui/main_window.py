@@ -329,6 +329,10 @@ class MainWindow(QMainWindow):
         c.progressChanged.connect(self.setup.set_progress)
         c.progressChanged.connect(self.loss_plot.show_progress)
         c.stateChanged.connect(self.setup.set_state)
+        # the retrain hint compares the form with the settings of the run in progress
+        c.stateChanged.connect(
+            lambda _: self.setup.set_run_settings(c.current and c.current.settings)
+        )
         c.problem.connect(self._on_problem)
         c.status.connect(self._on_status)
         c.corpusLoading.connect(self.setup.set_corpus_loading)
