@@ -30,11 +30,13 @@ class _TypedNumber:
         """The box's range in words, e.g. "from 1 to 24"."""
         return f"from {self.textFromValue(self.minimum())} to {self.textFromValue(self.maximum())}"
 
-    def check_typed(self, name: str) -> None:
-        """Raises ConfigError (its field `name`) saying the allowed range while the number typed
-        lies outside it; value() still holds the last number inside it."""
+    def check_typed(self, field: str, name: str | None = None) -> None:
+        """Raises ConfigError (its `field`, the message naming it `name` or else `field`) saying
+        the allowed range while the number typed lies outside it; value() still holds the last
+        number inside it."""
         if self.out_of_range() is not None:
-            raise ConfigError(f"{name} must be {self.allowed()}, got {self.cleanText()}", name)
+            said = name or field
+            raise ConfigError(f"{said} must be {self.allowed()}, got {self.cleanText()}", field)
 
     def validate(self, text: str, pos: int) -> object:
         result = super().validate(text, pos)

@@ -53,6 +53,7 @@ NO_CORPUS = "no corpus yet — open a text file or choose Built-in"
 RETRAIN_HINT = "changes apply on Retrain"
 ERROR_COLOUR = "#c62828"
 _HINT_COLOUR = "#666666"
+_SAID_AS = {"learning_rate": "learning rate"}  # as TrainConfig's own messages name it
 _MAX_NAME_CHARS = 36  # longer corpus names are shortened in the middle (full path in tooltip)
 TENSORBOARD_TIP = (
     "Also write TensorBoard event files in the run folder (RUN/tb/), as `headwatch train "
@@ -519,7 +520,7 @@ class SetupPanel(QWidget):
         """Raises ConfigError for the first of these fields whose typed number is out of range."""
         boxes = {**self._int_fields, **self._float_fields}
         for key in keys:
-            boxes[key].check_typed(key)
+            boxes[key].check_typed(key, _SAID_AS.get(key))
 
     def heads(self) -> int:
         return int(self.heads_combo.currentData())

@@ -449,7 +449,7 @@ def test_a_number_typed_out_of_range_is_kept_and_the_form_says_the_range(roomy, 
     qtbot.keyClicks(box, typed)
     assert box.text() == typed  # no key dropped
     [error] = roomy.errors()
-    assert error.startswith(f"{key} must be ")
+    assert error.startswith(f"{key.replace('learning_rate', 'learning rate')} must be ")
     assert error.endswith(f"got {typed}")
     assert box.textFromValue(box.maximum()) in error  # the allowed range
     assert box.property("invalid") is True and error in box.toolTip()
