@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from headwatch.gui.head_table import HeadTable
 from headwatch.gui.knockout_bar import KnockoutBar
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 
 LINES_MIN_WIDTH = 180  # px
+# the lines view's header at its widest (up to 9 layers and heads): the longest label's badge
+WIDEST_TITLE, WIDEST_LABEL = "Layer 1 · Head 1", "first position"
+PROFILE_MIN_WIDTH = 351  # px: the profile's two bar charts side by side, axes and names whole
+HEADER_EXTRA = 52  # px: the badge's padding and frame, the space between, the margins, a spare
 
 
 class HeadsPanel(QSplitter):
@@ -42,9 +46,17 @@ class HeadsPanel(QSplitter):
         self.bottom = QSplitter(Qt.Orientation.Horizontal)
         self.bottom.addWidget(self.lines)
         self.bottom.addWidget(self.profile)
-        self.bottom.setSizes([100, 140])
         # two columns of characters and the lines between them: narrower, they are clipped
         self.lines.setMinimumWidth(LINES_MIN_WIDTH)
+        # the lines view gets the width its header needs, the profile's bars the rest, now and
+        # on resizes: the profile's hint wraps rather than widening it past that rest
+        self.profile.findChild(QLabel, "emptyHint").setWordWrap(True)
+        self.bottom.setStretchFactor(0, 0)
+        self.bottom.setStretchFactor(1, 1)
+        lines_width = self.lines_header_width()
+        self.bottom.setSizes([lines_width, self.profile.sizeHint().width()])
+        # the window gives the tab no less than this: both whole side by side
+        self.bottom.setMinimumWidth(lines_width + PROFILE_MIN_WIDTH + self.bottom.handleWidth())
         self.addWidget(top)
         self.addWidget(self.bottom)
         # the table gets the larger share of the height, now and on resizes: on a laptop an
@@ -55,6 +67,16 @@ class HeadsPanel(QSplitter):
         self._report: HeadReport | None = None
         self._inspection: PromptInspection | None = None
         self._selected = (0, 0)
+
+    def lines_header_width(self) -> int:
+        """The width (px) the lines view needs to show its header whole at its widest."""
+        title = self.lines.findChild(QLabel, "linesTitle")
+        badge = self.lines.findChild(QLabel, "headLabelBadge")
+        return (
+            title.fontMetrics().horizontalAdvance(WIDEST_TITLE)
+            + badge.fontMetrics().horizontalAdvance(WIDEST_LABEL)
+            + HEADER_EXTRA
+        )
 
     def set_report(self, report: HeadReport) -> None:
         self.table.set_busy(False)

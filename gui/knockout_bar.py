@@ -13,7 +13,8 @@ ABLATIONS = {
     "mean": "mean-ablation",  # the head's output becomes its mean over validation windows
     "zero": "zero-ablation",
 }
-_NONE_OUT = "All heads in — click a badge on the grid or tick Out to knock one out"
+# short enough to show whole beside the buttons in a laptop's Heads tab; the badges in the tooltip
+_NONE_OUT = "All heads in — tick Out to knock one out"
 
 
 class KnockoutBar(QWidget):
@@ -28,7 +29,8 @@ class KnockoutBar(QWidget):
         # one line, cut short where narrow (the tooltip has it whole): the table needs the rows
         self._text = ElidedLabel(_NONE_OUT, objectName="knockoutText")
         self._text.setToolTip(
-            "Knocked-out heads are replaced in every view of the prompt and in samples; "
+            "Tick Out in the table, or click a head's badge on the attention grid, to knock it "
+            "out. Knocked-out heads are replaced in every view of the prompt and in samples; "
             "training and the saved run are never touched"
         )
         self._combo = QComboBox(objectName="ablationCombo")

@@ -305,6 +305,7 @@ class MainWindow(QMainWindow):
         self._preview_timer.timeout.connect(lambda: self._preview(replace=False))
         self.setup.settingsChanged.connect(self._preview_timer.start)
         c.stateChanged.connect(self.setup.set_state)
+        c.stateChanged.connect(self._on_state_changed)
         c.progressChanged.connect(self.setup.set_progress)
         c.progressChanged.connect(self.loss_plot.show_progress)
         c.corpusLoading.connect(self.setup.set_corpus_loading)
@@ -446,6 +447,12 @@ class MainWindow(QMainWindow):
         self.heads_panel.set_inspection(None)
         self.sample_view.set_enabled(False)
         self.prompt_status.setText("Fix the settings under Setup to see the model")
+
+    @Slot(object)
+    def _on_state_changed(self, _state: RunState) -> None:
+        # the retrain hint compares the form with the settings of the run in progress
+        current = self.controller.current
+        self.setup.set_run_settings(current.settings if current is not None else None)
 
     @Slot(object)
     def _on_problem(self, problem: Problem) -> None:

@@ -19,7 +19,6 @@ from PySide6.QtGui import QKeySequence, QStandardItemModel, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QStyle,
     QToolButton,
     QVBoxLayout,
@@ -41,7 +39,9 @@ from headwatch.core.config import PRECISIONS, ConfigError, GPTConfig, TrainConfi
 from headwatch.core.corpus import Corpus, CorpusError
 from headwatch.core.formatting import format_duration
 from headwatch.core.presets import DEFAULT_PRESET, PRESETS
+from headwatch.gui.field_outline import set_outlined
 from headwatch.gui.messages import Progress, RunState
+from headwatch.gui.number_box import FloatBox, IntBox
 from headwatch.gui.widgets import ElidedLabel
 
 PRESET_LABELS = {"lecture": "lecture (GPU recommended)"}
@@ -51,8 +51,9 @@ MAX_HEADS = 64
 LR_MIN, LR_MAX = 1e-6, 10.0
 NO_CORPUS = "no corpus yet — open a text file or choose Built-in"
 RETRAIN_HINT = "changes apply on Retrain"
-_ERROR_COLOUR = "#c62828"
+ERROR_COLOUR = "#c62828"
 _HINT_COLOUR = "#666666"
+_SAID_AS = {"learning_rate": "learning rate"}  # as TrainConfig's own messages name it
 _MAX_NAME_CHARS = 36  # longer corpus names are shortened in the middle (full path in tooltip)
 TENSORBOARD_TIP = (
     "Also write TensorBoard event files in the run folder (RUN/tb/), as `headwatch train "
@@ -106,7 +107,7 @@ def progress_text(progress: Progress) -> str:
     return " · ".join(parts)
 
 
-class ScientificSpinBox(QDoubleSpinBox):
+class ScientificSpinBox(FloatBox):
     """A learning-rate box that reads and shows "3e-4"; arrows step along 1e-4, 3e-4, 1e-3…"""
 
     _CHARS = frozenset("0123456789.eE+-")
@@ -121,32 +122,39 @@ class ScientificSpinBox(QDoubleSpinBox):
         return format_lr(value)
 
     def valueFromText(self, text: str) -> float:
+        number = self.parse(text)
+        return self.value() if number is None else number
+
+    def parse(self, text: str) -> float | None:
         try:
             return float(text.strip())
         except ValueError:
-            return self.value()
+            return None
+
+    def allowed(self) -> str:
+        return f"above 0 and at most {format_lr(self.maximum())}"  # as TrainConfig says it
 
     def validate(self, text: str, pos: int) -> QValidator.State:
         stripped = text.strip()
         if not set(stripped) <= self._CHARS:
             return QValidator.State.Invalid
-        try:
-            value = float(stripped)
-        except ValueError:  # "", "3e", "3e-": on the way to a number
-            return QValidator.State.Intermediate
-        if self.minimum() <= value <= self.maximum():
+        value = self.parse(stripped)
+        if value is not None and self.minimum() <= value <= self.maximum():
             return QValidator.State.Acceptable
+        # "", "3e", "3e-" are on the way to a number; one out of range is reported by the form
         return QValidator.State.Intermediate
 
     def stepBy(self, steps: int) -> None:
         value = self.value()
-        if value <= 0:
+        if self.out_of_range() is not None:
+            super().stepBy(steps)
+        elif value <= 0:
             self.setValue(LR_MIN if steps > 0 else 0.0)
-            return
-        # half-decade rungs: rung r is 10**(r//2), times 3 when r is odd
-        rung = round(2 * math.log10(value)) + steps
-        target = 10.0 ** (rung // 2) * (3 if rung % 2 else 1)
-        self.setValue(min(max(target, LR_MIN), self.maximum()))
+        else:
+            # half-decade rungs: rung r is 10**(r//2), times 3 when r is odd
+            rung = round(2 * math.log10(value)) + steps
+            target = 10.0 ** (rung // 2) * (3 if rung % 2 else 1)
+            self.setValue(min(max(target, LR_MIN), self.maximum()))
 
 
 class SetupPanel(QWidget):
@@ -167,6 +175,7 @@ class SetupPanel(QWidget):
         self._corpus: Corpus | None = None
         self._loading = False
         self._state = RunState.IDLE
+        self._run_settings: dict | None = None  # of the run in progress, as RunInfo keeps them
         self._bulk = False
         # the head count the user asked for: restored when n_embd allows it again
         self._wanted_heads = int(PRESETS[DEFAULT_PRESET]["n_head"])
@@ -229,7 +238,7 @@ class SetupPanel(QWidget):
         heads_layout.addWidget(self.heads_combo)
         heads_layout.addWidget(self.head_size_label, 1)
         self.block_spin = _spin("blockSpin", 1, 1024, "Context length T in characters")
-        self.dropout_spin = QDoubleSpinBox()
+        self.dropout_spin = FloatBox()
         self.dropout_spin.setObjectName("dropoutSpin")
         self.dropout_spin.setRange(0.0, 0.9)
         self.dropout_spin.setSingleStep(0.05)
@@ -332,12 +341,11 @@ class SetupPanel(QWidget):
         self.validation_label.setObjectName("validationLabel")
         self.validation_label.setTextFormat(Qt.TextFormat.PlainText)
         _wrap_anywhere(self.validation_label)
-        self.validation_label.setStyleSheet(f"color: {_ERROR_COLOUR};")
+        self.validation_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.validation_label.setVisible(False)
         self.retrain_hint = QLabel(RETRAIN_HINT)
         self.retrain_hint.setObjectName("retrainHintLabel")
         self.retrain_hint.setStyleSheet(f"color: {_HINT_COLOUR}; font-style: italic;")
-        self.retrain_hint.setToolTip("The run in progress keeps its settings")
         self.retrain_hint.setVisible(False)
 
         # run controls
@@ -382,7 +390,7 @@ class SetupPanel(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.progress_label)
 
-        self._int_fields: dict[str, QSpinBox] = {
+        self._int_fields: dict[str, IntBox] = {
             "n_layer": self.layers_spin,
             "n_embd": self.embd_spin,
             "block_size": self.block_spin,
@@ -392,7 +400,7 @@ class SetupPanel(QWidget):
             "eval_iters": self.eval_iters_spin,
             "seed": self.seed_spin,
         }
-        self._float_fields: dict[str, QDoubleSpinBox] = {
+        self._float_fields: dict[str, FloatBox] = {
             "learning_rate": self.lr_spin,
             "dropout": self.dropout_spin,
         }
@@ -411,6 +419,8 @@ class SetupPanel(QWidget):
         self.precision_combo.currentIndexChanged.connect(self._changed)
         for spin in (*self._int_fields.values(), *self._float_fields.values()):
             spin.valueChanged.connect(self._changed)
+            # a number out of the box's range changes no value: the form must still say so
+            spin.lineEdit().textChanged.connect(self._on_text_changed)
 
     # --- corpus ---------------------------------------------------------------------------
 
@@ -453,6 +463,9 @@ class SetupPanel(QWidget):
 
     def train_config(self) -> TrainConfig:
         """The training settings; raises ConfigError when one is invalid."""
+        self._check_typed(
+            "learning_rate", "batch_size", "max_iters", "eval_interval", "eval_iters", "seed"
+        )
         return TrainConfig(
             learning_rate=self.lr_spin.value(),
             batch_size=self.batch_spin.value(),
@@ -493,6 +506,7 @@ class SetupPanel(QWidget):
         return problems
 
     def _gpt_config(self, vocab_size: int) -> GPTConfig:
+        self._check_typed("n_layer", "n_embd", "block_size", "dropout")
         return GPTConfig(
             vocab_size=vocab_size,
             block_size=self.block_spin.value(),
@@ -501,6 +515,12 @@ class SetupPanel(QWidget):
             n_embd=self.embd_spin.value(),
             dropout=self.dropout_spin.value(),
         )
+
+    def _check_typed(self, *keys: str) -> None:
+        """Raises ConfigError for the first of these fields whose typed number is out of range."""
+        boxes = {**self._int_fields, **self._float_fields}
+        for key in keys:
+            boxes[key].check_typed(key, _SAID_AS.get(key))
 
     def heads(self) -> int:
         return int(self.heads_combo.currentData())
@@ -521,6 +541,33 @@ class SetupPanel(QWidget):
 
     def state(self) -> RunState:
         return self._state
+
+    def set_run_settings(self, settings: dict | None) -> None:
+        """The settings of the run in progress (RunInfo.settings: GPTConfig and TrainConfig
+        fields and "corpus"), None when none is known: while a run is in progress, the retrain
+        hint shows when the form differs from them."""
+        self._run_settings = dict(settings) if settings else None
+        self._update_buttons(self.errors())
+
+    def changes_from_run(self) -> list[str]:
+        """Each setting of the form that differs from the run in progress, e.g. "n_layer 4 → 2"
+        (empty when none does or no run's settings are known)."""
+        run = self._run_settings
+        if run is None:
+            return []
+        form = {k: v for k, v in self.settings().items() if k in run}
+        if self._corpus is not None and "corpus" in run:
+            form["corpus"] = self._corpus.name
+        changes = []
+        for key, value in form.items():
+            before = run[key]
+            if isinstance(value, float) and isinstance(before, (int, float)):
+                same = math.isclose(value, before, rel_tol=1e-9)
+            else:
+                same = value == before
+            if not same:
+                changes.append(f"{key} {before} → {value}")
+        return changes
 
     def set_progress(self, progress: Progress) -> None:
         """The current run's step of its total on the bar; its speed and ETA (or what it is
@@ -636,6 +683,10 @@ class SetupPanel(QWidget):
         self._refresh()
         self.settingsChanged.emit()
 
+    def _on_text_changed(self) -> None:
+        if not self._bulk:
+            self._refresh()
+
     def _on_preset_chosen(self) -> None:
         name = self.preset()
         if name in PRESETS:
@@ -682,7 +733,7 @@ class SetupPanel(QWidget):
             if widget.property("plainToolTip") is None:
                 widget.setProperty("plainToolTip", widget.toolTip())
             widget.setProperty("invalid", invalid)
-            widget.setStyleSheet(f"border: 1px solid {_ERROR_COLOUR};" if invalid else "")
+            set_outlined(widget, invalid, ERROR_COLOUR)
             widget.setToolTip("\n".join(reasons) if invalid else widget.property("plainToolTip"))
 
     def _populate_heads(self) -> None:
@@ -722,11 +773,16 @@ class SetupPanel(QWidget):
         self.pause_button.setText("Resume" if paused else "Pause")
         icon = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
         self.pause_button.setIcon(self.style().standardIcon(icon))
-        self.retrain_hint.setVisible(running)
+        changes = self.changes_from_run() if running else []
+        self.retrain_hint.setVisible(bool(changes))
+        self.retrain_hint.setToolTip(
+            "The run in progress keeps its settings; Retrain starts a new run with these:\n"
+            + "\n".join(changes)
+        )
 
 
-def _spin(name: str, low: int, high: int, tip: str) -> QSpinBox:
-    spin = QSpinBox()
+def _spin(name: str, low: int, high: int, tip: str) -> IntBox:
+    spin = IntBox()
     spin.setObjectName(name)
     spin.setRange(low, high)
     spin.setToolTip(tip)

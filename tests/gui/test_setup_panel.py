@@ -6,15 +6,23 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QImage, QValidator
+from PySide6.QtWidgets import QSpinBox, QStyle, QStyleOptionSpinBox, QVBoxLayout, QWidget
 
 from headwatch.core.compare import flat_settings
 from headwatch.core.corpus import Corpus
 from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.trainer import TrainConfig
 from headwatch.gui.messages import Progress, RunState
-from headwatch.gui.setup_panel import CUSTOM, NO_CORPUS, PRESETS, RETRAIN_HINT, SetupPanel
+from headwatch.gui.setup_panel import (
+    CUSTOM,
+    ERROR_COLOUR,
+    NO_CORPUS,
+    PRESETS,
+    RETRAIN_HINT,
+    SetupPanel,
+)
+from tests.gui.conftest import stop_training
 
 # ~4.4k characters: the validation tenth (~440) holds a window of the lecture's block size 256
 TEXT = (
@@ -204,8 +212,6 @@ def test_states_set_the_buttons(ready):
     ready.set_state("training")
     assert enabled() == {"train": False, "pause": True, "stop": True, "retrain": True}
     assert ready.pause_button.text() == "Pause"
-    assert ready.retrain_hint.isVisibleTo(ready)
-    assert ready.retrain_hint.text() == RETRAIN_HINT
     assert ready.layers_spin.isEnabled()  # architecture stays editable, for Retrain
     ready.set_state("paused")
     assert enabled() == {"train": False, "pause": True, "stop": True, "retrain": True}
@@ -362,3 +368,137 @@ def test_restoring_a_tiny_runs_settings_names_the_tiny_preset(ready, before):
     shown = ready.settings()
     assert {k: shown[k] for k in tiny} == pytest.approx(tiny)
     assert all(shown[k] == settings[k] for k in ("eval_interval", "eval_iters", "seed"))
+
+
+def run_settings(panel: SetupPanel) -> dict:
+    """The settings a run started from the panel's form keeps (as RunInfo.settings)."""
+    model, train = panel.model_config().to_dict(), panel.train_config().to_dict()
+    return flat_settings(model, train, panel.corpus().name)
+
+
+def test_retrain_hint_shows_only_while_the_form_differs_from_the_run(ready):
+    hint = ready.retrain_hint
+    ready.set_state(RunState.TRAINING)
+    assert not hint.isVisibleTo(ready)  # no run's settings known: nothing to compare
+    ready.set_run_settings(run_settings(ready))
+    assert not hint.isVisibleTo(ready)  # nothing changed
+    layers = ready.layers_spin.value()
+    ready.layers_spin.setValue(layers + 1)
+    assert hint.isVisibleTo(ready)
+    assert hint.text() == RETRAIN_HINT
+    assert f"n_layer {layers} → {layers + 1}" in hint.toolTip()
+    ready.layers_spin.setValue(layers)  # set back: the form is the run's again
+    assert not hint.isVisibleTo(ready)
+    lr = ready.lr_spin.value()
+    ready.lr_spin.stepBy(1)
+    assert hint.isVisibleTo(ready)
+    ready.lr_spin.setValue(lr)
+    assert not hint.isVisibleTo(ready)
+    ready.set_corpus(Corpus(name="another", text=TEXT))  # Retrain would train on another text
+    assert hint.isVisibleTo(ready)
+    assert "corpus t → another" in hint.toolTip()
+    ready.set_state(RunState.PAUSED)
+    assert hint.isVisibleTo(ready)
+    ready.set_state(RunState.IDLE)  # the run has ended: no hint, as before
+    assert not hint.isVisibleTo(ready)
+
+
+def test_retrain_hint_in_the_window_follows_the_run_in_progress(qtbot, window):
+    setup = window.setup
+    window.train()
+    qtbot.waitUntil(lambda: window.controller.state == RunState.TRAINING, timeout=10_000)
+    assert not setup.retrain_hint.isVisibleTo(setup)  # the form is the run's
+    setup.seed_spin.setValue(setup.seed_spin.value() + 1)
+    assert setup.retrain_hint.isVisibleTo(setup)
+    setup.seed_spin.setValue(setup.seed_spin.value() - 1)
+    assert not setup.retrain_hint.isVisibleTo(setup)
+    setup.seed_spin.setValue(setup.seed_spin.value() + 1)
+    stop_training(qtbot, window)
+    assert not setup.retrain_hint.isVisibleTo(setup)
+
+
+@pytest.fixture
+def roomy(panel) -> SetupPanel:
+    """A panel whose corpus holds every block size the form allows."""
+    panel.set_corpus(Corpus(name="t", text=TEXT * 10))
+    return panel
+
+
+def number_boxes(panel: SetupPanel) -> dict:
+    return {**panel._int_fields, **panel._float_fields}
+
+
+def beyond(box) -> str:
+    """A number past the box's maximum, as a user types it."""
+    if isinstance(box, QSpinBox):
+        return str(box.maximum() * 10)
+    return f"{box.maximum() * 5:g}"
+
+
+@pytest.mark.parametrize(
+    "key", ["n_layer", "n_embd", "block_size", "dropout", "learning_rate", "batch_size",
+            "max_iters", "eval_interval", "eval_iters", "seed"],
+)  # fmt: skip
+def test_a_number_typed_out_of_range_is_kept_and_the_form_says_the_range(roomy, qtbot, key):
+    roomy.show()
+    roomy.advanced_button.setChecked(True)
+    box = number_boxes(roomy)[key]
+    box.setFocus()
+    box.lineEdit().selectAll()
+    typed = beyond(box)
+    qtbot.keyClicks(box, typed)
+    assert box.text() == typed  # no key dropped
+    [error] = roomy.errors()
+    assert error.startswith(f"{key.replace('learning_rate', 'learning rate')} must be ")
+    assert error.endswith(f"got {typed}")
+    assert box.textFromValue(box.maximum()) in error  # the allowed range
+    assert box.property("invalid") is True and error in box.toolTip()
+    assert not roomy.train_button.isEnabled() and not roomy.retrain_button.isEnabled()
+    with pytest.raises(ConfigError, match="must be") as raised:  # F5 is refused too
+        roomy.model_config() if key in GPTConfig.__dataclass_fields__ else roomy.train_config()
+    assert raised.value.field == key
+    roomy.preset_combo.setFocus()  # leaving the box keeps the number typed, and the message
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert box.text() == typed and roomy.errors() == [error]
+    box.stepBy(-1)  # the arrows go to the nearest end of the range
+    assert box.value() == box.maximum()
+    assert roomy.errors() == [] and box.property("invalid") is False
+    assert roomy.train_button.isEnabled()
+
+
+def test_an_outlined_box_keeps_its_arrows(ready):
+    ready.show()
+    ready.advanced_button.setChecked(True)
+
+    def arrows(box) -> list[QImage]:
+        """The arrows as drawn, inside the outline."""
+        option = QStyleOptionSpinBox()
+        box.initStyleOption(option)
+        style, control = box.style(), QStyle.ComplexControl.CC_SpinBox
+        parts = (QStyle.SubControl.SC_SpinBoxUp, QStyle.SubControl.SC_SpinBoxDown)
+        rects = [style.subControlRect(control, option, part, box) for part in parts]
+        image = box.grab().toImage()
+        return [image.copy(rect.adjusted(0, 1, -2, -1)) for rect in rects]
+
+    def outline(box) -> QColor:
+        return box.grab().toImage().pixelColor(0, box.height() // 2)
+
+    block = ready.block_spin
+    valid = arrows(block)
+    assert all(not image.isNull() for image in valid)
+    block.setValue(block.maximum() - 1)  # longer than the corpus's validation split
+    assert block.property("invalid") is True
+    assert arrows(block) == valid
+    assert outline(block) == QColor(ERROR_COLOUR)
+    block.setValue(block.minimum() + 1)
+    assert outline(block) != QColor(ERROR_COLOUR)
+    for box in number_boxes(ready).values():  # and every box with a number out of range
+        box.setValue(box.minimum() + box.singleStep())  # both arrows work
+        valid = arrows(box)
+        box.lineEdit().setText(beyond(box))
+        assert box.property("invalid") is True
+        assert arrows(box) == valid, box.objectName()
+        assert outline(box) == QColor(ERROR_COLOUR)
+        box.lineEdit().setText(box.textFromValue(box.value()))
+        assert box.property("invalid") is False
+        assert outline(box) != QColor(ERROR_COLOUR)
