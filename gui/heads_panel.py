@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 LINES_MIN_WIDTH = 180  # px
-# the lines view's header at its widest (up to 9 layers and heads): the longest label's badge
-WIDEST_TITLE, WIDEST_LABEL = "Layer 1 · Head 1", "first position"
+# the lines view's header at its widest (up to 9 layers and heads; the title, or its short form
+# where the tab is narrow), with the longest label's badge
+WIDEST_TITLE, WIDEST_SHORT_TITLE, WIDEST_LABEL = "Layer 1 · Head 1", "L1 · H1", "first position"
 PROFILE_MIN_WIDTH = 351  # px: the profile's two bar charts side by side, axes and names whole
 HEADER_EXTRA = 52  # px: the badge's padding and frame, the space between, the margins, a spare
 
@@ -46,17 +47,18 @@ class HeadsPanel(QSplitter):
         self.bottom = QSplitter(Qt.Orientation.Horizontal)
         self.bottom.addWidget(self.lines)
         self.bottom.addWidget(self.profile)
-        # two columns of characters and the lines between them: narrower, they are clipped
-        self.lines.setMinimumWidth(LINES_MIN_WIDTH)
-        # the lines view gets the width its header needs, the profile's bars the rest, now and
-        # on resizes: the profile's hint wraps rather than widening it past that rest
+        # two columns of characters and the lines between them, and the header with the title's
+        # short form: narrower, they are clipped; the profile's charts need their own width
+        self.lines.setMinimumWidth(
+            max(LINES_MIN_WIDTH, self.lines_header_width(WIDEST_SHORT_TITLE))
+        )
+        self.profile.setMinimumWidth(PROFILE_MIN_WIDTH)
+        # the lines view gets the width its whole header needs where there is room, the
+        # profile's bars the rest, now and on resizes: its hint wraps rather than widening it
         self.profile.findChild(QLabel, "emptyHint").setWordWrap(True)
         self.bottom.setStretchFactor(0, 0)
         self.bottom.setStretchFactor(1, 1)
-        lines_width = self.lines_header_width()
-        self.bottom.setSizes([lines_width, self.profile.sizeHint().width()])
-        # the window gives the tab no less than this: both whole side by side
-        self.bottom.setMinimumWidth(lines_width + PROFILE_MIN_WIDTH + self.bottom.handleWidth())
+        self.bottom.setSizes([self.lines_header_width(), self.profile.sizeHint().width()])
         self.addWidget(top)
         self.addWidget(self.bottom)
         # the table gets the larger share of the height, now and on resizes: on a laptop an
@@ -68,12 +70,13 @@ class HeadsPanel(QSplitter):
         self._inspection: PromptInspection | None = None
         self._selected = (0, 0)
 
-    def lines_header_width(self) -> int:
-        """The width (px) the lines view needs to show its header whole at its widest."""
+    def lines_header_width(self, widest_title: str = WIDEST_TITLE) -> int:
+        """The width (px) the lines view needs to show its header whole at its widest, with the
+        title widest_title."""
         title = self.lines.findChild(QLabel, "linesTitle")
         badge = self.lines.findChild(QLabel, "headLabelBadge")
         return (
-            title.fontMetrics().horizontalAdvance(WIDEST_TITLE)
+            title.fontMetrics().horizontalAdvance(widest_title)
             + badge.fontMetrics().horizontalAdvance(WIDEST_LABEL)
             + HEADER_EXTRA
         )
@@ -131,4 +134,5 @@ class HeadsPanel(QSplitter):
             f"Layer {layer + 1} · Head {head + 1}",
             row["label"] if row else "",
             row["kind"] if row else "",
+            short_title=f"L{layer + 1} · H{head + 1}",
         )

@@ -374,10 +374,17 @@ class AttentionLinesView(QWidget):
     # --- public API ----------------------------------------------------------------------------
 
     def set_head(
-        self, attention: np.ndarray, tokens: list[str], title: str, label: str = "", kind: str = ""
+        self,
+        attention: np.ndarray,
+        tokens: list[str],
+        title: str,
+        label: str = "",
+        kind: str = "",
+        short_title: str = "",
     ) -> None:
         """Show one head's attention [T, T] (row i: how query i spreads over keys 0..i); label
-        and its kind (core.head_profiles.LabelKind value, for the colour) name what it does.
+        and its kind (core.head_profiles.LabelKind value, for the colour) name what it does;
+        short_title is the title where it does not fit.
 
         A hovered character stays focused across updates while it still exists.
         """
@@ -395,6 +402,7 @@ class AttentionLinesView(QWidget):
         self._canvas.set_focus(self._focus)
         self._canvas.set_data(weights.copy(), visible_chars(tokens), list(tokens))
         self._title.setText(title)
+        self._title.set_short_text(short_title)
         self._set_badge(label, kind)
         self._headings.show()
         self._headings.update()

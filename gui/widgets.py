@@ -103,15 +103,23 @@ class ElidedLabel(QLabel):
 
     def __init__(self, text: str = "", parent: QWidget | None = None, **kwargs) -> None:
         super().__init__(text, parent, **kwargs)
+        self._short = ""
         self.setWordWrap(False)
         # any width: the text is cut to fit, so the label never forces its layout wider
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
+    def set_short_text(self, short: str) -> None:
+        """A shorter form of the text, drawn where the text does not fit ("" for none)."""
+        self._short = short
+        self.update()
+
     def shown_text(self) -> str:
-        """The text as drawn: whole, or cut short with "…" to the label's width."""
-        return self.fontMetrics().elidedText(
-            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
-        )
+        """The text as drawn: whole, else its short form, cut short with "…" to the label's
+        width if need be."""
+        width, metrics, text = self.contentsRect().width(), self.fontMetrics(), self.text()
+        if self._short and metrics.horizontalAdvance(text) > width:
+            text = self._short
+        return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
 
     def is_elided(self) -> bool:
         return self.shown_text() != self.text()
