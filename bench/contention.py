@@ -1,7 +1,8 @@
 """Training in a thread lowered as the window's training thread is, alone and beside another
 process that trains: steps per second for each training niceness.
 
-    python bench/contention.py [--niceness 10 5] [--seconds 15] [--rounds 3]
+    python bench/contention.py [--niceness 10 5] [--seconds 15] [--rounds 3] [--own-session]
+                               [--threads N]
 
 Each round, for each niceness in turn (alternated, so drift falls on every one alike): a thread
 lowered by that niceness below the main thread (core.performance.lower_priority, as the window's
@@ -28,15 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.train_throughput import BABY, core_trainer  # noqa: E402
 from headwatch.core.corpus import builtin_corpus  # noqa: E402
-from headwatch.core.performance import lower_priority  # noqa: E402
+from headwatch.core.performance import lower_priority, use_torch_threads  # noqa: E402
 
 
-def steps_per_s(corpus, niceness: int, seconds: float) -> float:
-    """Steps a second of a baby trainer in a new thread `niceness` below this one's priority."""
+def steps_per_s(corpus, niceness: int, seconds: float, threads: int | None) -> float:
+    """Steps a second of a baby trainer in a new thread `niceness` below this one's priority,
+    on `threads` torch threads (None: torch's default, as the window's training)."""
     done: list[float] = []
 
     def train() -> None:
         lower_priority(niceness)
+        if threads is not None:
+            use_torch_threads(threads)
         trainer = core_trainer(corpus, BABY, precision="auto")
         trainer.train_step()  # warm-up: the first step builds kernels
         steps, start = 0, time.perf_counter()
@@ -51,13 +55,16 @@ def steps_per_s(corpus, niceness: int, seconds: float) -> float:
     return done[0]
 
 
-def competitor(folder: str) -> subprocess.Popen:
-    """`headwatch train --preset baby` in another process, far more steps than a round takes."""
+def competitor(folder: str, own_session: bool) -> subprocess.Popen:
+    """`headwatch train --preset baby` in another process, far more steps than a round takes;
+    own_session: in a session of its own, as from another terminal (Linux then shares the CPU
+    between the two sessions' autogroups first, and nice counts only within one)."""
     command = [sys.executable, "-m", "headwatch", "train", "--preset", "baby", "--out", folder]
     return subprocess.Popen(
         [*command, "--iters", "10000000", "--eval-every", "1000000"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=own_session,
     )
 
 
@@ -66,11 +73,17 @@ def main() -> int:
     parser.add_argument("--niceness", type=int, nargs="+", default=[10, 5], metavar="N")
     parser.add_argument("--seconds", type=float, default=15, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="the trainer's torch threads (default torch's)")
+    parser.add_argument(
+        "--own-session", action="store_true", help="the other process in a session of its own"
+    )
     args = parser.parse_args()
     import torch
 
     print(f"$ python bench/contention.py --niceness {' '.join(map(str, args.niceness))} "
-          f"--seconds {args.seconds:g} --rounds {args.rounds}")  # fmt: skip
+          f"--seconds {args.seconds:g} --rounds {args.rounds}"
+          f"{' --own-session' if args.own_session else ''}"
+          f"{f' --threads {args.threads}' if args.threads else ''}")  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, baby preset")
     corpus = builtin_corpus()
     alone: dict[int, list[float]] = {n: [] for n in args.niceness}
@@ -79,11 +92,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="headwatch-contention-") as home:
         for round_ in range(args.rounds):
             for niceness in args.niceness:
-                alone[niceness].append(steps_per_s(corpus, niceness, args.seconds))
-                other = competitor(f"{home}/run-{round_}-{niceness}")
+                alone[niceness].append(steps_per_s(corpus, niceness, args.seconds, args.threads))
+                other = competitor(f"{home}/run-{round_}-{niceness}", args.own_session)
                 try:
                     time.sleep(5)  # its start-up (imports, corpus, model) is not contention
-                    beside[niceness].append(steps_per_s(corpus, niceness, args.seconds))
+                    beside[niceness].append(
+                        steps_per_s(corpus, niceness, args.seconds, args.threads)
+                    )
                 finally:
                     other.terminate()
                     other.wait()
