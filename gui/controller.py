@@ -696,11 +696,7 @@ class AppController(QObject):
         self.inspected.emit(result)
         # new weights on show are inspected first, whatever brought them: map them too
         if self._follow_embeddings:
-            if self.viewed_step is not None and self.timeline.folder:
-                # the timeline's snapshot, read from the run folder in the analysis thread
-                self._mapEmbeddings.emit((self.timeline.folder, result.step))
-            else:
-                self.map_embeddings()
+            self._map_shown_embeddings(result.step)
 
     def analyse_heads(self, losses: bool = False) -> None:
         """Every head's profile and label; with losses, also the validation loss lost without
@@ -783,6 +779,15 @@ class AppController(QObject):
         thread; turning it on maps the weights on show now."""
         self._follow_embeddings = on
         if on:
+            self._map_shown_embeddings(self.viewed_step)
+
+    def _map_shown_embeddings(self, step: int | None) -> None:
+        """Map the weights on show: the timeline's snapshot of step while one is viewed (read
+        from the run folder in the analysis thread), else the newest weights."""
+        if self.viewed_step is not None and self.timeline.folder:
+            if self.is_ready():
+                self._mapEmbeddings.emit((self.timeline.folder, step))
+        else:
             self.map_embeddings()
 
     def map_embeddings(self, snapshot: Snapshot | None = None) -> None:

@@ -213,6 +213,12 @@ def test_the_embedding_map_follows_the_viewed_step(qtbot, window):
     qtbot.waitUntil(
         lambda: window.embedding_view.current.step == c.snapshots.latest().step, timeout=30_000
     )
+    # scrubbed while another tab shows: back on the map, it is the viewed step's
+    window.analysis_tabs.setCurrentWidget(window.prediction_view.parentWidget())
+    bar.slider.setValue(1)
+    qtbot.waitUntil(lambda: c.last_inspection.step == 10, timeout=30_000)
+    window.analysis_tabs.setCurrentWidget(window.embedding_view)
+    qtbot.waitUntil(lambda: window.embedding_view.current.step == 10, timeout=30_000)
 
 
 def pdist(points: np.ndarray) -> np.ndarray:
