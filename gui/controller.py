@@ -48,6 +48,7 @@ from headwatch.gui.messages import (
     RunState,
     StepBatch,
     Timeline,
+    nothing_changed,
 )
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.run_opener import OpenRequest, RunOpener, RunReader, read_saved_run
@@ -931,7 +932,8 @@ class AppController(QObject):
         if message.version != self._open_version or self._closing:
             return  # superseded by a newer Open or a training start, or closing
         if message.record is None:
-            self._tell("Cannot open this run", f"{message.why}\n\nNothing was changed.")
+            self.status.emit("Open run failed; nothing was changed")  # not "Opening …" still
+            self._tell("Cannot open this run", nothing_changed(message.why))
             return
         record, corpus, why = message.record, message.corpus, message.why
         self._start(lambda: self._adopt(record, corpus, why))

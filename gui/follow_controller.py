@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
 
 from headwatch.core.compare import flat_settings
-from headwatch.gui.messages import FollowStatus, Problem
+from headwatch.gui.messages import FollowStatus, Problem, nothing_changed
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.threads import WorkerThread
 
@@ -184,4 +184,4 @@ class FollowController(QObject):
             return
         if follow.run_id is None:  # the folder is no run: there is nothing to follow
             self.stop()
-        self.problem.emit(Problem("Cannot follow this run", f"{message}\n\nNothing was changed."))
+        self.problem.emit(Problem("Cannot follow this run", nothing_changed(message)))

@@ -97,6 +97,13 @@ class Problem:
     message: str
 
 
+def nothing_changed(message: str) -> str:
+    """message, then "Nothing was changed." unless it says so already: for a refused action."""
+    if "nothing was changed" in message.lower():
+        return message
+    return f"{message}\n\nNothing was changed."
+
+
 @dataclass(frozen=True)
 class LadderStatus:
     """The lecture's ladder of runs: whether it runs, and its stage or its outcome in words."""

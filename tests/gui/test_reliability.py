@@ -134,7 +134,9 @@ def test_bad_run_folder_is_explained_and_nothing_is_overwritten(
     before = _snapshot_files(saved_run)
     current = window.controller.current
     assert open_run(qtbot, window, saved_run) is False
-    assert message in window.last_error and "Nothing was changed" in window.last_error
+    assert message in window.last_error
+    assert window.last_error.lower().count("nothing was changed") == 1  # said once
+    assert "Opening" not in window.statusBar().currentMessage()
     assert _snapshot_files(saved_run) == before
     assert window.controller.current is current
 
