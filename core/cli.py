@@ -701,8 +701,9 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
             * trainer.config.batch_size
             * trainer.model_config.block_size
         )
+        resumed = f" ({trainer.step - first_step} trained now)" if first_step else ""
         print(
-            f"done: {trainer.step} steps, train {last.train_estimate:.4f}, "
+            f"done: {trainer.step} steps{resumed}, train {last.train_estimate:.4f}, "
             f"val {last.val_estimate:.4f}, {tokens / max(train_s, 1e-9):,.0f} tok/s over "
             f"{train_s:.1f}s of training; set-up {started - args.started:.1f}s, "
             f"{wall:.1f}s wall in all; saved in {args.out}"

@@ -69,6 +69,7 @@ def test_the_summary_speed_is_training_alone_and_set_up_is_said_apart(tmp_path, 
     # a short resume: its set-up (reading the run) outlasts its steps; the wall still holds it
     assert main(["train", "--out", str(out), "--resume", "--iters", "2"]) == 0
     done = capsys.readouterr().out.strip().splitlines()[-1]
+    assert done.startswith(f"done: {steps + 2} steps (2 trained now), ")
     set_up = float(done.split("; set-up ")[1].split("s, ")[0])
     wall = float(done.split("s, ")[-1].split("s wall in all")[0])
     assert wall >= set_up
