@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     at_evals = "; 0: only at log-spaced steps and evaluations"
     _number(train, "--snapshot-every", "SECONDS", every, DEFAULT_EVERY_S, more=at_evals)
     budget = "most disk the run's snapshots take; older ones are thinned"
-    _number(train, "--snapshot-budget-mb", "MB", budget, DEFAULT_BUDGET_MB)
+    _number(train, "--snapshot-budget-mb", "MB", budget, DEFAULT_BUDGET_MB, more="; 0: none")
     board = "also write TensorBoard event files in RUN/tb/ (pip install headwatch[tensorboard])"
     train.add_argument("--tensorboard", action="store_true", help=board)
     compiled = "compile the model with torch.compile first (minutes of compiling; faster steps)"
@@ -572,7 +572,8 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
         record = None
 
         def prepare():
-            store = SnapshotStore(args.out, args.snapshot_every, args.snapshot_budget_mb)
+            budget = args.snapshot_budget_mb
+            store = None if budget == 0 else SnapshotStore(args.out, args.snapshot_every, budget)
             tensorboard = check_tensorboard() if args.tensorboard else None
             if args.resume:
                 return *_resume(args, distributed), store, tensorboard
@@ -596,7 +597,8 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
             return _follow_the_group(trainer, control, steps, interrupts)
 
         def open_run():
-            store.check_room(trainer.model)
+            if store is not None:
+                store.check_room(trainer.model)
             if record is not None:
                 writer = RunWriter.reopen(record)
                 return writer, writer.record_changes(record, trainer)

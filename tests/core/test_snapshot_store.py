@@ -111,6 +111,15 @@ def test_a_budget_too_small_for_one_snapshot_is_refused_before_training(tmp_path
     assert not (tmp_path / "run").exists()
 
 
+def test_a_budget_of_0_keeps_no_snapshots(tmp_path):
+    """As the window's settings file takes it: 0 MB, no snapshots (and no timeline)."""
+    corpus = write_corpus(tmp_path)
+    argv = ["train", "--corpus", str(corpus), *SMALL, "--snapshot-budget-mb", "0"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    assert load_run(tmp_path / "run").step > 0
+    assert list_snapshots(tmp_path / "run") == []
+
+
 @pytest.mark.parametrize(
     "option",
     ["--snapshot-every=-1", "--snapshot-every=nan", "--snapshot-budget-mb=0.5"]
