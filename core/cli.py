@@ -25,6 +25,7 @@ from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, EncodedPrompt, load_corpus
 from headwatch.core.distributed import Distributed, from_environment
 from headwatch.core.follow import DEFAULT_STALE_AFTER_S, RunFollower
+from headwatch.core.formatting import typed_prompt
 from headwatch.core.head_profiles import base_json
 from headwatch.core.inspection import inspect_prompt, sample_text
 from headwatch.core.ladder import (
@@ -294,7 +295,9 @@ def _run_command(
 
 
 def _prompt_option(parser: argparse.ArgumentParser, what: str, **kwargs) -> None:
-    parser.add_argument("--prompt", metavar="TEXT", help=what, **kwargs)
+    # "\n" as in the window's prompt field, so a prompt copied from it means the same here
+    help = f"{what}; \\n starts a new line, as in the window"
+    parser.add_argument("--prompt", metavar="TEXT", type=typed_prompt, help=help, **kwargs)
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""How numbers are written for people, the same in the window and on the command line."""
+"""How numbers are written for people, and prompts read from them, the same in the window and
+on the command line."""
 
 from __future__ import annotations
 
@@ -23,3 +24,9 @@ def knockout_text(heads: Iterable[tuple[int, int]], ablation: str) -> str:
     "" for none."""
     names = ", ".join(f"L{layer + 1}·H{head + 1}" for layer, head in heads)
     return f"{names} knocked out ({ablation}-ablation)" if names else ""
+
+
+def typed_prompt(text: str) -> str:
+    """A prompt typed on one line (the window's prompt field, a --prompt): "\\n" in it stands
+    for a new line, as the lecture's text has them after each speaker's name."""
+    return text.replace("\\n", "\n")

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
+from headwatch.core.formatting import typed_prompt
 from headwatch.gui.text_display import quoted_char
 from headwatch.gui.widgets import ElidedLabel
 
@@ -13,11 +14,6 @@ if TYPE_CHECKING:
     from headwatch.core.inspection import PromptInspection
 
 DEFAULT_PROMPT = "ROMEO:\\nBut soft, what light"
-
-
-def prompt_from_field(text: str) -> str:
-    """The prompt line edit cannot hold a newline, so '\\n' typed there stands for one."""
-    return text.replace("\\n", "\n")
 
 
 class PromptBar(QWidget):
@@ -43,7 +39,7 @@ class PromptBar(QWidget):
         layout.addWidget(self.status)
 
     def prompt(self) -> str:
-        return prompt_from_field(self.edit.text())
+        return typed_prompt(self.edit.text())
 
     def show_inspection(self, result: PromptInspection) -> None:
         """Say what was left out or cut, or how long the prompt is; mark a problem in colour."""

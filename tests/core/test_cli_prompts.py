@@ -113,3 +113,15 @@ def test_version_from_the_window_entry_before_qt_and_from_the_cli(capsys):
     assert result.stdout == expected + "False\n"  # no window, no Qt
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == expected
+
+
+@pytest.mark.parametrize("command", prompt_commands())
+def test_a_backslash_n_in_a_prompt_is_a_new_line_as_in_the_window(command, run_dir, capsys):
+    json_out = [] if command == "sample" else ["--json"]
+    assert main(run(command, run_dir, "ROMEO:\\nBut", *json_out)) == 0
+    out, err = capsys.readouterr()
+    assert "not in the vocabulary" not in err  # neither "\\" nor a literal "n" left over
+    if json_out:
+        assert json.loads(out)["tokens"] == list("ROMEO:\nBut")
+    else:
+        assert out.startswith("ROMEO:\nBut")

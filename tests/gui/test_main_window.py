@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
+from headwatch.core.formatting import typed_prompt
 from headwatch.gui.main_window import MainWindow
-from headwatch.gui.prompt_bar import prompt_from_field
 from tests.gui.conftest import close_window, open_run, open_window, stop_training
 
 NAMES = [
@@ -85,7 +85,7 @@ def test_long_prompt_uses_the_last_block(qtbot, window):
 
 
 def test_backslash_n_in_the_prompt_is_a_newline():
-    assert prompt_from_field("ROMEO:\\nBut") == "ROMEO:\nBut"
+    assert typed_prompt("ROMEO:\\nBut") == "ROMEO:\nBut"
 
 
 def test_train_grows_curves_then_heads_change_and_retrain(qtbot, window):
