@@ -22,8 +22,14 @@ def knockout_text(heads: Iterable[tuple[int, int]], ablation: str) -> str:
     """How a caption names knocked-out heads, given 0-based (layer, head):
     "L1·H2, L2·H4 knocked out (mean-ablation)", counted from 1 as the window numbers heads;
     "" for none."""
-    names = ", ".join(f"L{layer + 1}·H{head + 1}" for layer, head in heads)
+    names = head_names(heads)
     return f"{names} knocked out ({ablation}-ablation)" if names else ""
+
+
+def head_names(heads: Iterable[tuple[int, int]]) -> str:
+    """0-based (layer, head) pairs named as the window and the CLI name heads, counted from 1:
+    "L1·H2, L2·H4"; "" for none."""
+    return ", ".join(f"L{layer + 1}·H{head + 1}" for layer, head in heads)
 
 
 def typed_prompt(text: str) -> str:

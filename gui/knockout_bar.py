@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QWidget
 
+from headwatch.core.formatting import head_names
 from headwatch.gui.messages import KnockoutState
 from headwatch.gui.widgets import ElidedLabel
 
@@ -56,8 +57,7 @@ class KnockoutBar(QWidget):
         """Show the knocked-out heads and the ablation, without emitting ablationChosen."""
         heads = sorted(state.heads)
         if heads:
-            names = ", ".join(f"L{layer + 1} H{head + 1}" for layer, head in heads)
-            self._text.setText(f"Knocked out: {names}")
+            self._text.setText(f"Knocked out: {head_names(heads)}")
         else:
             self._text.setText(_NONE_OUT)
         self._restore.setEnabled(bool(heads))

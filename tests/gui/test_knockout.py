@@ -120,7 +120,7 @@ def test_knocking_heads_out_and_restoring_them(qtbot, trained):
         table.set_knockout_checked(0, 1, True)
     assert controller.knockout.heads == {(1, 2), (0, 1)}
     assert grid.struck_heads() == {(1, 2), (0, 1)}
-    assert window.heads_panel.knockout.text() == "Knocked out: L1 H2, L2 H3"
+    assert window.heads_panel.knockout.text() == "Knocked out: L1·H2, L2·H3"
     mean_out = controller.last_inspection
     assert not np.array_equal(mean_out.attention[1], plain.attention[1])
 

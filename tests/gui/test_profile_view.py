@@ -49,7 +49,7 @@ def test_knockout_bar_shows_the_state_and_asks_for_changes(qtbot):
     assert not restore.isEnabled() and "All heads in" in bar.text()
     with qtbot.assertNotEmitted(bar.ablationChosen):
         bar.set_state(KnockoutState(frozenset({(1, 2), (0, 3)}), "zero"))
-    assert bar.text() == "Knocked out: L1 H4, L2 H3" and restore.isEnabled()
+    assert bar.text() == "Knocked out: L1·H4, L2·H3" and restore.isEnabled()
     with qtbot.waitSignal(bar.restoreRequested):
         qtbot.mouseClick(restore, Qt.MouseButton.LeftButton)
     with qtbot.waitSignal(bar.ablationChosen) as blocker:
