@@ -948,13 +948,16 @@ class AppController(QObject):
         )
         vals = [row.val for row in record.metrics if row.val is not None]
         trains = [row.train for row in record.metrics if row.train is not None]
+        elapsed = record.checkpoint["elapsed"]  # seconds in steps, every session of the run
+        tokens = record.step * record.train_config.batch_size * record.model_config.block_size
         run_id = self._new_run(
             settings,
             folder=str(record.path),
             parameters=GPT.unfilled(record.model_config, "meta").num_parameters(),
             best_val=min(vals) if vals else None,
             last_train=trains[-1] if trains else None,
-            elapsed=record.checkpoint["elapsed"],
+            elapsed=elapsed,
+            tokens_per_s=tokens / elapsed if elapsed > 0 else None,  # the run's mean speed
             step=record.step,
             total=record.train_config.max_iters,
         )

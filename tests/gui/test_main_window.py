@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from headwatch.core.formatting import typed_prompt
@@ -179,6 +180,9 @@ def test_open_run_shows_its_curve_weights_and_progress(qtbot, window, tmp_path):
     assert window.loss_plot.legend_text(run.run_id) == Path(path).name
     row = next(r for r in window.compare_view.rows() if r["run_id"] == run.run_id)
     assert row["label"] == Path(path).name and "layers=2 · heads=4" in row["settings"]
+    # its speed: the run's tokens over its seconds in steps (not "—")
+    tokens = run.step * run.settings["batch_size"] * run.settings["block_size"]
+    assert run.elapsed > 0 and row["tokens_per_s"] == pytest.approx(tokens / run.elapsed)
     # the progress shows the run's own step and total, not "Not started"
     assert window.setup.progress_bar.text() == f"{run.step:,} / 100,000"
     assert window.setup.progress_bar.value() == run.step
