@@ -25,7 +25,7 @@ from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, EncodedPrompt, load_corpus
 from headwatch.core.distributed import Distributed, from_environment
 from headwatch.core.follow import DEFAULT_STALE_AFTER_S, RunFollower
-from headwatch.core.formatting import typed_prompt
+from headwatch.core.formatting import first_of, typed_prompt
 from headwatch.core.head_profiles import base_json
 from headwatch.core.inspection import inspect_prompt, sample_text
 from headwatch.core.ladder import (
@@ -801,13 +801,11 @@ def _prompt(args: argparse.Namespace, record: RunRecord, empty_ok: bool = False)
     if not args.prompt and not empty_ok:
         raise UsageError("the prompt is empty — type some text after --prompt")
     if args.prompt and not prompt.ids:
-        unknown = list(dict.fromkeys(u.char for u in prompt.unknown))
-        listed = ", ".join(quoted(ch) for ch in unknown[:10])
-        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        listed = first_of([quoted(ch) for ch in dict.fromkeys(u.char for u in prompt.unknown)])
         instead = ", or leave --prompt out to start from a newline" if empty_ok else ""
         raise UsageError(
-            f"none of the prompt's characters is in this run's vocabulary (unknown: {listed}"
-            f"{more}) — type text made of characters of its corpus{instead}"
+            f"none of the prompt's characters is in this run's vocabulary (unknown: {listed})"
+            f" — type text made of characters of its corpus{instead}"
         )
     if prompt.unknown:
         _note(prompt.describe_unknown())

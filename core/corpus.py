@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from headwatch.core.charnames import quoted
+from headwatch.core.formatting import first_of
 from headwatch.core.paths import cache_dir
 
 if TYPE_CHECKING:
@@ -51,9 +52,8 @@ class EncodedPrompt:
     def describe_unknown(self) -> str:
         if not self.unknown:
             return ""
-        listed = ", ".join(f"{quoted(u.char)} at {u.position}" for u in self.unknown[:10])
-        more = f" and {len(self.unknown) - 10} more" if len(self.unknown) > 10 else ""
-        return f"not in the vocabulary, left out: {listed}{more}"
+        listed = first_of([f"{quoted(u.char)} at {u.position}" for u in self.unknown])
+        return f"not in the vocabulary, left out: {listed}"
 
 
 @dataclass(frozen=True)

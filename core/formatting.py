@@ -36,3 +36,9 @@ def typed_prompt(text: str) -> str:
     """A prompt typed on one line (the window's prompt field, a --prompt): "\\n" in it stands
     for a new line, as the lecture's text has them after each speaker's name."""
     return text.replace("\\n", "\n")
+
+
+def first_of(items: list[str], most: int = 10) -> str:
+    """The first `most` items joined with ", ", and " and N more" for the rest."""
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more

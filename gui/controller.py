@@ -57,7 +57,7 @@ from headwatch.gui.threads import WorkerThread
 from headwatch.gui.timeline_controller import TimelineController
 
 if TYPE_CHECKING:  # torch-backed: loaded in start(), once the window shows
-    from headwatch.core.control import Snapshot, TrainControl
+    from headwatch.core.control import TrainControl
     from headwatch.core.inspection import PromptInspection
     from headwatch.core.runs import RunRecord
     from headwatch.core.trainer import Trainer
@@ -129,7 +129,7 @@ class AppController(QObject):
     _analyseHeads = Signal(bool)  # True: measure the knockout losses too
     _setKnockout = Signal(object)  # core.head_knockout.Knockout
     _releaseMemory = Signal()
-    _mapEmbeddings = Signal(object)  # a core.control.Snapshot, or None: the newest weights
+    _mapEmbeddings = Signal(object)  # (run folder, step) of a kept snapshot, or None: the newest
     _showLens = Signal(bool)
     _view = Signal(object)  # (run folder, step) or None: to the inspection thread
     _analyseHeadsAt = Signal(object)  # (run folder, step): the viewed snapshot's head labels
@@ -783,19 +783,12 @@ class AppController(QObject):
             self._map_shown_embeddings(self.viewed_step)
 
     def _map_shown_embeddings(self, step: int | None) -> None:
-        """Map the weights on show: the timeline's snapshot of step while one is viewed (read
-        from the run folder in the analysis thread), else the newest weights."""
-        if self.viewed_step is not None and self.timeline.folder:
-            if self.is_ready():
-                self._mapEmbeddings.emit((self.timeline.folder, step))
-        else:
-            self.map_embeddings()
-
-    def map_embeddings(self, snapshot: Snapshot | None = None) -> None:
-        """Map a snapshot's embeddings (None: the newest weights, unless mapped already);
-        embeddingsMapped follows, aligned to the frame mapped before."""
+        """Map the weights on show in the analysis thread: the timeline's snapshot of step
+        while one is viewed (read from the run folder), else the newest weights (unless mapped
+        already); embeddingsMapped follows, aligned to the frame mapped before."""
         if self.is_ready():
-            self._mapEmbeddings.emit(snapshot)
+            viewed = self.viewed_step is not None and self.timeline.folder
+            self._mapEmbeddings.emit((self.timeline.folder, step) if viewed else None)
 
     # --- the logit lens ---------------------------------------------------------------------
 

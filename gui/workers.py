@@ -481,18 +481,18 @@ class AnalysisWorker(QObject):
         self.sampled.emit((request, written[0] if written else None))  # None: failed, as told
 
     @Slot(object)
-    def map_embeddings(self, snapshot: Snapshot | tuple[str, int] | None) -> None:
-        """The embedding map of snapshot — a Snapshot, (run folder, step) of one kept for the
-        timeline, or None: the newest weights — unless that one was mapped last, turned to match
-        the frame mapped before it (an SVD of the vocab_size x n_embd table)."""
+    def map_embeddings(self, snapshot: tuple[str, int] | None) -> None:
+        """The embedding map of snapshot — (run folder, step) of one kept for the timeline, or
+        None: the newest weights — unless that one was mapped last, turned to match the frame
+        mapped before it (an SVD of the vocab_size x n_embd table)."""
         if snapshot is None:
             snapshot = self.snapshots.latest()
             if snapshot is None or snapshot.version == self._mapped:
                 return
             self._mapped = snapshot.version
-        elif isinstance(snapshot, tuple):
-            if snapshot == self._mapped:
-                return
+        elif snapshot == self._mapped:
+            return
+        else:
             self._mapped = snapshot
         _deliver(
             lambda: embedding_map(self._kept(snapshot), self._last_map),
