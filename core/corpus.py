@@ -39,6 +39,9 @@ class UnknownChar:
     char: str
     position: int
 
+    def __str__(self) -> str:
+        return f"{quoted(self.char)} at {self.position}"
+
 
 @dataclass(frozen=True)
 class EncodedPrompt:
@@ -52,8 +55,7 @@ class EncodedPrompt:
     def describe_unknown(self) -> str:
         if not self.unknown:
             return ""
-        listed = first_of([f"{quoted(u.char)} at {u.position}" for u in self.unknown])
-        return f"not in the vocabulary, left out: {listed}"
+        return f"not in the vocabulary, left out: {first_of([str(u) for u in self.unknown])}"
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,13 @@ class Tokenizer:
         return len(self.chars)
 
     def encode(self, text: str) -> list[int]:
-        """Strict: every character must be known (use encode_prompt for what people type)."""
-        unknown = [UnknownChar(ch, i) for i, ch in enumerate(text) if ch not in self.stoi]
-        if unknown:
-            raise CorpusError(EncodedPrompt("", [], unknown, 0).describe_unknown())
-        return [self.stoi[ch] for ch in text]
+        """Strict: the id of every character; raises CorpusError naming those the corpus never
+        uses (encode_prompt leaves them out instead, for what people type)."""
+        encoded = self.encode_prompt(text)
+        if encoded.unknown:
+            listed = first_of([str(u) for u in encoded.unknown])
+            raise CorpusError(f"not in the vocabulary: {listed}")
+        return encoded.ids
 
     def decode(self, ids: list[int]) -> str:
         return "".join(self.chars[i] for i in ids)

@@ -41,8 +41,7 @@ from headwatch.gui.messages import (
     KnockoutState,
     Problem,
     Progress,
-    RunFailed,
-    RunFinished,
+    RunEnded,
     RunRead,
     RunStarted,
     RunState,
@@ -96,7 +95,7 @@ class AppController(QObject):
     evaluated = Signal(object)  # Evaluation
     progressChanged = Signal(object)  # Progress of the current run
     stateChanged = Signal(object)  # RunState
-    runFinished = Signal(object)  # RunFinished
+    runEnded = Signal(object)  # RunEnded
     problem = Signal(object)  # Problem: a message for the user
     status = Signal(str)  # a line for the status bar
     corpusChanged = Signal(object)  # Corpus now in use (also after a failed load: the old one)
@@ -552,8 +551,7 @@ class AppController(QObject):
         worker.started.connect(self._on_run_started)
         self._hear_losses(worker)
         worker.snapshotReady.connect(self._refresh)
-        worker.finished.connect(self._on_run_finished)
-        worker.failed.connect(self._on_run_failed)
+        worker.ended.connect(self._on_run_ended)
         thread = WorkerThread(worker, f"train-{run_id}")
         # direct: the worker's last act, in its own thread, ends that thread's event loop
         worker.done.connect(thread.thread.quit, Qt.ConnectionType.DirectConnection)
@@ -647,7 +645,20 @@ class AppController(QObject):
         self.evaluated.emit(evaluation)
 
     @Slot(object)
-    def _on_run_finished(self, message: RunFinished) -> None:
+    def _on_run_ended(self, message: RunEnded) -> None:
+        if message.failed:
+            self._run_failed(message)
+        else:
+            self._run_finished(message)
+        self.runEnded.emit(message)
+        if not self.ladder_running():
+            return
+        if message.reason == "done" and message.run_id == self._current_id:
+            self._ladder_control.next_stage()
+        else:
+            self._ladder_control.end("" if message.failed else "The ladder was stopped.")
+
+    def _run_finished(self, message: RunEnded) -> None:
         run = self._update_run(message.run_id, state=RunState.IDLE, step=message.step)
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
@@ -655,20 +666,12 @@ class AppController(QObject):
             self._analyse_heads_owed(losses=not self.ladder_running())
         word = "Finished" if message.reason == "done" else "Stopped"
         self.status.emit(f"{word}; the run is saved in {run.folder}")
-        self.runFinished.emit(message)
-        ladder = self.ladder_running()
-        if ladder and message.reason == "done" and message.run_id == self._current_id:
-            self._ladder_control.next_stage()
-        elif ladder:
-            self._ladder_control.end("The ladder was stopped.")
 
-    @Slot(object)
-    def _on_run_failed(self, message: RunFailed) -> None:
+    def _run_failed(self, message: RunEnded) -> None:
+        # not its step: a diverged run's last steps are past its last good checkpoint
         self._update_run(message.run_id, state=RunState.IDLE)
         if message.run_id == self._current_id:
             self._trainer = None  # diverged or broken weights: this run cannot continue
-        if self.ladder_running():
-            self._ladder_control.end("")
         self._tell("Training stopped", message.message)
 
     def _set_state(self, state: RunState) -> None:

@@ -62,20 +62,19 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
-class RunFinished:
-    """The training thread's run ended normally: reason "done" (reached its total) or "stopped"."""
+class RunEnded:
+    """The training thread's run ended (one per run started): reason "done" (it reached its
+    total), "stopped" (it was asked to) or "failed" (it could not start or go on: it diverged or
+    met an error, which `message` tells the user)."""
 
     run_id: str
     reason: str
-    step: int
+    step: int | None  # the last step done; None: it failed before training began
+    message: str = ""
 
-
-@dataclass(frozen=True)
-class RunFailed:
-    """The run could not start or go on (diverged, an error); the message is for the user."""
-
-    run_id: str
-    message: str
+    @property
+    def failed(self) -> bool:
+        return self.reason == "failed"
 
 
 @dataclass(frozen=True)

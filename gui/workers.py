@@ -46,8 +46,7 @@ from headwatch.core.timeline import (
 from headwatch.core.trainer import Trainer, TrainingDiverged, seeded_gpt
 from headwatch.gui.messages import (
     Evaluation,
-    RunFailed,
-    RunFinished,
+    RunEnded,
     RunStarted,
     Sample,
     StepBatch,
@@ -94,9 +93,8 @@ class TrainWorker(QObject):
     stepsReady = Signal(object)  # StepBatch
     evaluated = Signal(object)  # Evaluation
     snapshotReady = Signal(int)  # step of a newly published snapshot
-    finished = Signal(object)  # RunFinished
-    failed = Signal(object)  # RunFailed
-    done = Signal()  # the last signal, after finished or failed: the thread may end
+    ended = Signal(object)  # RunEnded, after the run's last StepBatch
+    done = Signal()  # the last signal, after ended: the thread may end
 
     def __init__(self, job: TrainJob, control: TrainControl) -> None:
         super().__init__()
@@ -118,6 +116,7 @@ class TrainWorker(QObject):
         last_flush = time.monotonic()
         progress = None
         board = None
+        trainer: Trainer | None = None
 
         def flush() -> None:
             nonlocal last_flush
@@ -178,22 +177,25 @@ class TrainWorker(QObject):
                     self.snapshotReady.emit(latest.step)
             flush()
             reason = "stopped" if self.control.stop_requested else "done"
-            self.finished.emit(RunFinished(run_id, reason, trainer.step))
+            self.ended.emit(RunEnded(run_id, reason, trainer.step))
         except TrainingDiverged as exc:
             flush()
             log.warning("training diverged: %s", exc)
-            self.failed.emit(RunFailed(run_id, f"{exc}. The last good checkpoint is kept."))
+            self._fail(trainer, f"{exc}. The last good checkpoint is kept.")
         except (ConfigError, CorpusError, RunError) as exc:  # said for a person already
             flush()
-            self.failed.emit(RunFailed(run_id, str(exc)))
+            self._fail(trainer, str(exc))
         except Exception as exc:  # the thread must never die silently
             flush()
             log.error("training failed:\n%s", traceback.format_exc())
-            message = f"Training stopped by an error: {type(exc).__name__}: {exc}"
-            self.failed.emit(RunFailed(run_id, message))
+            self._fail(trainer, f"Training stopped by an error: {type(exc).__name__}: {exc}")
         finally:
             if board is not None:
                 board.close()  # joins the event writer's thread
+
+    def _fail(self, trainer: Trainer | None, message: str) -> None:
+        step = trainer.step if trainer is not None else None
+        self.ended.emit(RunEnded(self.job.run_id, "failed", step, message))
 
     def _keep_snapshots(self, trainer: Trainer, writer: RunWriter) -> None:
         """Give the writer a SnapshotStore with the CLI's defaults, unless the job keeps none or

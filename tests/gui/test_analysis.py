@@ -9,9 +9,11 @@ import xml.etree.ElementTree as ET
 import pytest
 from PySide6.QtGui import QImage
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QLabel
 
 import headwatch.gui.controller as controller_module
 from headwatch.core.ladder import STAGES
+from headwatch.core.trainer import Trainer
 from headwatch.gui.head_table import LABEL_COLOURS, badge_text
 from tests.gui.conftest import stop_training
 
@@ -61,8 +63,9 @@ def test_heads_are_reanalysed_at_most_so_often_while_training_and_when_it_pauses
     assert analysed_after[0] == 0  # at the first evaluation, then at none for an hour
     assert analysed_after[1] >= 3  # the pause brings the badges up to date
     window.controller.toggle_pause()
-    with qtbot.waitSignal(controller.runFinished, timeout=10_000):
+    with qtbot.waitSignal(controller.runEnded, timeout=10_000) as ended:
         stop_training(qtbot, window)
+    assert ended.args[0].reason == "stopped" and not ended.args[0].failed
     # the run's end analyses only if an evaluation came after the pause
     owed = len(evaluations) > analysed_after[1]
     assert len(analysed_after) == 2 + owed
@@ -95,6 +98,28 @@ def test_the_ladder_runs_every_stage_as_a_run(qtbot, window, monkeypatch):
     assert labels == [stage.label for stage in STAGES]
     assert all(r["best_val"] is not None for r in window.compare_view.rows())
     assert [window.loss_plot.label(r) for r in window.loss_plot.run_ids()] == labels
+
+
+def test_a_stopped_or_failed_stage_ends_the_ladder_and_says_why(qtbot, window, monkeypatch):
+    monkeypatch.setattr(controller_module, "LADDER_ITERS", 5000)
+    controller, status = window.controller, window.compare_view.findChild(QLabel, "ladderStatus")
+    window.compare_view.findChild(object, "ladderButton").click()
+    qtbot.waitUntil(lambda: controller.current is not None and controller.current.step >= 2,
+                    timeout=60_000)  # fmt: skip
+    stop_training(qtbot, window)
+    assert not controller.ladder_running() and status.text() == "The ladder was stopped."
+    assert len(window.compare_view.rows()) == 1
+
+    def broken(self):
+        raise RuntimeError("simulated fault in a stage")
+
+    monkeypatch.setattr(Trainer, "train_step", broken)
+    with qtbot.waitSignal(controller.runEnded, timeout=60_000) as ended:
+        window.compare_view.findChild(object, "ladderButton").click()
+    assert ended.args[0].failed and "simulated fault in a stage" in ended.args[0].message
+    qtbot.waitUntil(lambda: not controller.is_training(), timeout=30_000)
+    assert not controller.ladder_running() and status.text() == ""
+    assert "simulated fault in a stage" in window.last_error
 
 
 def test_every_export_opens_or_parses(qtbot, trained, tmp_path):

@@ -151,9 +151,10 @@ def test_checkpoint_of_another_architecture_is_refused(qtbot, window, saved_run,
 
 def test_divergence_keeps_the_last_good_checkpoint(qtbot, window):
     window.setup.lr_spin.setValue(10.0)
-    window.train()
-    qtbot.waitUntil(lambda: "diverged" in window.last_error, timeout=60_000)
-    assert "lower the learning rate" in window.last_error
+    with qtbot.waitSignal(window.controller.runEnded, timeout=60_000) as ended:
+        window.train()
+    assert ended.args[0].failed and "diverged" in ended.args[0].message
+    assert "diverged" in window.last_error and "lower the learning rate" in window.last_error
     record = load_run(window.controller.current.folder)
     assert all(torch.isfinite(t).all() for t in record.checkpoint["model"].values())
 
