@@ -34,11 +34,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 t_qt = time.time()
 from headwatch.gui.main_window import MainWindow
-from headwatch.gui.app import stylesheet
+from headwatch.gui.app import open_window
 t_imports = time.time()
-app = QApplication(sys.argv[:1])
-app.setStyleSheet(stylesheet())
-window = MainWindow()
+app, window = open_window(sys.argv[:1])  # as the app: it quits once its threads have ended
 t_built = time.time()
 window.show()
 marks = {}
@@ -49,7 +47,6 @@ def shown():
             QTimer.singleShot(20, corpus_ready)
             return
         marks["corpus"] = time.time()
-        window.controller.allThreadsEnded.connect(app.quit)
         window.close()
     corpus_ready()
 QTimer.singleShot(0, shown)
@@ -67,11 +64,9 @@ import sys
 from headwatch.core.performance import keep_freed_memory
 keep_freed_memory()  # as gui.app.main does first
 from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication
-from headwatch.gui.main_window import MainWindow
+from headwatch.gui.app import open_window
 preset, steps = sys.argv[1], int(sys.argv[2])
-app = QApplication(sys.argv[:1])
-window = MainWindow()
+app, window = open_window(sys.argv[:1])
 window.show()
 while window.controller.corpus is None:
     app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)

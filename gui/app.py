@@ -11,9 +11,15 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwatch.core.paths import log_dir
 from headwatch.core.performance import keep_freed_memory
+
+if TYPE_CHECKING:  # the CLI never loads Qt
+    from PySide6.QtWidgets import QApplication
+
+    from headwatch.gui.main_window import MainWindow
 
 SUBCOMMANDS = {"train", "inspect", "sample", "ladder", "heads", "lens", "follow"}
 CLI_OPTIONS = {"-h", "--help", "--version"}  # the CLI parser's own: they open no window
@@ -120,6 +126,25 @@ def window_options(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     return follow, rest
 
 
+def open_window(argv: Sequence[str]) -> tuple[QApplication, MainWindow]:
+    """The application (argv as Qt takes it) and its styled main window, not yet shown.
+
+    Closing the window hides it at once and asks the threads to end; the event loop runs on
+    (delivering the training thread's last signals) until they have, then the app quits."""
+    from PySide6.QtWidgets import QApplication
+
+    from headwatch.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(list(argv))
+    app.setApplicationName("HeadWatch")
+    app.setOrganizationName("HeadWatch")
+    app.setStyleSheet(stylesheet())
+    window = MainWindow()
+    app.setQuitOnLastWindowClosed(False)
+    window.controller.allThreadsEnded.connect(app.quit)
+    return app, window
+
+
 def run_app(argv: Sequence[str]) -> int:
     """The window: argv as Qt takes it (the program first) with the window's own options.
     Returns the exit code; 2, before any window opens, for a wrong option or run folder or when
@@ -138,21 +163,9 @@ def run_app(argv: Sequence[str]) -> int:
     if problem:
         print(f"headwatch: cannot open the window: {problem}", file=sys.stderr)
         return 2
-    from PySide6.QtWidgets import QApplication
-
-    from headwatch.gui.main_window import MainWindow
-
     setup_logging()
-    app = QApplication.instance() or QApplication(list(argv))
-    app.setApplicationName("HeadWatch")
-    app.setOrganizationName("HeadWatch")
-    app.setStyleSheet(stylesheet())
-    window = MainWindow()
+    app, window = open_window(argv)
     window.follow_at_start = follow
-    # Closing hides the window at once and asks the threads to end; the event loop runs on
-    # (delivering the training thread's last signals) until they have, then the app quits.
-    app.setQuitOnLastWindowClosed(False)
-    window.controller.allThreadsEnded.connect(app.quit)
     window.show()
     code = app.exec()
     window.deleteLater()
