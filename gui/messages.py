@@ -6,6 +6,7 @@ views. Plain frozen dataclasses with no Qt and no torch, so every layer can impo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -169,3 +170,17 @@ class RunRead:
     record: Any  # headwatch.core.runs.RunRecord, with its checkpoint; None: refused
     corpus: Any  # headwatch.core.corpus.Corpus to continue it on, or None: to view only
     why: str  # why it cannot be opened or continued, or a note; "" when none
+
+
+@dataclass(frozen=True)
+class ShownRequest:
+    """An analysis of the model the views show: the weights of `viewed` ((run folder, step) on
+    the timeline; None: the newest), with `knockout`'s heads knocked out. `unit`: the (layer,
+    unit) of a feed-forward unit's analysis; None for the loss by depth. `sample`: (prompt,
+    temperature, characters) of a sample of text."""
+
+    viewed: tuple[str, int] | None
+    knockout: Any  # headwatch.core.head_knockout.Knockout
+    is_current: Callable[[], bool]  # False once the window asked for a newer one: skipped
+    unit: tuple[int, int] | None = None
+    sample: tuple[str, float, int] | None = None

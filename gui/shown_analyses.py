@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
-from headwatch.gui.workers import ShownRequest
+from headwatch.gui.messages import ShownRequest
 
 if TYPE_CHECKING:
     from headwatch.core.head_knockout import Knockout

@@ -49,6 +49,7 @@ from headwatch.gui.messages import (
     RunEnded,
     RunStarted,
     Sample,
+    ShownRequest,
     StepBatch,
 )
 
@@ -222,20 +223,6 @@ class PreviewRequest:
     tokenizer: Tokenizer
     seed: int
     is_current: Callable[[], bool]  # False once the window asked for something newer
-
-
-@dataclass(frozen=True)
-class ShownRequest:
-    """An analysis of the model the views show: the weights of `viewed` ((run folder, step) on
-    the timeline; None: the newest), with `knockout`'s heads knocked out. `unit`: the (layer,
-    unit) of a feed-forward unit's analysis; None for the loss by depth. `sample`: (prompt,
-    temperature, characters) of a sample of text."""
-
-    viewed: tuple[str, int] | None
-    knockout: Knockout
-    is_current: Callable[[], bool]  # False once the window asked for a newer one: skipped
-    unit: tuple[int, int] | None = None
-    sample: tuple[str, float, int] | None = None
 
 
 class InspectWorker(QObject):

@@ -32,6 +32,19 @@ def test_core_loads_without_qt_in_a_fresh_interpreter():
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def test_the_window_imports_no_torch_before_it_shows():
+    """torch takes over a second to import: the window shows first, the controller loads it
+    with the corpus (bench/startup.py measures the launch)."""
+    code = (
+        "import headwatch.gui.app, headwatch.gui.main_window, sys; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", result.stderr
+
+
 def test_every_gui_module_has_its_place_in_the_layers():
     """A module left out of the layers contract would be checked by nothing: list each one."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
