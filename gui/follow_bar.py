@@ -19,9 +19,9 @@ CLOSE_TEXT = "Close f&ollowed run"
 
 
 class FollowBar(QWidget):
-    """The followed run's status line and a button for `action`, the menu's stop / close action
-    (its text, tooltip and enabled state are set here; triggering it is the owner's to wire).
-    Hidden while nothing is followed."""
+    """The followed run's status line and a button for `action`, the stop / close action that
+    the File menu shows too (its text, tooltip and enabled state are set here; what triggering
+    it does is the owner's to wire). Hidden while nothing is followed."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -93,8 +93,9 @@ class FollowController(QObject):
         if follow.run_id is not None and follow.run_id in self._runs:
             self._name_by_folder(follow)
         self.followChanged.emit(FollowStatus(follow.folder, "off", ""))
+        # a run that ended is not followed any more, only its folder watched (for a resume)
         done = "No longer watching" if ended else "Stopped following"
-        self.status.emit(f"{done} {follow.folder}; the run stays on show")
+        self.status.emit(f"{done} {follow.folder}")
         self.stopped.emit()
 
     def why_not_train(self, can_resume: bool) -> tuple[str, str] | None:
