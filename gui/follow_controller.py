@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QMetaObject, QObject, Qt, Signal, Slot
 
 from headwatch.core.compare import flat_settings
-from headwatch.gui.messages import FollowStatus, Problem, nothing_changed
+from headwatch.gui.messages import ENDED_STATES, FollowStatus, Problem, nothing_changed
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.threads import WorkerThread
 
@@ -85,23 +85,24 @@ class FollowController(QObject):
         follow, self._follow = self._follow, None
         if follow is None:
             return
-        from headwatch.gui.following import ENDED_STATES
-
         # the worker stops its timer in its own thread, then ends that thread
         QMetaObject.invokeMethod(follow.worker, "stop", Qt.ConnectionType.QueuedConnection)
-        if follow.run_id is not None and follow.state not in ENDED_STATES:
+        ended = follow.state in ENDED_STATES
+        if follow.run_id is not None and not ended:
             self.resumable.emit(None)  # its writer may still write: Train starts a new run now
         if follow.run_id is not None and follow.run_id in self._runs:
             self._name_by_folder(follow)
         self.followChanged.emit(FollowStatus(follow.folder, "off", ""))
-        self.status.emit(f"Stopped following {follow.folder}")
+        # a run that ended is not followed any more, only its folder watched (for a resume)
+        done = "No longer watching" if ended else "Stopped following"
+        self.status.emit(f"{done} {follow.folder}")
         self.stopped.emit()
 
     def why_not_train(self, can_resume: bool) -> tuple[str, str] | None:
         """Train pressed while a run is followed: None when its writer is gone and Train may
         continue it here (can_resume: its record and corpus are at hand); else (title,
         message) saying why not."""
-        from headwatch.gui.following import ENDED_STATES, why_not_train
+        from headwatch.gui.following import why_not_train
 
         if self._follow.state in ENDED_STATES and can_resume:
             return None
@@ -134,7 +135,7 @@ class FollowController(QObject):
 
     @Slot(object)
     def _on_polled(self, message: FollowPolled) -> None:
-        from headwatch.gui.following import ENDED_STATES, describe
+        from headwatch.gui.following import describe
 
         follow = self._follow
         if follow is None or message.token != follow.token or follow.run_id is None:

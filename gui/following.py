@@ -20,15 +20,13 @@ from headwatch.core.corpus import Corpus
 from headwatch.core.follow import FollowUpdate, RunFollower
 from headwatch.core.runs import MetricRow, RunRecord, load_run, resumable_corpus
 from headwatch.core.storage import RunError
-from headwatch.gui.messages import Evaluation, StepBatch
+from headwatch.gui.messages import ENDED_STATES, Evaluation, StepBatch
 from headwatch.gui.run_list import RunInfo
 from headwatch.gui.threads import WorkerThread
 
 log = logging.getLogger("headwatch")
 
 POLL_SECONDS = 1.0  # network filesystems send no change notifications: look this often
-# the writer is gone and the checkpoint on disk is its last word: Train may continue the run here
-ENDED_STATES = ("ended", "dead")
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QTabWidget,
-    QToolButton,
     QWidget,
 )
 
@@ -43,6 +41,7 @@ from headwatch.gui.controller import AppController
 from headwatch.gui.embedding_view import EmbeddingView
 from headwatch.gui.exports import save_widget
 from headwatch.gui.ffn_view import FfnView
+from headwatch.gui.follow_bar import FollowBar
 from headwatch.gui.heads_panel import HeadsPanel
 from headwatch.gui.lens_view import LensPanel
 from headwatch.gui.loss_plot import LossPlot
@@ -223,14 +222,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         # following a run another process writes: what it is doing, and a way to stop
-        self.follow_label = QLabel()
-        self.follow_label.setObjectName("followStatus")
-        self.stop_follow_button = QToolButton()
-        self.stop_follow_button.setObjectName("stopFollowButton")
-        self.stop_follow_button.setText("Stop following")
-        for widget in (self.follow_label, self.stop_follow_button):
-            widget.setVisible(False)
-            self.statusBar().addPermanentWidget(widget)
+        self.follow_bar = FollowBar()
+        self.follow_label, self.stop_follow_button = self.follow_bar.label, self.follow_bar.button
+        self.stop_follow_action = self.follow_bar.action
+        self.statusBar().addPermanentWidget(self.follow_bar)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -239,10 +234,7 @@ class MainWindow(QMainWindow):
         )
         self._action(file_menu, "Open &run…", self.choose_run, "Ctrl+Shift+O")
         self._action(file_menu, "&Follow run…", self.choose_follow_run, "Ctrl+Shift+F")
-        self.stop_follow_action = self._action(
-            file_menu, "Stop f&ollowing", self.controller.stop_following
-        )
-        self.stop_follow_action.setEnabled(False)
+        file_menu.addAction(self.stop_follow_action)
         self._action(file_menu, "&Save run as…", self.choose_save_run, "Ctrl+S")
         export_menu = file_menu.addMenu("&Export")
         self._action(export_menu, "Both &heatmaps as PNG…", self._export("heatmaps.png"), "Ctrl+E")
@@ -263,10 +255,18 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         train_menu = self.menuBar().addMenu("&Train")
+        train_menu.setToolTipsVisible(True)  # a disabled action's tooltip says why
         self.train_action = self._action(train_menu, "&Train", self.train, "F5")
-        self._action(train_menu, "&Pause / Resume", self.controller.toggle_pause, "F6")
-        self._action(train_menu, "&Stop", self.controller.stop, "Shift+F5")
-        self._action(train_menu, "&Retrain", self.retrain, "Ctrl+F5")
+        pause = self._action(train_menu, "&Pause / Resume", self.controller.toggle_pause, "F6")
+        stop = self._action(train_menu, "&Stop", self.controller.stop, "Shift+F5")
+        self.retrain_action = self._action(train_menu, "&Retrain", self.retrain, "Ctrl+F5")
+        setup = self.setup
+        self._run_actions = (
+            (self.train_action, setup.train_button),
+            (pause, setup.pause_button),
+            (stop, setup.stop_button),
+            (self.retrain_action, setup.retrain_button),
+        )
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.setup_dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
@@ -304,8 +304,9 @@ class MainWindow(QMainWindow):
         self._preview_timer = QTimer(self, singleShot=True, interval=150)
         self._preview_timer.timeout.connect(lambda: self._preview(replace=False))
         self.setup.settingsChanged.connect(self._preview_timer.start)
-        c.stateChanged.connect(self.setup.set_state)
         c.stateChanged.connect(self._on_state_changed)
+        self.setup.runButtonsChanged.connect(self._sync_run_actions)
+        self._sync_run_actions()
         c.progressChanged.connect(self.setup.set_progress)
         c.progressChanged.connect(self.loss_plot.show_progress)
         c.corpusLoading.connect(self.setup.set_corpus_loading)
@@ -318,7 +319,7 @@ class MainWindow(QMainWindow):
         c.problem.connect(self._on_problem)
         c.status.connect(self._on_status)
         c.followChanged.connect(self._on_follow_changed)
-        self.stop_follow_button.clicked.connect(c.stop_following)
+        self.stop_follow_action.triggered.connect(c.stop_following)
 
     def _connect_prompt_views(self) -> None:
         """The prompt, the timeline, and the views of the prompt: attention, feed-forward,
@@ -449,10 +450,22 @@ class MainWindow(QMainWindow):
         self.prompt_status.setText("Fix the settings under Setup to see the model")
 
     @Slot(object)
-    def _on_state_changed(self, _state: RunState) -> None:
+    def _on_state_changed(self, state: RunState) -> None:
         # the retrain hint compares the form with the settings of the run in progress
         current = self.controller.current
-        self.setup.set_run_settings(current.settings if current is not None else None)
+        self.setup.set_state(state, current.settings if current is not None else None)
+
+    @Slot()
+    def _sync_run_actions(self) -> None:
+        """The Train menu's actions (and their keys) work when the setup panel's run buttons do,
+        by the panel's rule, and say why not as they do; F5 also resumes a pause, which the
+        Train button leaves to Resume."""
+        resumes = self.setup.state() is RunState.PAUSED
+        for action, button in self._run_actions:
+            why = "" if resumes and action is self.train_action else self.setup.why_not(button)
+            action.setEnabled(not why)
+            action.setToolTip(why)
+            action.setStatusTip(why)
 
     @Slot(object)
     def _on_problem(self, problem: Problem) -> None:
@@ -471,11 +484,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_follow_changed(self, status: FollowStatus) -> None:
-        self.follow_label.setText(status.text)
-        self.follow_label.setToolTip(status.folder)
-        self.follow_label.setVisible(status.active)
-        self.stop_follow_button.setVisible(status.active)
-        self.stop_follow_action.setEnabled(status.active)
+        self.follow_bar.set_status(status)
         if status.active and status.total:
             self.setup.show_steps(status.step, status.total, status.short)
 

@@ -123,6 +123,10 @@ class Sample:
     ablation: str = ""  # how they were replaced ("mean" or "zero"); "" with none out
 
 
+# a followed run's states once its writer is gone: the checkpoint on disk is its last word
+ENDED_STATES = ("ended", "dead")
+
+
 @dataclass(frozen=True)
 class FollowStatus:
     """Where following a run another process writes stands (gui/following.py).
@@ -141,6 +145,11 @@ class FollowStatus:
     @property
     def active(self) -> bool:
         return self.state != "off"
+
+    @property
+    def ended(self) -> bool:
+        """The followed run's writer has ended or died: nothing trains it now."""
+        return self.state in ENDED_STATES
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,16 @@ DEFAULT_DEVICES = ("auto", "cpu")  # until the window lists the devices that exi
 MAX_HEADS = 64
 LR_MIN, LR_MAX = 1e-6, 10.0
 NO_CORPUS = "no corpus yet — open a text file or choose Built-in"
+# what each run button does (its tooltip), and why one is disabled (added under it)
+TRAIN_TIP = "Train (F5)"
+PAUSE_TIP = "Pause or resume the run in progress"
+STOP_TIP = "End the run; its weights and curves are kept"
+RETRAIN_TIP = "Fresh weights with the current settings, as a new run"
+CANNOT_START = "Cannot start a run: "
+CORPUS_LOADING = "The corpus is still loading"
+RUN_IN_PROGRESS = "A run is in progress"
+NO_RUN = "No run is in progress"
+RUN_STOPPING = "The run is stopping"
 RETRAIN_HINT = "changes apply on Retrain"
 ERROR_COLOUR = "#c62828"
 _HINT_COLOUR = "#666666"
@@ -168,6 +178,7 @@ class SetupPanel(QWidget):
     stopRequested = Signal()
     retrainRequested = Signal()
     settingsChanged = Signal()
+    runButtonsChanged = Signal()  # the run buttons were set again: which work, and why not
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -176,6 +187,7 @@ class SetupPanel(QWidget):
         self._loading = False
         self._state = RunState.IDLE
         self._run_settings: dict | None = None  # of the run in progress, as RunInfo keeps them
+        self._why_not: dict[QPushButton, str] = {}  # each run button: why it is disabled, or ""
         self._bulk = False
         # the head count the user asked for: restored when n_embd allows it again
         self._wanted_heads = int(PRESETS[DEFAULT_PRESET]["n_head"])
@@ -353,18 +365,20 @@ class SetupPanel(QWidget):
         self.train_button.setObjectName("trainButton")
         self.train_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.train_button.setShortcut(QKeySequence(Qt.Key.Key_F5))
-        self.train_button.setToolTip("Train (F5)")
         self.pause_button = QPushButton("Pause")
         self.pause_button.setObjectName("pauseButton")
-        self.pause_button.setToolTip("Pause or resume the run in progress")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop))
-        self.stop_button.setToolTip("End the run; its weights and curves are kept")
         self.retrain_button = QPushButton("Retrain")
         self.retrain_button.setObjectName("retrainButton")
         self.retrain_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
-        self.retrain_button.setToolTip("Fresh weights with the current settings, as a new run")
+        self._run_tips = {
+            self.train_button: TRAIN_TIP,
+            self.pause_button: PAUSE_TIP,
+            self.stop_button: STOP_TIP,
+            self.retrain_button: RETRAIN_TIP,
+        }
         buttons = QGridLayout()
         buttons.addWidget(self.train_button, 0, 0)
         buttons.addWidget(self.pause_button, 0, 1)
@@ -527,14 +541,18 @@ class SetupPanel(QWidget):
 
     # --- run state and progress -----------------------------------------------------------
 
-    def set_state(self, state: RunState | str) -> None:
-        """A RunState (or its value); sets which run buttons work. Raises ValueError for
-        another value."""
+    def set_state(self, state: RunState | str, run_settings: dict | None = None) -> None:
+        """The run's state, a RunState (or its value), and the settings of the run in progress
+        (RunInfo.settings: GPTConfig and TrainConfig fields and "corpus"; None when none is
+        known), set together so that the run buttons and the retrain hint (shown while a run is
+        in progress and the form differs from its settings) are set once. Raises ValueError for
+        another state."""
         try:
             self._state = RunState(state)
         except ValueError:
             names = ", ".join(s.value for s in RunState)
             raise ValueError(f"unknown state {state!r}; use one of {names}") from None
+        self._run_settings = dict(run_settings) if run_settings else None
         self._update_buttons(self.errors())
         if self._state is RunState.STOPPING:
             self.progress_label.setText("stopping…")
@@ -542,12 +560,10 @@ class SetupPanel(QWidget):
     def state(self) -> RunState:
         return self._state
 
-    def set_run_settings(self, settings: dict | None) -> None:
-        """The settings of the run in progress (RunInfo.settings: GPTConfig and TrainConfig
-        fields and "corpus"), None when none is known: while a run is in progress, the retrain
-        hint shows when the form differs from them."""
-        self._run_settings = dict(settings) if settings else None
-        self._update_buttons(self.errors())
+    def why_not(self, button: QPushButton) -> str:
+        """Why this run button (train_button, pause_button, stop_button, retrain_button) is
+        disabled, as its tooltip says it; "" when it works. Raises KeyError for another widget."""
+        return self._why_not[button]
 
     def changes_from_run(self) -> list[str]:
         """Each setting of the form that differs from the run in progress, e.g. "n_layer 4 → 2"
@@ -762,13 +778,25 @@ class SetupPanel(QWidget):
                 self.preset_combo.setCurrentIndex(self.preset_combo.findData(match))
 
     def _update_buttons(self, problems: list[str]) -> None:
-        ready = not problems and self._corpus is not None and not self._loading
+        """Each run button works unless there is a reason why not, which its tooltip then adds
+        to what it does; runButtonsChanged tells whoever does the same (the Train menu)."""
+        if problems:
+            form = CANNOT_START + "; ".join(problems)
+        else:  # a missing corpus is a problem, unless it is on its way
+            form = CORPUS_LOADING if self._corpus is None else ""
         running = self._state is not RunState.IDLE
-        self.train_button.setEnabled(ready and not running)
-        self.retrain_button.setEnabled(ready)
-        # while stopping, Stop still cancels a Retrain waiting for the stop
-        self.pause_button.setEnabled(running and self._state is not RunState.STOPPING)
-        self.stop_button.setEnabled(running)
+        stopping = self._state is RunState.STOPPING
+        self._why_not = {
+            self.train_button: form or (RUN_IN_PROGRESS if running else ""),
+            self.pause_button: RUN_STOPPING if stopping else ("" if running else NO_RUN),
+            # while stopping, Stop still cancels a Retrain waiting for the stop
+            self.stop_button: "" if running else NO_RUN,
+            self.retrain_button: form,
+        }
+        for button, why in self._why_not.items():
+            button.setEnabled(not why)
+            tip = self._run_tips[button]
+            button.setToolTip(f"{tip}\n{why}" if why else tip)
         paused = self._state is RunState.PAUSED
         self.pause_button.setText("Resume" if paused else "Pause")
         icon = QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
@@ -779,6 +807,7 @@ class SetupPanel(QWidget):
             "The run in progress keeps its settings; Retrain starts a new run with these:\n"
             + "\n".join(changes)
         )
+        self.runButtonsChanged.emit()
 
 
 def _spin(name: str, low: int, high: int, tip: str) -> IntBox:

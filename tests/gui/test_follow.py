@@ -8,11 +8,12 @@ import signal
 import numpy as np
 import pytest
 
-from headwatch.core.cli import main
+from headwatch.core.cli import EXIT_INTERRUPTED, main
 from headwatch.core.follow import FollowUpdate
 from headwatch.core.lock import LOCK, lock_state
 from headwatch.core.runs import load_run
 from headwatch.gui.app import window_options
+from headwatch.gui.follow_bar import CLOSE_TEXT, STOP_TEXT
 from headwatch.gui.following import ago, describe, followed_evaluations, followed_steps
 from headwatch.gui.run_list import RunInfo
 from tests.core.test_cli import SMALL
@@ -111,6 +112,43 @@ def test_the_window_follows_a_run_as_it_is_written_and_outlives_its_writer(qtbot
     qtbot.waitUntil(lambda: lock_state(out)[1]["pid"] == os.getpid(), timeout=30_000)
     stop_training(qtbot, window)
     assert not (out / LOCK).exists()
+
+
+def test_a_followed_run_that_ends_is_closed_not_stopped_and_stays_on_show(qtbot, window, writer):
+    child, out = writer
+    controller = window.controller
+    statuses = []
+    controller.followChanged.connect(statuses.append)
+    qtbot.waitUntil(lambda: _has_weights(out), timeout=60_000)
+    assert controller.follow_run(out, interval_s=POLL_S)
+    qtbot.waitUntil(lambda: statuses and statuses[-1].state == "following", timeout=30_000)
+    run_id = controller.current.run_id
+    button, action = window.stop_follow_button, window.stop_follow_action
+    assert button.isVisible() and button.text() == "Stop following" and action.isEnabled()
+
+    child.send_signal(signal.SIGINT)  # Ctrl+C where it trains: it saves its step and ends
+    assert child.wait(timeout=60) == EXIT_INTERRUPTED
+    qtbot.waitUntil(lambda: statuses[-1].state == "ended", timeout=10_000)
+    final = load_run(out).step
+    ended = f"the run ended at step {final:,} — Train continues it here"
+    assert window.follow_label.text() == ended
+    assert window.setup.progress_label.text() == "the run ended"
+    # nothing trains it now: the bar offers to close the run, not to stop something
+    assert button.isVisible() and button.text() == "Close followed run"
+    assert action.text() == CLOSE_TEXT and action.isEnabled()
+    assert button.toolTip() == f"Stop watching {out}; the run stays on show"
+    qtbot.waitUntil(lambda: controller.last_inspection.step == final, timeout=10_000)
+
+    button.click()
+    assert not controller.is_following() and statuses[-1].state == "off"
+    assert not window.follow_bar.isVisible() and not action.isEnabled()
+    assert action.text() == STOP_TEXT  # for the next run followed
+    # the run stays on show, with its last weights, and Train would continue it here
+    assert controller.current.run_id == run_id and controller.current.label == "run"
+    assert controller.can_continue()
+    window.prompt_edit.setText("JULIET:")
+    qtbot.waitUntil(lambda: "".join(controller.last_inspection.tokens) == "JULIET:", timeout=10_000)
+    assert controller.last_inspection.step == final
 
 
 def test_following_a_folder_that_is_no_run_is_one_message(qtbot, window, tmp_path):

@@ -15,11 +15,19 @@ from headwatch.core.model import ConfigError, GPTConfig
 from headwatch.core.trainer import TrainConfig
 from headwatch.gui.messages import Progress, RunState
 from headwatch.gui.setup_panel import (
+    CANNOT_START,
+    CORPUS_LOADING,
     CUSTOM,
     ERROR_COLOUR,
     NO_CORPUS,
+    NO_RUN,
     PRESETS,
     RETRAIN_HINT,
+    RETRAIN_TIP,
+    RUN_IN_PROGRESS,
+    RUN_STOPPING,
+    STOP_TIP,
+    TRAIN_TIP,
     SetupPanel,
 )
 from tests.gui.conftest import stop_training
@@ -225,6 +233,29 @@ def test_states_set_the_buttons(ready):
         ready.set_state("running")
 
 
+def test_a_disabled_run_button_says_why_in_its_tooltip(panel, corpus):
+    no_corpus = CANNOT_START + NO_CORPUS
+    assert panel.why_not(panel.train_button) == no_corpus
+    assert panel.train_button.toolTip() == f"{TRAIN_TIP}\n{no_corpus}"
+    assert panel.why_not(panel.stop_button) == NO_RUN
+    assert panel.stop_button.toolTip() == f"{STOP_TIP}\n{NO_RUN}"
+    panel.set_corpus_loading("Loading corpus…")
+    assert panel.why_not(panel.retrain_button) == CORPUS_LOADING
+    panel.set_corpus(corpus)
+    for button, tip in ((panel.train_button, TRAIN_TIP), (panel.retrain_button, RETRAIN_TIP)):
+        assert panel.why_not(button) == "" and button.isEnabled() and button.toolTip() == tip
+    panel.lr_spin.setValue(0.0)  # let into the box so that the form can say why it will not do
+    why = panel.why_not(panel.retrain_button)
+    assert why == CANNOT_START + "; ".join(panel.errors()) and "learning rate" in why
+    assert panel.retrain_button.toolTip() == f"{RETRAIN_TIP}\n{why}"
+    panel.lr_spin.setValue(1e-3)
+    panel.set_state("training")
+    assert panel.why_not(panel.train_button) == RUN_IN_PROGRESS
+    assert panel.why_not(panel.pause_button) == panel.why_not(panel.stop_button) == ""
+    panel.set_state("stopping")
+    assert panel.why_not(panel.pause_button) == RUN_STOPPING and not panel.pause_button.isEnabled()
+
+
 def test_buttons_emit_their_signals(ready, qtbot):
     clicks = [
         (ready.train_button, ready.trainRequested),
@@ -380,7 +411,8 @@ def test_retrain_hint_shows_only_while_the_form_differs_from_the_run(ready):
     hint = ready.retrain_hint
     ready.set_state(RunState.TRAINING)
     assert not hint.isVisibleTo(ready)  # no run's settings known: nothing to compare
-    ready.set_run_settings(run_settings(ready))
+    settings = run_settings(ready)
+    ready.set_state(RunState.TRAINING, settings)
     assert not hint.isVisibleTo(ready)  # nothing changed
     layers = ready.layers_spin.value()
     ready.layers_spin.setValue(layers + 1)
@@ -397,9 +429,9 @@ def test_retrain_hint_shows_only_while_the_form_differs_from_the_run(ready):
     ready.set_corpus(Corpus(name="another", text=TEXT))  # Retrain would train on another text
     assert hint.isVisibleTo(ready)
     assert "corpus t → another" in hint.toolTip()
-    ready.set_state(RunState.PAUSED)
+    ready.set_state(RunState.PAUSED, settings)
     assert hint.isVisibleTo(ready)
-    ready.set_state(RunState.IDLE)  # the run has ended: no hint, as before
+    ready.set_state(RunState.IDLE, settings)  # the run has ended: no hint, as before
     assert not hint.isVisibleTo(ready)
 
 
