@@ -67,7 +67,7 @@ _TOOLTIPS = (
     "Δ val loss when knocked out (nats per character)",
     "Δ val loss keeping only this head in its layer (nats per character)",
 )
-ROW_PAD_PX = 4  # a row's height over the font's, px
+ROW_PAD_PX = 2  # a row's height over the font's, px
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers sort as numbers, not as their text
 _ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # index of the row's dict in HeadTable._rows
 _BAR_COLOUR = QColor(78, 121, 167, 48)  # the prediction bars' blue, faint behind the text
@@ -121,6 +121,7 @@ class HeadTable(QWidget):
         self._selected: tuple[int, int] | None = None
         self._quiet = False  # set while the table itself moves the selection or the ticks
         self._sample_desc = ""
+        self._step: int | None = None
         self._losses_desc = ""
 
         # one line: wrapped, it took three of a laptop tab's few rows
@@ -152,8 +153,11 @@ class HeadTable(QWidget):
         self._model.itemChanged.connect(self._on_item_changed)
         self._view = row_table("headTableView", self._model)
         self._view.verticalHeader().hide()
-        # compact rows: a 4×4 model's 16 heads in the few hundred pixels of a laptop's tab
-        self._view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + ROW_PAD_PX)
+        # compact rows: a 4×4 model's 16 heads in the few hundred pixels of a laptop's tab (the
+        # style's least height would add a row's worth over 8 rows)
+        row_px = self.fontMetrics().height() + ROW_PAD_PX
+        self._view.verticalHeader().setMinimumSectionSize(row_px)
+        self._view.verticalHeader().setDefaultSectionSize(row_px)
         self._view.setSortingEnabled(True)
         self._view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self._share_delegate = _ShareDelegate(self._view)
@@ -172,6 +176,8 @@ class HeadTable(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 2, 8, 2)
+        layout.setSpacing(2)  # the style's 6 px over the table are a third of a laptop's row
+        top.setSpacing(6)  # the buttons keep the style's room between them
         layout.addLayout(top)
         layout.addWidget(self._view, 1)
 
@@ -184,15 +190,17 @@ class HeadTable(QWidget):
         base: dict | None = None,
         classes: tuple[str, ...] = (),
         losses_desc: str = "",
+        step: int | None = None,
     ) -> None:
         """One row per head: dicts as core.head_report.HeadReport.rows (layer, head 0-based,
         label, kind, offset, further, classes, same_char, delta_loss, delta_loss_kept_only);
         base: the base rates in the same keys; classes: the class names of "classes".
-        sample_desc ("64 validation windows") and losses_desc go into the caption. Keeps the
-        sort order, the selected head and the knocked-out ticks."""
+        sample_desc ("64 validation windows") goes into the caption, the step of the weights
+        measured into its short forms where that does not fit, and losses_desc into its
+        tooltip. Keeps the sort order, the selected head and the knocked-out ticks."""
         self._rows = [dict(row) for row in rows]
         self._base, self._classes = dict(base or {}), tuple(classes)
-        self._sample_desc, self._losses_desc = sample_desc, losses_desc
+        self._sample_desc, self._step, self._losses_desc = sample_desc, step, losses_desc
         self._quiet = True
         try:
             self._model.setRowCount(0)
@@ -208,6 +216,7 @@ class HeadTable(QWidget):
     def clear(self) -> None:
         self._rows = []
         self._sample_desc = self._losses_desc = ""
+        self._step = None
         self._quiet = True
         try:
             self._model.setRowCount(0)
@@ -353,16 +362,19 @@ class HeadTable(QWidget):
             self.headSelected.emit(*head)
 
     def _update_caption(self, busy: bool) -> None:
+        text, shorts = _CAPTION_EMPTY, ("Not analysed yet",)
         if busy:
-            text = f"{_CAPTION} — analysing…"
+            text, shorts = f"{_CAPTION} — analysing…", ("Analysing the heads…",)
         elif self._rows and self._sample_desc:
-            text = f"{_CAPTION} — over {self._sample_desc}"
+            text, shorts = f"{_CAPTION} — over {self._sample_desc}", ()
+            if self._step is not None:
+                shorts = (f"{_CAPTION} at step {self._step:,}", f"Step {self._step:,}")
         elif self._rows:
-            text = _CAPTION
-        else:
-            text = _CAPTION_EMPTY
+            text, shorts = _CAPTION, ()
         self._caption.setText(text)
-        # the caption wraps on a laptop's narrow tab: how the Δ columns were measured is a tip
+        # beside the buttons the whole caption does not fit the tab, on a laptop or a desktop:
+        # a short form reads whole, and the tooltip has the whole and how Δ was measured
+        self._caption.set_short_text(*shorts)
         self._caption.setToolTip(
             self._losses_desc or "Δ loss columns: press Measure knockout losses"
         )

@@ -87,7 +87,14 @@ class HeadsPanel(QSplitter):
         losses = ""
         if report.base_loss is not None:
             losses = f"Δ: {report.ablation}-ablation, from val loss {report.base_loss:.3f}"
-        self.table.set_stats(report.rows, report.description, report.base, report.classes, losses)
+        self.table.set_stats(
+            report.rows,
+            report.description,
+            report.base,
+            report.classes,
+            losses,
+            step=report.step,
+        )
         self._show_lines()
         self._show_profile()
 

@@ -60,6 +60,8 @@ class KnockoutBar(QWidget):
             self._text.setText(f"Knocked out: {head_names(heads)}")
         else:
             self._text.setText(_NONE_OUT)
+        # many heads do not fit beside the buttons: their count reads whole, the tooltip names them
+        self._text.set_short_text(f"{len(heads)} heads knocked out" if len(heads) > 1 else "")
         self._restore.setEnabled(bool(heads))
         self._combo.blockSignals(True)
         self._combo.setCurrentIndex(self._combo.findData(state.ablation))

@@ -23,6 +23,11 @@ _HINT = "Analyse the heads, then pick one to see its profile"
 _CLASS_TICKS = {"vowel": "V", "consonant": "C", "space": "␣", "newline": "⏎",
                 "punctuation": ".", "upper case": "A", "digit": "9", "other": "?"}  # fmt: skip
 _CLASS_KEY = "V vowel, C consonant, A upper case, 9 digit, . punctuation, ? other"
+_NOTES_TIP = (
+    "In brackets: chance, a head that attends evenly to every key it can see.\n"
+    "same char: attention on keys holding the query's own character; first: on the first "
+    "position;\nevenness: the attention's entropy over the most it could be (1: even)"
+)
 _OFFSET_TICKS = (0, 1, 2, 3, 4, 6, 8, 12, 16)  # every offset's bar, but room for these names
 _TICK_FONT_PT = 8
 _TITLE_PX = 15  # a 9 pt line
@@ -62,9 +67,10 @@ class ProfileView(QWidget):
             f"Blue: this head · grey: chance (an even spread) · key classes: {_CLASS_KEY}"
         )
         self._view.setBackground("w")
-        # the head and its figures on one line, cut short where narrow (whole in its tooltip):
-        # on a laptop the plots need the height
+        # the head and its figures on one line, the figures alone where narrow (whole in its
+        # tooltip): on a laptop the plots need the height
         self._notes = ElidedLabel(objectName="profileNotes")
+        self._notes.setToolTip(_NOTES_TIP)
         self._offsets = _bar_plot("Where: offset back", "attention")
         self._classes = _bar_plot("What: key class", "share")
         self._wide: bool | None = None  # the plots side by side (True) or stacked
@@ -126,12 +132,14 @@ class ProfileView(QWidget):
         self._offsets.getAxis("bottom").setTicks(
             [[(i, n) for i, n in enumerate(names) if not n.isdigit() or int(n) in _OFFSET_TICKS]]
         )
-        self._notes.setText(
-            f"Layer {layer + 1} · Head {head + 1} — {row['label']} · "
+        shares = (
             f"same char {row['same_char'] * 100:.0f}% ({base['same_char'] * 100:.0f}%) · "
-            f"first {row['first'] * 100:.0f}% ({base['first'] * 100:.0f}%) · "
-            f"evenness {row['evenness']:.2f}"
+            f"first {row['first'] * 100:.0f}% ({base['first'] * 100:.0f}%)"
         )
+        figures = f"{shares} · evenness {row['evenness']:.2f}"
+        self._notes.setText(f"Layer {layer + 1} · Head {head + 1} — {row['label']} · {figures}")
+        # the lines view beside it names the head and its label: where narrow, the figures only
+        self._notes.set_short_text(figures, shares)
         self._stack.setCurrentIndex(1)
 
     @staticmethod

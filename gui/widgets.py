@@ -103,22 +103,25 @@ class ElidedLabel(QLabel):
 
     def __init__(self, text: str = "", parent: QWidget | None = None, **kwargs) -> None:
         super().__init__(text, parent, **kwargs)
-        self._short = ""
+        self._shorts: tuple[str, ...] = ()
         self.setWordWrap(False)
         # any width: the text is cut to fit, so the label never forces its layout wider
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
-    def set_short_text(self, short: str) -> None:
-        """A shorter form of the text, drawn where the text does not fit ("" for none)."""
-        self._short = short
+    def set_short_text(self, *shorts: str) -> None:
+        """Shorter forms of the text, longest first, drawn where the text does not fit (none,
+        or "", for none)."""
+        self._shorts = tuple(short for short in shorts if short)
         self.update()
 
     def shown_text(self) -> str:
-        """The text as drawn: whole, else its short form, cut short with "…" to the label's
-        width if need be."""
+        """The text as drawn: whole, else the first of its short forms that fits (the last
+        where none does), cut short with "…" to the label's width if need be."""
         width, metrics, text = self.contentsRect().width(), self.fontMetrics(), self.text()
-        if self._short and metrics.horizontalAdvance(text) > width:
-            text = self._short
+        for short in self._shorts:
+            if metrics.horizontalAdvance(text) <= width:
+                break
+            text = short
         return metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
 
     def is_elided(self) -> bool:
