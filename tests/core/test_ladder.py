@@ -249,13 +249,18 @@ def test_cli_ladder_refuses_a_missing_corpus_and_a_file_as_out(tmp_path, capsys)
     assert "is not a folder" in capsys.readouterr().err
 
 
-def test_cli_ladder_resume_skips_continues_and_trains_the_rest(tmp_path, capsys):
+def _stopped_cli_ladder(tmp_path, iters: int) -> tuple[list, list[str]]:
+    """A ladder of 4 steps a stage stopped at step 2 of its second stage, and the `headwatch
+    ladder` command line of the same ladder with `iters` steps a stage: (stage folders, argv)."""
     corpus_file = write_corpus(tmp_path)
     out = tmp_path / "ladder"
     _stopped_ladder(load_corpus(str(corpus_file)), out, 4, "one-head", 2, STAGES[:2])
-    folders = stage_dirs(out)
-    argv = ["ladder", "--corpus", str(corpus_file), "--iters", "4", "--eval-iters", "1"]
-    argv += ["--seed", "5", "--device", "cpu", "--out", str(out)]
+    argv = ["ladder", "--corpus", str(corpus_file), "--iters", str(iters), "--eval-iters", "1"]
+    return stage_dirs(out), [*argv, "--seed", "5", "--device", "cpu", "--out", str(out)]
+
+
+def test_cli_ladder_resume_skips_continues_and_trains_the_rest(tmp_path, capsys):
+    folders, argv = _stopped_cli_ladder(tmp_path, 4)
     assert main(argv) == 2  # without --resume: refused, and told how to continue
     err = capsys.readouterr().err
     assert "already holds a run — continue that ladder (--resume)" in err
@@ -274,15 +279,12 @@ def test_cli_ladder_resume_skips_continues_and_trains_the_rest(tmp_path, capsys)
 
 
 def test_cli_ladder_refuses_to_continue_another_ladder(tmp_path, capsys):
-    corpus_file = write_corpus(tmp_path)
-    out = tmp_path / "ladder"
-    _stopped_ladder(load_corpus(str(corpus_file)), out, 4, "one-head", 2, STAGES[:2])
-    before = _stamps(out)
-    argv = ["ladder", "--corpus", str(corpus_file), "--iters", "8", "--eval-iters", "1"]
-    assert main([*argv, "--seed", "5", "--device", "cpu", "--out", str(out), "--resume"]) == 2
+    folders, argv = _stopped_cli_ladder(tmp_path, 8)
+    before = _stamps(folders[0].parent)
+    assert main([*argv, "--resume"]) == 2
     err = capsys.readouterr().err
     assert "01-bigram: was trained with --iters 4 (this ladder: 8)" in err
-    assert len(err.splitlines()) == 1 and _stamps(out) == before
+    assert len(err.splitlines()) == 1 and _stamps(folders[0].parent) == before
 
 
 def test_cli_ladder_needs_out(capsys):
