@@ -132,9 +132,9 @@ def test_headwatch_follow_results_on_stdout_notes_on_stderr(tmp_path):
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            bufsize=0,  # unbuffered: communicate() then reads all that readline() left
         )
-        first = follower.stdout.readline()  # the follower has polled the live run
+        first = follower.stdout.readline().decode()  # the follower has polled the live run
         writer.send_signal(signal.SIGINT)  # stops after the step in flight, saves, unlocks
         writer.communicate(timeout=120)  # read to its end: a full pipe would hold it
         assert writer.returncode == 130
@@ -144,6 +144,7 @@ def test_headwatch_follow_results_on_stdout_notes_on_stderr(tmp_path):
             if child is not None and child.poll() is None:
                 child.kill()
                 child.wait()
+    rest, err = rest.decode(), err.decode()
     assert follower.returncode == 0, err
     lines = [first.rstrip("\n"), *rest.splitlines()]
     step = load_run(out).step
