@@ -233,8 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "follow",
         "follow a run another process is training (here, on a share or a synced folder)",
-        description="Prints each evaluation and each new weights snapshot as they land; ends "
-        "when the run ends (Ctrl+C stops following; the run is never touched).",
+        description="Prints each evaluation and each new weights snapshot as they land, and "
+        "ends when the run ends (Ctrl+C stops following; the run is never touched). As in the "
+        "other commands, results go to stdout, here what the run produced: its evaluations, "
+        "its new weights snapshots and its end, a line each; notes go to stderr: what the "
+        "follower sees (following, waiting, no update for a while, the writer gone).",
     )
     _number(follow, "--interval", "SECONDS", "seconds between looks", 1.0)
     stale = "seconds without a change that count as stale"
@@ -260,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     _number(ladder, "--seed", "N", seeded, t.seed)
     _device_option(ladder, t.device)
     _out_option(ladder, "folder to hold one run folder per stage")
+    resume = (
+        "continue the ladder in --out (same --corpus, --iters, --eval-iters, --seed): skip its "
+        "finished stages, continue a stopped one from its checkpoint, train the rest"
+    )
+    ladder.add_argument("--resume", action="store_true", help=resume)
     return parser
 
 
@@ -668,6 +676,7 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
     bar = _ProgressBar(sys.stderr)
     last = None
     started, first_step, elapsed_before = time.perf_counter(), trainer.step, trainer.elapsed
+    evaluated_before = trainer.eval_seconds
     try:
         for p in train_into_run(trainer, writer, control, steps):
             if board is not None:
@@ -696,11 +705,15 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
     if interrupts.signum is not None:
         print(f"stopped at step {writer.saved_step}; saved in {args.out}", file=sys.stderr)
         return interrupts.exit_code
-    wall = time.perf_counter() - args.started  # set-up, steps, evaluations and saving
+    wall = time.perf_counter() - args.started
     if last is not None:
-        # training speed: this session's steps over its seconds in steps (trainer.elapsed), so
-        # set-up, evaluations and saving are not in it; set-up is said on its own
+        # training speed: this session's steps over its seconds in steps (trainer.elapsed, what
+        # the window's tok/s uses); the other parts of the wall time are said apart, each
+        # measured where it happens, and "other" is what is left (the loop, printing)
         train_s = trainer.elapsed - elapsed_before
+        set_up = started - args.started
+        evaluations = trainer.eval_seconds - evaluated_before
+        other = max(0.0, wall - set_up - train_s - evaluations - writer.saving_seconds)
         tokens = (
             (trainer.step - first_step)
             * trainer.config.batch_size
@@ -710,7 +723,8 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
         print(
             f"done: {trainer.step} steps{resumed}, train {last.train_estimate:.4f}, "
             f"val {last.val_estimate:.4f}, {tokens / max(train_s, 1e-9):,.0f} tok/s over "
-            f"{train_s:.1f}s of training; set-up {started - args.started:.1f}s, "
+            f"{train_s:.1f}s of training; set-up {set_up:.1f}s, evaluations "
+            f"{evaluations:.1f}s, saving {writer.saving_seconds:.1f}s, other {other:.1f}s, "
             f"{wall:.1f}s wall in all; saved in {args.out}"
         )
     return 0
@@ -950,7 +964,8 @@ FOLLOW_SAYS = {
 
 
 def cmd_follow(args: argparse.Namespace) -> int:
-    """Evaluations on stdout as they land, states on stderr; 0 when the run ends."""
+    """What the run produced on stdout as it lands (evaluations, weights snapshots, its end),
+    the follower's states on stderr; 0 when the run ends."""
     if not (args.interval > 0 and args.stale_after > 0):
         raise ConfigError("--interval and --stale-after must be more than 0 seconds")
     follower = RunFollower(args.run, stale_after_s=args.stale_after)
@@ -961,17 +976,17 @@ def cmd_follow(args: argparse.Namespace) -> int:
                 if row.val is not None:
                     print(f"step {row.step:>6}  train {row.train:.4f}  val {row.val:.4f}")
             if update.snapshot is not None:
-                print(f"weights of step {update.snapshot.step}", file=sys.stderr)
+                print(f"weights of step {update.snapshot.step}")
             if update.state == "ended":
-                print(f"the run ended at step {update.step}", file=sys.stderr)
+                print(f"the run ended at step {update.step}")
                 return 0
+            sys.stdout.flush()  # before a note, so both streams into one file keep their order
             says = FOLLOW_SAYS.get(update.state, "following")
             if says != said:
                 idle_s = update.idle_s
                 idle = f"{idle_s / 60:.0f} min" if idle_s >= 60 else f"{idle_s:.0f} s"
                 print(f"headwatch: {says.format(idle=idle)}", file=sys.stderr, flush=True)
                 said = says
-            sys.stdout.flush()
     except KeyboardInterrupt:
         return 0
     return 0
@@ -988,13 +1003,40 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         raise ConfigError(f"--eval-iters must be at least 1, got {args.eval_iters}")
     control = TrainControl()
     at: dict = {}  # the stage in flight and its last step, for the message of a stop
+    saved: dict[str, int] = {}  # stage name -> the step a stage continues from
+    corpus_said = False
+
+    def said_corpus() -> None:
+        """The corpus line, once, before the first stage is named: by then all input is
+        checked, so bad input stays one line."""
+        nonlocal corpus_said
+        if not corpus_said:
+            print(corpus.summary(), file=sys.stderr)
+            corpus_said = True
+
+    def on_found(stage: Stage, step: int, row: LadderRow | None) -> None:
+        said_corpus()
+        folder = stage_dirs(args.out, STAGES)[STAGES.index(stage)]
+        if row is not None:
+            print(
+                f"{stage.label}: finished before (val {row.val:.4f}) in {folder}; skipped",
+                file=sys.stderr,
+            )
+        else:
+            saved[stage.name] = step
+            print(f"{stage.label}: stopped at step {step} in {folder}; continuing", file=sys.stderr)
 
     def on_stage(stage: Stage, row: LadderRow | None) -> None:
-        if stage is STAGES[0] and row is None:  # all input checked: bad input stays one line
-            print(corpus.summary(), file=sys.stderr)
+        said_corpus()
         if row is None:
-            at.update(stage=stage, step=0)
-            print(f"{stage.label}: training {args.iters} steps", file=sys.stderr, flush=True)
+            step = saved.get(stage.name, 0)
+            at.update(stage=stage, step=step)
+            more = f" more (to {args.iters})" if step else ""
+            print(
+                f"{stage.label}: training {args.iters - step} steps{more}",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             print(
                 f"{stage.label}: {row.parameters:,} parameters, train {row.train:.4f}, "
@@ -1032,6 +1074,8 @@ def cmd_ladder(args: argparse.Namespace) -> int:
                 device=args.device,
                 on_progress=on_progress,
                 control=control,
+                resume=args.resume,
+                on_found=on_found,
             )
         except TrainingDiverged as exc:
             print(f"headwatch: {exc}", file=sys.stderr)
@@ -1039,7 +1083,8 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print(
                 f"headwatch: {interrupts.quit_at_once()}; the finished stages and the last "
-                f"checkpoint of the stage in flight are kept in {args.out}",
+                f"checkpoint of the stage in flight are kept in {args.out} (--resume continues "
+                "them)",
                 file=sys.stderr,
             )
             return interrupts.exit_code
@@ -1047,7 +1092,8 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         print(format_table(rows))
     if interrupts.signum is not None:
         print(
-            f"stopped: {len(rows)} of {len(STAGES)} stages finished; {where()}",
+            f"stopped: {len(rows)} of {len(STAGES)} stages finished; {where()}"
+            + ("; the same command with --resume continues it" if "stage" in at else ""),
             file=sys.stderr,
         )
         return interrupts.exit_code

@@ -165,6 +165,8 @@ class RunWriter:
         # weight snapshots kept while training (core.snapshot_store); None: none kept
         self.snapshots: SnapshotStore | None = None
         self._made_folder = False
+        # seconds core.session.train_into_run spent writing checkpoints, snapshots and metrics
+        self.saving_seconds = 0.0
 
     @property
     def notes(self) -> list[str]:

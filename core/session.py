@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 
 from headwatch.core.control import TrainControl
@@ -26,7 +28,7 @@ def train_into_run(
     last good checkpoint stays on disk. Raises RunLocked when another process trains the run,
     RunWriteError when a write fails, OutOfMemory when a step does not fit in memory. A run
     created for this training whose first step fails is removed (writer.discard): no folder is
-    left that holds no training.
+    left that holds no training. The seconds spent writing are added to writer.saving_seconds.
     """
     writer.lock.acquire()
     if writer.saved_step is None and trainer.step > 0:
@@ -36,13 +38,19 @@ def train_into_run(
 
     def save() -> None:
         if trainer.step != writer.saved_step:
-            writer.save_checkpoint(trainer)
+            with _saving(writer):
+                writer.save_checkpoint(trainer)
 
     def snapshot(is_eval: bool, last: bool = False) -> None:
         store = writer.snapshots
         kind = store and (store.wants(trainer.step, is_eval) or ("timed" if last else None))
         if kind:
-            store.write(trainer.step, trainer.elapsed, trainer.model.state_dict(), kind)
+            with _saving(writer):
+                store.write(trainer.step, trainer.elapsed, trainer.model.state_dict(), kind)
+
+    def append(row: MetricRow) -> None:
+        with _saving(writer):
+            writer.append(row)
 
     try:
         if trainer.step == 0:
@@ -51,7 +59,7 @@ def train_into_run(
         for progress in trainer.run(control, steps):
             snapshot(progress.is_eval)
             if progress.is_eval:
-                writer.append(
+                append(
                     MetricRow(
                         progress.step,
                         progress.elapsed,
@@ -61,7 +69,7 @@ def train_into_run(
                 )
                 save()
             else:
-                writer.append(MetricRow(progress.step, progress.elapsed, loss=progress.loss))
+                append(MetricRow(progress.step, progress.elapsed, loss=progress.loss))
             yield progress
         save()
         snapshot(False, last=True)
@@ -85,3 +93,13 @@ def train_into_run(
         else:
             kept = "nothing was saved"
         raise out_of_memory(trainer, kept)
+
+
+@contextlib.contextmanager
+def _saving(writer: RunWriter) -> Iterator[None]:
+    """Adds the seconds the block takes to writer.saving_seconds."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        writer.saving_seconds += time.perf_counter() - started

@@ -146,6 +146,9 @@ class Trainer:
         self._batch_rng = torch.Generator().manual_seed(train_config.seed)
         self.step = 0
         self.elapsed = 0.0
+        # seconds in estimate_loss, by this trainer only (not saved with the run): training
+        # speed is measured over `elapsed` alone, so a summary says these seconds apart
+        self.eval_seconds = 0.0
         self.snapshots = snapshots
         self.snapshot_every_s = snapshot_every_s
         self._last_snapshot = 0.0
@@ -236,7 +239,9 @@ class Trainer:
         """Mean loss over eval_iters batches per split (fixed seed: evals are comparable).
 
         Under torchrun each rank computes its slice of every (global) batch and the sums are
-        all-reduced: each rank pays 1/world_size of the evaluation."""
+        all-reduced: each rank pays 1/world_size of the evaluation. The seconds it takes are
+        added to eval_seconds."""
+        started = time.perf_counter()
         self.model.eval()
         sums = []
         for split in ("train", "val"):
@@ -252,6 +257,7 @@ class Trainer:
             sums = self.distributed.sum(sums)
         self.model.train()
         train, val = (v / (world * self.config.eval_iters) for v in sums)
+        self.eval_seconds += time.perf_counter() - started
         return {"train": train, "val": val}
 
     def run(

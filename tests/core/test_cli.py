@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -73,6 +74,30 @@ def test_the_summary_speed_is_training_alone_and_set_up_is_said_apart(tmp_path, 
     set_up = float(done.split("; set-up ")[1].split("s, ")[0])
     wall = float(done.split("s, ")[-1].split("s wall in all")[0])
     assert wall >= set_up
+
+
+def _seconds(done: str) -> dict[str, float]:
+    """The summary's parts of the wall time: {"training": s, "set-up": s, ..., "wall": s}."""
+    parts = dict(re.findall(r"(set-up|evaluations|saving|other) (\d+\.\d)s", done))
+    parts["training"] = done.split(" tok/s over ")[1].split("s of training")[0]
+    parts["wall"] = done.split("s, ")[-1].split("s wall in all")[0]
+    return {name: float(value) for name, value in parts.items()}
+
+
+def test_the_summary_names_every_part_of_the_wall_time(tmp_path, capsys):
+    """A user's baby run ended "over 70.1s of training; set-up 2.1s, 116.9s wall", leaving the
+    45 s of its periodic evaluations unexplained. Many batches per evaluation here, so
+    evaluating outlasts training, as in that run; every part is named and they add up."""
+    out = tmp_path / "run"
+    argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--eval-iters", "200"]
+    assert main([*argv, "--out", str(out)]) == 0
+    done = capsys.readouterr().out.strip().splitlines()[-1]
+    parts = _seconds(done)
+    assert set(parts) == {"set-up", "training", "evaluations", "saving", "other", "wall"}
+    wall = parts.pop("wall")
+    assert sum(parts.values()) == pytest.approx(wall, abs=0.3)  # each part rounded to 0.1 s
+    assert parts["evaluations"] > parts["training"]
+    assert load_run(out).metrics[-1].elapsed == pytest.approx(parts["training"], abs=0.06)
 
 
 def test_inspect_json_schema(run_dir, capsys):

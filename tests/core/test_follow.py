@@ -15,7 +15,7 @@ import pytest
 from headwatch.core.cli import main
 from headwatch.core.follow import RunFollower
 from headwatch.core.lock import LOCK
-from headwatch.core.runs import RunWriter
+from headwatch.core.runs import RunWriter, load_run
 from headwatch.core.session import train_into_run
 from headwatch.core.snapshot_store import SnapshotStore, list_snapshots, load_snapshot
 from headwatch.core.storage import RunError
@@ -105,15 +105,56 @@ def test_following_a_folder_that_is_no_run_is_one_error(tmp_path):
 
 
 def test_headwatch_follow_prints_the_evaluations_of_a_run_and_its_end(tmp_path, capsys):
+    """What the run produced, its end included, is follow's result: all on stdout (the end and
+    the weights went to stderr, apart from the evaluations)."""
     out = tmp_path / "run"
     argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]
     assert main(argv) == 0  # evaluations at 6 and 12
     capsys.readouterr()
     assert main(["follow", str(out), "--interval", "0.01"]) == 0
     captured = capsys.readouterr()
-    evals = [line.split()[1] for line in captured.out.splitlines()]
-    assert evals == ["6", "12"]
-    assert captured.err.splitlines()[-1] == "the run ended at step 12"
+    lines = captured.out.splitlines()
+    assert [line.split()[:2] for line in lines[:2]] == [["step", "6"], ["step", "12"]]
+    assert lines[2:] == ["weights of step 12", "the run ended at step 12"]
+    assert captured.err == ""
+
+
+def test_headwatch_follow_results_on_stdout_notes_on_stderr(tmp_path):
+    """A live run, followed by another process until the run is stopped (Ctrl+C): stdout holds
+    only the run's evaluations, weights and end; stderr only the follower's own notes."""
+    out = tmp_path / "run"
+    writer = start_writer(tmp_path, out, "0", stdout=subprocess.PIPE)
+    follower = None
+    try:
+        next(_eval_lines(writer, 10))
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "headwatch", "follow", str(out), "--interval", "0.05"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,  # unbuffered: communicate() then reads all that readline() left
+        )
+        first = follower.stdout.readline().decode()  # the follower has polled the live run
+        writer.send_signal(signal.SIGINT)  # stops after the step in flight, saves, unlocks
+        writer.communicate(timeout=120)  # read to its end: a full pipe would hold it
+        assert writer.returncode == 130
+        rest, err = follower.communicate(timeout=120)
+    finally:
+        for child in (writer, follower):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
+    rest, err = rest.decode(), err.decode()
+    assert follower.returncode == 0, err
+    lines = [first.rstrip("\n"), *rest.splitlines()]
+    step = load_run(out).step
+    assert lines[-1] == f"the run ended at step {step}"
+    evals = [int(line.split()[1]) for line in lines if line.startswith("step ")]
+    weights = [int(line.split()[-1]) for line in lines if line.startswith("weights of step ")]
+    assert evals == list(range(10, step + 1, 10))
+    assert weights and weights == sorted(weights) and weights[-1] <= step
+    assert len(evals) + len(weights) + 1 == len(lines)  # nothing else on stdout
+    assert err.splitlines() == ["headwatch: following"]
 
 
 def _missing(tmp_path):

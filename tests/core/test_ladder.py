@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 
 from headwatch.core.cli import main
+from headwatch.core.control import TrainControl
+from headwatch.core.corpus import Corpus, load_corpus
 from headwatch.core.ladder import (
     BATCH_SIZE,
     BLOCK_SIZE,
@@ -20,8 +23,8 @@ from headwatch.core.ladder import (
     train_config,
 )
 from headwatch.core.model import GPT, ConfigError
-from headwatch.core.runs import RunError, is_run_dir, load_run
-from tests.helpers import small_corpus, write_corpus
+from headwatch.core.runs import RunError, file_stamp, is_run_dir, load_run
+from tests.helpers import TEXT, small_corpus, write_corpus
 
 VOCAB = 65
 FAST = dict(eval_iters=1, device="cpu")
@@ -108,6 +111,86 @@ def test_a_second_ladder_into_the_same_folder_is_refused_before_training(tmp_pat
     assert not started
 
 
+def _stopped_ladder(corpus, out, iters: int, stop_in: str, stop_at: int, stages=STAGES):
+    """A ladder stopped (as by Ctrl+C) at step stop_at of stage stop_in: the stages before it
+    finished, that one saved at stop_at, none after it begun. Returns its rows."""
+    control = TrainControl()
+
+    def on_progress(stage, p):
+        if stage.name == stop_in and p.step == stop_at:
+            control.stop()
+
+    return run_ladder(
+        corpus, iters, out, 5, stages=stages, on_progress=on_progress, control=control, **FAST
+    )
+
+
+def _stamps(folder):
+    return {p.relative_to(folder): file_stamp(p) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_stopped_ladder_continues_where_it_stopped(tmp_path):
+    corpus, out, stages = small_corpus(), tmp_path / "ladder", STAGES[:3]
+    first = _stopped_ladder(corpus, out, 6, "one-head", 3, stages)
+    done, stopped, untouched = stage_dirs(out, stages)
+    assert [r.stage for r in first] == ["bigram"]
+    assert load_run(stopped).step == 3 and not untouched.exists()
+    before = _stamps(done)
+    found, steps = [], {}
+    rows = run_ladder(
+        corpus,
+        6,
+        out,
+        5,
+        stages=stages,
+        resume=True,
+        on_found=lambda stage, step, row: found.append((stage.name, step, row)),
+        on_progress=lambda stage, p: steps.setdefault(stage.name, []).append(p.step),
+        **FAST,
+    )
+    assert found == [("bigram", 6, first[0]), ("one-head", 3, None)]
+    assert rows[0] == first[0]  # read back from its folder, time included
+    assert _stamps(done) == before  # the finished stage is left alone
+    assert "bigram" not in steps
+    assert sorted(set(steps["one-head"])) == [4, 5, 6]  # from its checkpoint on
+    assert sorted(set(steps["four-heads"])) == list(range(1, 7))
+    assert [r.stage for r in rows] == [s.label for s in stages]
+    for row, folder in zip(rows, (done, stopped, untouched), strict=True):
+        record = load_run(folder)
+        assert record.step == 6 and record.metrics[-1].val == row.val
+        assert [m.step for m in record.metrics if m.loss is not None] == list(range(1, 7))
+        assert row.seconds > 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (dict(iters=7), "--iters 6 (this ladder: 7)"),
+        (dict(seed=6), "--seed 5 (this ladder: 6)"),
+        (dict(eval_iters=2), "--eval-iters 1 (this ladder: 2)"),
+        (dict(corpus=Corpus(name="other", text=TEXT.upper() + TEXT)), "another corpus (test,"),
+    ],
+)
+def test_a_ladder_of_other_settings_is_not_continued_and_left_alone(tmp_path, change, message):
+    out = tmp_path / "ladder"
+    _stopped_ladder(small_corpus(), out, 6, "one-head", 3, STAGES[:2])
+    before = _stamps(out)
+    settings = {"corpus": small_corpus(), "iters": 6, "seed": 5, **FAST, **change}
+    corpus, iters = settings.pop("corpus"), settings.pop("iters")
+    started = []
+    with pytest.raises(RunError, match=re.escape(message)) as refused:
+        run_ladder(corpus, iters, out, on_stage=lambda s, r: started.append(s), resume=True,
+                   **settings)  # fmt: skip
+    assert "nothing was changed" in str(refused.value)
+    assert not started and _stamps(out) == before
+
+
+def test_resume_needs_a_ladder_to_continue(tmp_path):
+    with pytest.raises(RunError, match="holds no stage of a ladder to continue"):
+        run_ladder(small_corpus(), 2, tmp_path, resume=True, **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_budget_is_refused():
     with pytest.raises(ConfigError, match="iters must be a whole number of at least 1"):
         run_ladder(small_corpus(), 0, "/nonexistent", **FAST)
@@ -164,6 +247,44 @@ def test_cli_ladder_refuses_a_missing_corpus_and_a_file_as_out(tmp_path, capsys)
     argv = ["ladder", "--corpus", str(write_corpus(tmp_path)), "--out", str(target)]
     assert main(argv) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def _stopped_cli_ladder(tmp_path, iters: int) -> tuple[list, list[str]]:
+    """A ladder of 4 steps a stage stopped at step 2 of its second stage, and the `headwatch
+    ladder` command line of the same ladder with `iters` steps a stage: (stage folders, argv)."""
+    corpus_file = write_corpus(tmp_path)
+    out = tmp_path / "ladder"
+    _stopped_ladder(load_corpus(str(corpus_file)), out, 4, "one-head", 2, STAGES[:2])
+    argv = ["ladder", "--corpus", str(corpus_file), "--iters", str(iters), "--eval-iters", "1"]
+    return stage_dirs(out), [*argv, "--seed", "5", "--device", "cpu", "--out", str(out)]
+
+
+def test_cli_ladder_resume_skips_continues_and_trains_the_rest(tmp_path, capsys):
+    folders, argv = _stopped_cli_ladder(tmp_path, 4)
+    assert main(argv) == 2  # without --resume: refused, and told how to continue
+    err = capsys.readouterr().err
+    assert "already holds a run — continue that ladder (--resume)" in err
+    assert len(err.splitlines()) == 1
+    assert main([*argv, "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert "bigram: finished before (val " in captured.err
+    assert f") in {folders[0]}; skipped" in captured.err
+    assert f"one head (size 32): stopped at step 2 in {folders[1]}; continuing" in captured.err
+    assert "one head (size 32): training 2 steps more (to 4)" in captured.err
+    assert "4 heads of 8: training 4 steps\n" in captured.err
+    assert "bigram: training" not in captured.err
+    table = captured.out.strip().splitlines()
+    assert len(table) == 2 + len(STAGES) and "| —" not in table[2]  # the time was kept
+    assert all(load_run(folder).step == 4 for folder in folders)
+
+
+def test_cli_ladder_refuses_to_continue_another_ladder(tmp_path, capsys):
+    folders, argv = _stopped_cli_ladder(tmp_path, 8)
+    before = _stamps(folders[0].parent)
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "01-bigram: was trained with --iters 4 (this ladder: 8)" in err
+    assert len(err.splitlines()) == 1 and _stamps(folders[0].parent) == before
 
 
 def test_cli_ladder_needs_out(capsys):

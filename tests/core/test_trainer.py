@@ -192,3 +192,19 @@ def test_an_untrained_model_is_far_from_diverged():
     assert not trainer._diverged(first)
     assert trainer._diverged(DIVERGED_FACTOR * math.log(trainer.model_config.vocab_size) + 1)
     assert trainer._diverged(math.nan) and trainer._diverged(math.inf)
+
+
+def test_evaluation_seconds_are_counted_apart_from_the_seconds_in_steps():
+    """`headwatch train`'s summary left the periodic estimate_loss unnamed: the trainer counts
+    those seconds where they are spent, and keeps them out of `elapsed` (what tokens/s is over)."""
+    trainer = make_trainer(max_iters=4, eval_interval=2, eval_iters=20)
+    reports = list(trainer.run())
+    evals = [p for p in reports if p.is_eval]
+    steps = [p for p in reports if not p.is_eval]
+    assert [p.step for p in evals] == [2, 4]
+    assert trainer.eval_seconds > 0
+    assert [p.elapsed for p in evals] == [steps[1].elapsed, steps[3].elapsed]
+    assert trainer.elapsed == steps[-1].elapsed
+    before = trainer.eval_seconds
+    trainer.estimate_loss()
+    assert trainer.eval_seconds > before and trainer.elapsed == steps[-1].elapsed
