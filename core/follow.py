@@ -101,6 +101,9 @@ class RunFollower:
 
     def poll(self) -> FollowUpdate:
         update = FollowUpdate("following")
+        # the lock first: once it is free the writer's last files are on disk, so the reads
+        # below see them all (read after, a run that ends between could lose its last snapshot)
+        lock, update.owner = lock_state(self.path)
         self._read_metrics(update)
         stamp = file_stamp(self.path / CHECKPOINT)
         if stamp != self._checkpoint_stamp:
@@ -112,7 +115,6 @@ class RunFollower:
             self._last_change = now
         update.idle_s = now - self._last_change
         update.step = self.step
-        lock, update.owner = lock_state(self.path)
         if lock == "free":
             update.state = "ended" if self._checkpoint_stamp is not None else "waiting"
         elif lock == "dead":
