@@ -430,6 +430,7 @@ class _Interrupts:
         self.control = control
         self.signum: int | None = None
         self.again: int | None = None
+        self.kept = "what was saved is kept"  # the command says what, once it has stopped
         self._previous: dict = {}
         self._first_at = 0.0
 
@@ -441,12 +442,17 @@ class _Interrupts:
 
     def __exit__(self, *exc_info) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            # stopped by a signal, the command is on its way out: a second one, even while
+            # Python exits, quits at once (the default handler would raise in an atexit hook)
+            signal.signal(signum, self._quit_now if self.signum is not None else handler)
+
+    def _same_interruption(self) -> bool:
+        soon = time.monotonic() - self._first_at < self.SAME_INTERRUPTION_S
+        return soon and "RANK" in os.environ
 
     def _handle(self, signum: int, frame) -> None:
         if self.signum is not None:
-            soon = time.monotonic() - self._first_at < self.SAME_INTERRUPTION_S
-            if soon and "RANK" in os.environ:
+            if self._same_interruption():
                 return
             self.again = signum
             self.control.abort()
@@ -463,6 +469,14 @@ class _Interrupts:
             f"headwatch: {self.NAMES[signum][0]}: stopping after the step in flight and saving "
             f"it{hint}\n".encode(),
         )
+
+    def _quit_now(self, signum: int, frame) -> None:
+        """A second signal after the command stopped: its files are written and closed."""
+        if self._same_interruption():
+            return
+        self.again = signum
+        os.write(2, f"headwatch: {self.quit_at_once()}; {self.kept}\n".encode())
+        os._exit(self.exit_code)
 
     def quit_at_once(self) -> str:
         """What a second signal did, e.g. "interrupted again, quit at once"."""
@@ -703,6 +717,7 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
     finally:
         bar.clear()
     if interrupts.signum is not None:
+        interrupts.kept = _kept(writer)
         print(f"stopped at step {writer.saved_step}; saved in {args.out}", file=sys.stderr)
         return interrupts.exit_code
     wall = time.perf_counter() - args.started
@@ -1062,6 +1077,10 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         return f"{at['stage'].name!r} at step {at['step']} is saved in {folder}"
 
     with _Interrupts(control) as interrupts:
+        interrupts.kept = (
+            f"the finished stages and the last checkpoint of the stage in flight are kept in "
+            f"{args.out} (--resume continues them)"
+        )
         corpus = load_corpus(args.corpus)
         try:
             rows = run_ladder(
@@ -1081,12 +1100,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
             print(f"headwatch: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            print(
-                f"headwatch: {interrupts.quit_at_once()}; the finished stages and the last "
-                f"checkpoint of the stage in flight are kept in {args.out} (--resume continues "
-                "them)",
-                file=sys.stderr,
-            )
+            print(f"headwatch: {interrupts.quit_at_once()}; {interrupts.kept}", file=sys.stderr)
             return interrupts.exit_code
     if rows:
         print(format_table(rows))

@@ -165,6 +165,34 @@ def test_a_second_signal_quits_at_once_and_says_what_is_kept(
     assert not (out / LOCK).exists() and not list(out.glob(".*.tmp"))
 
 
+LATE_SECOND_SIGNAL = """
+import atexit, signal, sys
+from headwatch.core.cli import _Interrupts
+from headwatch.core.control import TrainControl
+
+control = TrainControl()
+with _Interrupts(control) as interrupts:
+    signal.raise_signal(signal.SIGINT)  # the first: stop after the step in flight
+    assert control.stop_requested
+    interrupts.kept = "the checkpoint of step 7 is kept in RUN"
+atexit.register(lambda: signal.raise_signal(signal.SIGINT))  # the second, while Python exits
+print("stopped", flush=True)
+"""
+
+
+def test_a_second_signal_while_the_command_exits_quits_at_once_without_a_traceback():
+    """The first signal's stop can end the command before the second lands: it then quits at
+    once as inside (no traceback from an exit hook), saying what is kept."""
+    result = subprocess.run(
+        [sys.executable, "-c", LATE_SECOND_SIGNAL], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == "stopped\n"
+    assert result.stderr.splitlines()[-1] == (
+        "headwatch: interrupted again, quit at once; the checkpoint of step 7 is kept in RUN"
+    )
+
+
 def test_ladder_stops_its_stage_in_flight_and_saves_it(tmp_path, corpus_file):
     out = tmp_path / "ladder"
     child = spawn("ladder", "--corpus", str(corpus_file), "--iters", "1000000",
