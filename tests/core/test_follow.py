@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import headwatch.core.follow as follow_module
 from headwatch.core.cli import main
 from headwatch.core.follow import RunFollower
 from headwatch.core.lock import LOCK
@@ -97,6 +98,33 @@ def test_a_finished_run_has_ended_and_silence_is_stale(tmp_path):
     update = follower.poll()
     assert update.state == "ended" and update.checkpoint_changed
     assert update.idle_s == 0.0
+
+
+def test_a_run_that_ends_during_a_poll_is_reported_with_its_last_weights(tmp_path, monkeypatch):
+    """The writer saves its last snapshot and frees the lock while the follower polls: the
+    lock is read first, so "ended" never comes without the files written before it."""
+    corpus = small_corpus()
+    trainer = Trainer(corpus, small_model(corpus.vocab_size), small_training(max_iters=12))
+    writer = RunWriter.create(tmp_path / "run", corpus, trainer.model_config, trainer.config)
+    writer.snapshots = SnapshotStore(tmp_path / "run", every_s=0)
+    follower = RunFollower(tmp_path / "run")
+    training = train_into_run(trainer, writer)
+    for progress in training:
+        if progress.step == 2:
+            assert follower.poll().state == "following"
+        if progress.step == 7:  # no snapshot since step 0: the last one comes at the end
+            break
+    real_lock_state = follow_module.lock_state
+
+    def the_writer_ends_now(path):
+        if (tmp_path / "run" / LOCK).exists():
+            training.close()  # saves step 7, writes its last snapshot, frees the lock
+        return real_lock_state(path)
+
+    monkeypatch.setattr(follow_module, "lock_state", the_writer_ends_now)
+    update = follower.poll()
+    assert update.state == "ended" and update.step == 7
+    assert update.snapshot is not None and update.snapshot.step == 7
 
 
 def test_following_a_folder_that_is_no_run_is_one_error(tmp_path):
