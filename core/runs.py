@@ -167,6 +167,8 @@ class RunWriter:
         self._made_folder = False
         # seconds core.session.train_into_run spent writing checkpoints, snapshots and metrics
         self.saving_seconds = 0.0
+        # config.json with a resume's new settings, written with the first checkpoint after it
+        self._resumed_config: dict | None = None
 
     @property
     def notes(self) -> list[str]:
@@ -262,9 +264,13 @@ class RunWriter:
         return writer
 
     def record_changes(self, record: RunRecord, trainer: Trainer) -> dict:
-        """Write into config.json the settings trainer resumes record with, and append what
+        """Record in config.json the settings trainer resumes record with, and append what
         changed to its "changes" list: {"step": 40, "learning_rate": 0.001, "previous":
-        {"learning_rate": 10.0}}. Returns the changed settings (name -> new value), {} if none."""
+        {"learning_rate": 10.0}}. Returns the changed settings (name -> new value), {} if none.
+
+        config.json is written with the first checkpoint trained with them (save_checkpoint):
+        a resume that fails before (a diverged --lr) leaves the run's settings as they were.
+        Raises RunError when config.json cannot be read."""
         world_size = trainer.distributed.world_size if trainer.distributed else 1
         before = {
             **record.train_config.to_dict(),
@@ -289,7 +295,7 @@ class RunWriter:
         config["distributed"] = {"world_size": world_size}
         entry = {"step": record.step, **changed, "previous": {k: before[k] for k in changed}}
         config["changes"] = [*config.get("changes", []), entry]
-        self._write(path, None, lambda p: atomic_write_text(p, _dump(config)))
+        self._resumed_config = config
         record.changes = config["changes"]
         return changed
 
@@ -316,6 +322,9 @@ class RunWriter:
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
+        if self._resumed_config is not None:  # the settings these weights were trained with
+            config, self._resumed_config = self._resumed_config, None
+            self._write(self.path / CONFIG, None, lambda p: atomic_write_text(p, _dump(config)))
         self._write(
             self.path / CHECKPOINT,
             trainer.step,

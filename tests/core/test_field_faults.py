@@ -537,6 +537,20 @@ def test_resume_applies_and_records_the_learning_rate_and_others(run_dir, capsys
     assert evaluated == [10, 20, 21, 24, 26]  # every 3rd step from the resume on, and the last
 
 
+def test_a_resume_that_diverges_leaves_the_runs_settings_as_they_were(run_dir, capsys):
+    """A new --lr is written into config.json with the first checkpoint trained at it: one
+    that diverges before leaves the run to resume as it was (a trial found lr 5 kept)."""
+    config, checkpoint = (run_dir / CONFIG).read_bytes(), (run_dir / CHECKPOINT).read_bytes()
+    assert main(["train", "--resume", "--lr", "10", "--iters", "30", "--out", str(run_dir)]) == 1
+    assert "diverged" in capsys.readouterr().err
+    assert (run_dir / CONFIG).read_bytes() == config
+    assert (run_dir / CHECKPOINT).read_bytes() == checkpoint
+    assert main(["train", "--resume", "--iters", "2", "--out", str(run_dir)]) == 0
+    record = load_run(run_dir)
+    assert record.step == 22 and record.train_config.learning_rate == 1e-3
+    assert record.changes == [{"step": 20, "max_iters": 22, "previous": {"max_iters": 20}}]
+
+
 def test_resume_without_iters_goes_on_to_the_runs_target(tmp_path, corpus_file):
     out = tmp_path / "run"
     corpus = Corpus("corpus.txt", corpus_file.read_text(), str(corpus_file))
