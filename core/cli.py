@@ -918,8 +918,10 @@ def _heads_over_time(args: argparse.Namespace) -> int:
     """`heads --over-time [--csv]`: labels at every snapshot (core.timeline)."""
     from headwatch.core.timeline import label_changes, labels_over_time, write_labels_csv
 
-    if not args.over_time or args.json:
-        raise UsageError("--csv goes with --over-time, and --over-time has no --json")
+    if not args.over_time:
+        raise UsageError("--csv goes with --over-time: heads RUN --over-time --csv")
+    if args.json:
+        raise UsageError("--over-time has no --json: --csv writes its rows")
     rows = labels_over_time(args.run, args.windows)
     if args.csv:
         write_labels_csv(rows, sys.stdout)

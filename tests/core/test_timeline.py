@@ -147,4 +147,7 @@ def test_cli_heads_over_time(run_dir, capsys):
 
 def test_cli_csv_without_over_time_is_one_line(run_dir, capsys):
     assert main(["heads", str(run_dir), "--csv"]) == 2
-    assert capsys.readouterr().err.startswith("headwatch: error: --csv goes with --over-time")
+    err = capsys.readouterr().err
+    assert err.startswith("headwatch: error: --csv goes with --over-time") and "json" not in err
+    assert main(["heads", str(run_dir), "--over-time", "--json"]) == 2
+    assert "--over-time has no --json" in capsys.readouterr().err
