@@ -66,9 +66,11 @@ def _dangling_threads(request):
             except RuntimeError:  # C++ object already deleted: it is not running
                 continue
         if running:
+            # wait them out, however long a loaded machine takes: a thread still working in
+            # the next test crashes it (a model built while that test's objects are collected)
             for thread in running:
                 thread.quit()
-                thread.wait(5000)
+                thread.wait(120_000)
             pytest.fail(f"test left {len(running)} QThread(s) running: {running}")
     # Foreign threads (QThreads running Python) show up as _DummyThread, forever "alive": skip.
     leaked = [
@@ -77,7 +79,7 @@ def _dangling_threads(request):
         if t not in before and not isinstance(t, threading._DummyThread) and t.is_alive()
     ]
     for thread in leaked:
-        thread.join(timeout=5)
+        thread.join(timeout=120)
     leaked = [t for t in leaked if t.is_alive()]
     if leaked:
         pytest.fail(f"test left Python thread(s) running: {[t.name for t in leaked]}")
