@@ -668,7 +668,6 @@ class AppController(QObject):
         self.status.emit(f"{word}; the run is saved in {run.folder}")
 
     def _run_failed(self, message: RunEnded) -> None:
-        # not its step: a diverged run's last steps are past its last good checkpoint
         self._update_run(message.run_id, state=RunState.IDLE)
         if message.run_id == self._current_id:
             self._trainer = None  # diverged or broken weights: this run cannot continue

@@ -70,7 +70,7 @@ class RunEnded:
 
     run_id: str
     reason: str
-    step: int | None  # the last step done; None: it failed before training began
+    step: int | None  # the last step done; None when failed: its last steps may be unsaved
     message: str = ""
 
     @property

@@ -117,7 +117,6 @@ class TrainWorker(QObject):
         last_flush = time.monotonic()
         progress = None
         board = None
-        trainer: Trainer | None = None
 
         def flush() -> None:
             nonlocal last_flush
@@ -182,21 +181,20 @@ class TrainWorker(QObject):
         except TrainingDiverged as exc:
             flush()
             log.warning("training diverged: %s", exc)
-            self._fail(trainer, f"{exc}. The last good checkpoint is kept.")
+            self._fail(f"{exc}. The last good checkpoint is kept.")
         except (ConfigError, CorpusError, RunError) as exc:  # said for a person already
             flush()
-            self._fail(trainer, str(exc))
+            self._fail(str(exc))
         except Exception as exc:  # the thread must never die silently
             flush()
             log.error("training failed:\n%s", traceback.format_exc())
-            self._fail(trainer, f"Training stopped by an error: {type(exc).__name__}: {exc}")
+            self._fail(f"Training stopped by an error: {type(exc).__name__}: {exc}")
         finally:
             if board is not None:
                 board.close()  # joins the event writer's thread
 
-    def _fail(self, trainer: Trainer | None, message: str) -> None:
-        step = trainer.step if trainer is not None else None
-        self.ended.emit(RunEnded(self.job.run_id, "failed", step, message))
+    def _fail(self, message: str) -> None:
+        self.ended.emit(RunEnded(self.job.run_id, "failed", None, message))
 
     def _keep_snapshots(self, trainer: Trainer, writer: RunWriter) -> None:
         """Give the writer a SnapshotStore with the CLI's defaults, unless the job keeps none or
