@@ -19,6 +19,7 @@ overstates what the head's information is worth.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from torch.nn import functional as F
 from headwatch.core.config import ConfigError
 from headwatch.core.corpus import Corpus
 from headwatch.core.diagnostics import sample_windows
+from headwatch.core.formatting import head_names
 from headwatch.core.model import GPT, GPTConfig, eval_mode
 
 Head = tuple[int, int]  # (layer, head), both 0-based
@@ -36,24 +38,29 @@ ABLATIONS = ("mean", "zero")
 ROWS_PER_FORWARD = 64
 
 
+# "2.3", or a head as the output names it, "L2·H3" (also "L2H3", "l2.h3"): 1-based
+_HEAD = re.compile(r"L?(\d+)(?:[.·]H?|H)(\d+)", re.IGNORECASE)
+
+
 def parse_heads(spec: str, n_layer: int, n_head: int) -> list[Head]:
-    """'L.H[,L.H...]' with 1-based layers and heads (as the window numbers them) -> sorted,
-    distinct 0-based (layer, head) pairs. Raises ConfigError naming the bad part."""
+    """'L.H[,L.H...]' with 1-based layers and heads (as the window numbers them; "L2·H3", as
+    the window and the CLI name a head, reads as "2.3") -> sorted, distinct 0-based
+    (layer, head) pairs. Raises ConfigError naming the bad part."""
     heads: set[Head] = set()
     if n_layer == 0:
         raise ConfigError("this model has no attention heads to knock out (the bigram model)")
     for part in spec.split(","):
-        layer_text, dot, head_text = part.strip().partition(".")
-        if not dot or not layer_text.isdigit() or not head_text.isdigit():
+        named = _HEAD.fullmatch(part.strip())
+        if named is None:
             raise ConfigError(
-                f"knockout {part.strip()!r} is not LAYER.HEAD (e.g. 2.3, 1-based); "
+                f"knockout {part.strip()!r} is not LAYER.HEAD (e.g. 2.3 or L2·H3, 1-based); "
                 "separate several with commas"
             )
-        layer, head = int(layer_text), int(head_text)
+        layer, head = int(named[1]), int(named[2])
         if not (1 <= layer <= n_layer and 1 <= head <= n_head):
             raise ConfigError(
-                f"knockout {layer}.{head} does not exist: this model has layers 1-{n_layer} "
-                f"and heads 1-{n_head}"
+                f"knockout {head_names([(layer - 1, head - 1)])} does not exist: this model "
+                f"has layers 1-{n_layer} and heads 1-{n_head}"
             )
         heads.add((layer - 1, head - 1))
     return sorted(heads)

@@ -25,7 +25,7 @@ from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, EncodedPrompt, load_corpus
 from headwatch.core.distributed import Distributed, from_environment
 from headwatch.core.follow import DEFAULT_STALE_AFTER_S, RunFollower
-from headwatch.core.formatting import first_of, typed_prompt
+from headwatch.core.formatting import first_of, head_names, typed_prompt
 from headwatch.core.head_profiles import base_json
 from headwatch.core.inspection import inspect_prompt, sample_text
 from headwatch.core.ladder import (
@@ -62,7 +62,7 @@ from headwatch.core.snapshot_store import (
     nearest,
 )
 from headwatch.core.tensorboard_log import check_tensorboard
-from headwatch.core.trainer import PRECISIONS, TrainConfig, TrainingDiverged
+from headwatch.core.trainer import PRECISIONS, TrainConfig, Trainer, TrainingDiverged
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # the shell's code for a process stopped by Ctrl+C
@@ -341,7 +341,7 @@ def _ablation_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _knockout_options(parser: argparse.ArgumentParser) -> None:
-    heads = "knock these heads out (1-based layer.head), e.g. 1.2,3.4"
+    heads = "knock these heads out (1-based layer.head), e.g. 1.2,3.4 or L1·H2,L3·H4"
     parser.add_argument("--knockout", metavar="L.H[,L.H...]", help=heads)
     _ablation_option(parser)
 
@@ -689,8 +689,8 @@ def _kept(writer: RunWriter) -> str:
 def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int:
     bar = _ProgressBar(sys.stderr)
     last = None
-    started, first_step, elapsed_before = time.perf_counter(), trainer.step, trainer.elapsed
-    evaluated_before = trainer.eval_seconds
+    timing = _Timing(args.started, trainer, writer)
+    since = (trainer.step, trainer.elapsed)  # the previous line's: its tok/s covers the steps since
     try:
         for p in train_into_run(trainer, writer, control, steps):
             if board is not None:
@@ -700,10 +700,11 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
                 print(
                     f"step {p.step:>6}/{p.total}  train {p.train_estimate:.4f}"
                     f"  val {p.val_estimate:.4f}"
-                    f"  {p.tokens_per_s:,.0f} tok/s  {p.elapsed:.0f}s",
+                    f"  {timing.tokens_per_s(p.step - since[0], p.elapsed - since[1]):,.0f} tok/s"
+                    f"  {p.elapsed:.0f}s",
                     flush=True,
                 )
-                last = p
+                last, since = p, (p.step, p.elapsed)
             else:
                 bar.update(p)
     except TrainingDiverged as exc:
@@ -718,31 +719,53 @@ def _train_loop(args, trainer, writer, control, steps, interrupts, board) -> int
         bar.clear()
     if interrupts.signum is not None:
         interrupts.kept = _kept(writer)
-        print(f"stopped at step {writer.saved_step}; saved in {args.out}", file=sys.stderr)
-        return interrupts.exit_code
-    wall = time.perf_counter() - args.started
-    if last is not None:
-        # training speed: this session's steps over its seconds in steps (trainer.elapsed, what
-        # the window's tok/s uses); the other parts of the wall time are said apart, each
-        # measured where it happens, and "other" is what is left (the loop, printing)
-        train_s = trainer.elapsed - elapsed_before
-        set_up = started - args.started
-        evaluations = trainer.eval_seconds - evaluated_before
-        other = max(0.0, wall - set_up - train_s - evaluations - writer.saving_seconds)
-        tokens = (
-            (trainer.step - first_step)
-            * trainer.config.batch_size
-            * trainer.model_config.block_size
+        print(
+            f"stopped at step {writer.saved_step}; {timing}; saved in {args.out}", file=sys.stderr
         )
-        resumed = f" ({trainer.step - first_step} trained now)" if first_step else ""
+        return interrupts.exit_code
+    if last is not None:
+        resumed = f" ({timing.steps} trained now)" if timing.first_step else ""
         print(
             f"done: {trainer.step} steps{resumed}, train {last.train_estimate:.4f}, "
-            f"val {last.val_estimate:.4f}, {tokens / max(train_s, 1e-9):,.0f} tok/s over "
-            f"{train_s:.1f}s of training; set-up {set_up:.1f}s, evaluations "
-            f"{evaluations:.1f}s, saving {writer.saving_seconds:.1f}s, other {other:.1f}s, "
-            f"{wall:.1f}s wall in all; saved in {args.out}"
+            f"val {last.val_estimate:.4f}, {timing}; saved in {args.out}"
         )
     return 0
+
+
+class _Timing:
+    """Where a train command's wall time went, from its start to now.
+
+    Training speed is this session's steps over its seconds in steps (trainer.elapsed, what the
+    window's tok/s uses); set-up, evaluations and saving are each measured where they happen,
+    and "other" is what is left (the loop, printing)."""
+
+    def __init__(self, started: float, trainer: Trainer, writer: RunWriter) -> None:
+        self.started, self.trainer, self.writer = started, trainer, writer
+        self.loop_started = time.perf_counter()
+        self.first_step, self.elapsed_before = trainer.step, trainer.elapsed
+        self.evaluated_before = trainer.eval_seconds
+
+    @property
+    def steps(self) -> int:
+        return self.trainer.step - self.first_step
+
+    def tokens_per_s(self, steps: int, seconds: float) -> float:
+        """Characters trained on per second over `steps` steps that took `seconds`."""
+        config = self.trainer.config, self.trainer.model_config
+        return steps * config[0].batch_size * config[1].block_size / max(seconds, 1e-9)
+
+    def __str__(self) -> str:
+        wall = time.perf_counter() - self.started
+        train_s = self.trainer.elapsed - self.elapsed_before
+        set_up = self.loop_started - self.started
+        evaluations = self.trainer.eval_seconds - self.evaluated_before
+        saving = self.writer.saving_seconds
+        other = max(0.0, wall - set_up - train_s - evaluations - saving)
+        return (
+            f"{self.tokens_per_s(self.steps, train_s):,.0f} tok/s over {train_s:.1f}s of "
+            f"training; set-up {set_up:.1f}s, evaluations {evaluations:.1f}s, saving "
+            f"{saving:.1f}s, other {other:.1f}s, {wall:.1f}s wall in all"
+        )
 
 
 class _ProgressBar:
@@ -869,8 +892,7 @@ def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
     heads = parse_heads(args.knockout, config.n_layer, config.n_head)
     x = run_windows(record)[0] if args.ablation == "mean" else None
     values = ablation_values(model, x, args.ablation)
-    named = ", ".join(f"{layer + 1}.{head + 1}" for layer, head in heads)
-    _note(f"heads {named} knocked out ({args.ablation})")
+    _note(f"heads {head_names(heads)} knocked out ({args.ablation})")
     return knocked_out(model, heads, values)
 
 
@@ -893,15 +915,16 @@ def cmd_heads(args: argparse.Namespace) -> int:
         return 0
     chance = base_json(analysis.profiles)["class_profile"]
     print(
-        f"{'head':<5} {'label':<14} {'entropy':>7} {'self':>5} {'1 back':>6} {'2 back':>6} "
+        f"{'head':<6} {'label':<14} {'entropy':>7} {'self':>5} {'1 back':>6} {'2 back':>6} "
         f"{'same':>5} {'top class (chance)':<24} {'Δ loss':>7} {'Δ alone':>7}"
     )
     for row in rows:
         offsets = row["offset_profile"] + [0.0, 0.0]  # a block of 1 or 2 has fewer offsets
         cls, share = max(row["class_profile"].items(), key=lambda kv: kv[1] - chance[kv[0]])
         top_class = f"{cls} {share:.2f} ({chance[cls]:.2f})"
+        name = head_names([(row["layer"] - 1, row["head"] - 1)])  # the rows count from 1
         print(
-            f"{row['layer']}.{row['head']:<3} {row['label']:<14} {row['entropy']:>7.2f} "
+            f"{name:<6} {row['label']:<14} {row['entropy']:>7.2f} "
             f"{offsets[0]:>5.2f} {offsets[1]:>6.2f} {offsets[2]:>6.2f} {row['same_char']:>5.2f} "
             f"{top_class:<24} "
             f"{row['delta_loss']:>+7.3f} {row['delta_loss_kept_only']:>+7.3f}"
@@ -935,7 +958,7 @@ def _heads_over_time(args: argparse.Namespace) -> int:
         f"over {args.windows} validation windows"
     )
     for change in label_changes(rows):
-        name = f"L{change.layer + 1}·H{change.head + 1}"
+        name = head_names([(change.layer, change.head)])
         since = (
             f"since step {change.step:,} (was '{change.previous}')"
             if change.previous is not None

@@ -5,14 +5,15 @@ plain numbers and strings the views take without torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from headwatch.core.ablation import ablation_values, knockout_losses
+from headwatch.core.ablation import KnockoutLosses, ablation_values, knockout_losses
 from headwatch.core.char_classes import CHAR_CLASSES, class_ids
 from headwatch.core.corpus import Tokenizer
-from headwatch.core.head_profiles import head_profiles, label_heads
+from headwatch.core.head_profiles import HeadLabel, HeadProfiles, head_profiles, label_heads
 from headwatch.core.model import GPT
 
 # windows per forward pass of the profiles: bounds the (B, L, H, T, T) attention held at once
@@ -49,15 +50,35 @@ def head_report(
     y: torch.Tensor,
     step: int,
     ablation: str | None = None,
+    labelled: Callable[[HeadReport], None] | None = None,
 ) -> HeadReport:
     """Profiles and labels of every head over windows x (N, T) of token ids; with an ablation
     ("mean" or "zero") also the loss on targets y (N, T) without each head and with each head
-    alone in its layer — 1 + 2 * n_layer * n_head forward passes, so only on request."""
+    alone in its layer — 1 + 2 * n_layer * n_head forward passes, so only on request.
+
+    labelled, when given with an ablation, is called with the report without the losses before
+    they are measured: the labels are ready seconds earlier, and a view showing only them (the
+    attention grid's badges) need not wait."""
     profiles = head_profiles(model, x, class_ids(tokenizer.chars), batch_size=PROFILE_BATCH)
     labels = label_heads(profiles)
-    losses = None
-    if ablation is not None and profiles.shape[0]:
-        losses = knockout_losses(model, x, y, ablation_values(model, x, ablation), ablation)
+    report = _report(profiles, labels, x, step)
+    if ablation is None or not profiles.shape[0]:
+        return report
+    if labelled is not None:
+        labelled(report)
+    losses = knockout_losses(model, x, y, ablation_values(model, x, ablation), ablation)
+    return _report(profiles, labels, x, step, losses, ablation)
+
+
+def _report(
+    profiles: HeadProfiles,
+    labels: list[list[HeadLabel]],
+    x: torch.Tensor,
+    step: int,
+    losses: KnockoutLosses | None = None,
+    ablation: str | None = None,
+) -> HeadReport:
+    """The report of head_report from its parts (losses None: not measured)."""
     further = profiles.further
     rows = []
     for layer, row in enumerate(labels):

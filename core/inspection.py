@@ -264,13 +264,20 @@ class Analyst:
         with self.inspector.viewing(), self._knockout.applied(model, snapshot):
             yield model, knockout.heads_in(model.config)
 
-    def heads(self, snapshot: Snapshot, corpus: Corpus, ablation: str | None = None) -> HeadReport:
+    def heads(
+        self,
+        snapshot: Snapshot,
+        corpus: Corpus,
+        ablation: str | None = None,
+        labelled: Callable[[HeadReport], None] | None = None,
+    ) -> HeadReport:
         """Every head's profile and label over validation windows of the corpus; with an
-        ablation ("mean" or "zero"), also the loss lost without each head (core.head_report)."""
+        ablation ("mean" or "zero"), also the loss lost without each head, and `labelled` is
+        called with the labels' report before those losses are measured (core.head_report)."""
         model = self.inspector.load(snapshot)
         x, y = analysis_windows(corpus, snapshot.config.block_size)
         with self.inspector.viewing():
-            return head_report(model, snapshot.tokenizer, x, y, snapshot.step, ablation)
+            return head_report(model, snapshot.tokenizer, x, y, snapshot.step, ablation, labelled)
 
     def unit(
         self,

@@ -247,20 +247,32 @@ def new_color_bar(
     return bar
 
 
-def hint_stack(owner: QWidget, hint: str, content: QWidget) -> QStackedLayout:
-    """Show a centred hint until there is data, then `content` (call setCurrentIndex(1))."""
-    label = QLabel(hint)
-    label.setObjectName("emptyHint")
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * 1.2)
-    label.setFont(font)
-    stack = QStackedLayout(owner)
-    stack.setContentsMargins(0, 0, 0, 0)
-    stack.addWidget(label)
-    stack.addWidget(content)
-    return stack
+class HintStack(QStackedLayout):
+    """A centred hint until there is data (show_content), then `content`; show_hint goes back,
+    with the hint given or the default one (why nothing is shown: no prompt, the model still
+    loading, settings to fix)."""
+
+    def __init__(self, owner: QWidget, hint: str, content: QWidget) -> None:
+        super().__init__(owner)
+        self.default_hint = hint
+        self._label = QLabel(hint)
+        self._label.setObjectName("emptyHint")
+        self._label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._label.setWordWrap(True)
+        self._label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        font = self._label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        self._label.setFont(font)
+        self.setContentsMargins(0, 0, 0, 0)
+        self.addWidget(self._label)
+        self.addWidget(content)
+
+    def show_content(self) -> None:
+        self.setCurrentIndex(1)
+
+    def show_hint(self, hint: str | None = None) -> None:
+        self._label.setText(hint or self.default_hint)
+        self.setCurrentIndex(0)
 
 
 def show_tooltip(view: pg.GraphicsView, scene_pos: QPointF, text: str) -> None:
@@ -489,7 +501,7 @@ class AttentionGrid(QWidget):
         self._view.installEventFilter(self)
         self._view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        self._stack = hint_stack(self, "Type a prompt to see attention", self._view)
+        self._stack = HintStack(self, "Type a prompt to see attention", self._view)
 
     def _build_grid(self) -> None:
         self._keys_axis = CharAxis("bottom")
@@ -584,7 +596,7 @@ class AttentionGrid(QWidget):
         np.copyto(self._data[:, :, :t, :t], attention)  # the caller may reuse its array
         self._grid_tiles.show(self._data)
         self._show_detail()
-        self._stack.setCurrentIndex(1)
+        self._stack.show_content()
 
     def set_head_labels(
         self, labels: list[list[str]] | None, kinds: list[list[str]] | None = None
@@ -683,9 +695,10 @@ class AttentionGrid(QWidget):
             size = badge.boundingRect()  # px: a TextItem ignores the view's scaling
             badge.setVisible(size.width() <= self._tile_px and size.height() <= self._tile_px / 2)
 
-    def clear(self) -> None:
-        """Back to the empty-state hint (an empty prompt); the next set_data shows data again."""
-        self._stack.setCurrentIndex(0)
+    def clear(self, hint: str | None = None) -> None:
+        """Back to a hint instead of the grid: `hint`, or by default the empty prompt's; the
+        next set_data shows data again."""
+        self._stack.show_hint(hint)
 
     def detail_title(self) -> str:
         """The large view's title: "Layer 2 · Head 3", with " — knocked out" when it is out

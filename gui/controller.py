@@ -104,6 +104,7 @@ class AppController(QObject):
     inspected = Signal(object)  # PromptInspection
     headsAnalysing = Signal(bool)  # True: an analysis is on its way
     headsAnalysed = Signal(object)  # HeadReport
+    headsLabelled = Signal(object)  # HeadReport without the knockout losses, which follow
     viewedHeadsAnalysed = Signal(object)  # HeadReport of the timeline's viewed snapshot
     unitAnalysing = Signal()
     unitAnalysed = Signal(object)  # UnitReport
@@ -249,7 +250,9 @@ class AppController(QObject):
         self._exportLabels.connect(analysis.export_labels)
         analysis.labelsExported.connect(self._timeline_control.on_labels_exported)
         analysis.failed.connect(lambda message: self._tell("Analysis", message))
-        self._publish(analysis, "headsAnalysed", "viewedHeadsAnalysed", "embeddingsMapped")
+        self._publish(
+            analysis, "headsAnalysed", "headsLabelled", "viewedHeadsAnalysed", "embeddingsMapped"
+        )
 
     @staticmethod
     def devices() -> list[str]:

@@ -23,8 +23,8 @@ from headwatch.core.char_classes import CHAR_CLASSES
 from headwatch.gui.attention_grid import (
     BACKGROUND,
     FOREGROUND,
+    HintStack,
     cell_at,
-    hint_stack,
     show_tooltip,
     style_axis,
 )
@@ -160,7 +160,7 @@ class EmbeddingView(QWidget):
         )
         content = QWidget()
         column(content, self.legend, (self.splitter, 1), self.caption, margin=4)
-        self._stack = hint_stack(self, _HINT, content)
+        self._stack = HintStack(self, _HINT, content)
 
     # --- public API --------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class EmbeddingView(QWidget):
             }
             self.legend.setText(self._legend_html(frame.classes))
         self.current = frame
-        self._stack.setCurrentIndex(1)
+        self._stack.show_content()
         self._place_labels()
         self._show_cosine(frame)
         self.caption.setText(self._caption(frame))
@@ -193,7 +193,7 @@ class EmbeddingView(QWidget):
         self.cosine_image.clear()
         self.legend.clear()
         self.caption.clear()
-        self._stack.setCurrentIndex(0)
+        self._stack.show_hint()
 
     def shown_points(self) -> np.ndarray:
         """Where the characters are drawn, in data coordinates: (vocab_size, 2)."""

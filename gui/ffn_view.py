@@ -19,11 +19,11 @@ from headwatch.gui.attention_grid import (
     BACKGROUND,
     FOREGROUND,
     CharAxis,
+    HintStack,
     LabelAxis,
     TiledImage,
     cell_at,
     fix_axis_sizes,
-    hint_stack,
     index_lut,
     max_pool_factor,
     new_color_bar,
@@ -95,7 +95,7 @@ class FfnView(QWidget):
         self._view.addItem(self._bar, row=0, col=2)
         self._view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._view.scene().sigMouseClicked.connect(self._on_mouse_clicked)
-        self._stack = hint_stack(self, "Type a prompt to see feed-forward activations", self._view)
+        self._stack = HintStack(self, "Type a prompt to see feed-forward activations", self._view)
 
     def _build_heatmap(self) -> None:
         self._layers_axis = LabelAxis("left")
@@ -157,11 +157,12 @@ class FfnView(QWidget):
             self._bar.setLevels((0.0, high))
         self._bands.show(self._data, self._high)
         self._show_shares(ffn)
-        self._stack.setCurrentIndex(1)
+        self._stack.show_content()
 
-    def clear(self) -> None:
-        """Back to the empty-state hint (an empty prompt); the next set_data shows data again."""
-        self._stack.setCurrentIndex(0)
+    def clear(self, hint: str | None = None) -> None:
+        """Back to a hint instead of the activations: `hint`, or by default the empty prompt's;
+        the next set_data shows data again."""
+        self._stack.show_hint(hint)
 
     def layer_image(self, layer: int) -> np.ndarray:
         """The T x hidden activations shown for one layer (a copy)."""

@@ -21,6 +21,9 @@ from headwatch.gui.messages import ENDED_STATES, FollowStatus, Problem, nothing_
 from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.threads import WorkerThread
 
+# Train's reason to be off while the followed run's writer lives (its lock is held)
+LIVE = "Another process trains the followed run: Train continues it here once it has ended"
+
 if TYPE_CHECKING:  # torch-backed: loaded once following starts
     from headwatch.core.runs import MetricRow, RunRecord
     from headwatch.gui.following import Following, FollowOpened, FollowPolled
@@ -78,7 +81,9 @@ class FollowController(QObject):
         thread = WorkerThread(worker, "follow")
         self._follow = Following(token, thread, worker, str(path))
         self._start_thread(thread, worker.start)
-        self.followChanged.emit(FollowStatus(str(path), "opening", f"opening {path}…", "opening…"))
+        self.followChanged.emit(
+            FollowStatus(str(path), "opening", f"opening {path}…", "opening…", why_not_train=LIVE)
+        )
 
     def stop(self) -> None:
         """Stop looking at the followed run; it stays in the session's runs, on show."""
@@ -157,8 +162,12 @@ class FollowController(QObject):
             self.resumable.emit(None)
         run = self._runs.get(run_id)
         text, short = describe(update)
+        if update.state not in ENDED_STATES:
+            why = LIVE
+        else:  # Train continues it here, if its corpus is at hand
+            why = f"It can only be viewed here: {follow.why}" if follow.corpus is None else ""
         self.followChanged.emit(
-            FollowStatus(follow.folder, update.state, text, short, run.step, run.total)
+            FollowStatus(follow.folder, update.state, text, short, run.step, run.total, why)
         )
         if ended_now:
             self.ended.emit()

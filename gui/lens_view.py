@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from headwatch.core.formatting import knockout_text
-from headwatch.gui.attention_grid import LabelAxis, cache_drawing, hint_stack, index_lut
+from headwatch.gui.attention_grid import HintStack, LabelAxis, cache_drawing, index_lut
 from headwatch.gui.text_display import quoted_char, visible_char
 from headwatch.gui.viewed_evaluation import evaluation_near
 from headwatch.gui.widgets import column, splitter, titled
@@ -454,7 +454,7 @@ class LensPanel(QWidget):
         self._knocked_out = False
 
         grid_box = QWidget()
-        self._grid_stack = hint_stack(grid_box, "Type a prompt to see the logit lens", self.grid)
+        self._grid_stack = HintStack(grid_box, "Type a prompt to see the logit lens", self.grid)
         lens_title = QLabel("Logit lens — each stage's guess for the next character")
         lens_title.setObjectName("viewTitle")
         lens_title.setToolTip(
@@ -502,13 +502,13 @@ class LensPanel(QWidget):
 
     def set_lens(self, lens: LensResult) -> None:
         self.grid.set_lens(lens)
-        self._grid_stack.setCurrentIndex(1)
+        self._grid_stack.show_content()
         self._set_note(lens.note)
 
-    def clear(self) -> None:
-        """No prompt (or no weights): the hint instead of the lens."""
+    def clear(self, hint: str | None = None) -> None:
+        """A hint instead of the lens: `hint`, or by default the empty prompt's."""
         self.grid.clear()
-        self._grid_stack.setCurrentIndex(0)
+        self._grid_stack.show_hint(hint)
 
     def set_busy(self) -> None:
         self.description.setText("Measuring the loss by depth…")

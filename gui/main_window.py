@@ -72,6 +72,9 @@ log = logging.getLogger("headwatch")
 
 STARTUP_DELAY_MS = 150
 DEFAULT_SIZE = (1500, 950)  # the first window's size where the screen has room for it
+# what the prompt's views say while they have nothing to show though a prompt is typed
+LOADING_HINT = "Loading the model…"
+SETTINGS_HINT = "Fix the settings under Setup to see the model"
 
 
 @functools.cache  # once a process: a collection takes ~0.15 s, and tests build many windows
@@ -117,6 +120,8 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_menus()
         self._connect()
+        # the prompt is there, the model is not yet: "type a prompt" would tell the user wrong
+        self._show_hints(LOADING_HINT)
         self._restore_settings()
         self._restore_snapshot_budget()
         # after the first paint, so the window is on screen while torch loads
@@ -352,6 +357,7 @@ class MainWindow(QMainWindow):
         self.heads_panel.knockout.ablationChosen.connect(c.set_ablation)
         c.headsAnalysing.connect(self.head_table.set_busy)
         c.headsAnalysed.connect(self._on_heads_analysed)
+        c.headsLabelled.connect(self._on_heads_labelled)
         c.viewedHeadsAnalysed.connect(self._on_viewed_heads_analysed)
         c.knockoutChanged.connect(self._on_knockout_changed)
         self.lens_panel.lossRequested.connect(c.analyse_lens)
@@ -439,15 +445,20 @@ class MainWindow(QMainWindow):
             # an opened run brings its corpus: the form shows that run's settings
             self.setup.restore(self.controller.current.settings)
 
+    def _show_hints(self, hint: str) -> None:
+        """The prompt's views say `hint` (why they show nothing) until an inspection arrives."""
+        for view in (self.attention_grid, self.ffn_view, self.lens_panel):
+            view.clear(hint)
+        self.prompt_status.setText(hint)
+
     @Slot()
     def _on_weights_cleared(self) -> None:
         """The weights on show belong to another vocabulary: show nothing rather than them."""
-        views = (self.attention_grid, self.ffn_view, self.prediction_view, self.lens_panel)
-        for view in (*views, self.embedding_view):
-            view.clear()
+        self.prediction_view.clear()
+        self.embedding_view.clear()
+        self._show_hints(SETTINGS_HINT)
         self.heads_panel.set_inspection(None)
         self.sample_view.set_enabled(False)
-        self.prompt_status.setText("Fix the settings under Setup to see the model")
 
     @Slot(object)
     def _on_state_changed(self, state: RunState) -> None:
@@ -485,6 +496,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_follow_changed(self, status: FollowStatus) -> None:
         self.follow_bar.set_status(status)
+        self.setup.block_train(status.why_not_train)
         if status.active and status.total:
             self.setup.show_steps(status.step, status.total, status.short)
 
@@ -555,6 +567,11 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_heads_analysed(self, report: HeadReport) -> None:
         self.heads_panel.set_report(report)
+        self._on_heads_labelled(report)
+
+    @Slot(object)
+    def _on_heads_labelled(self, report: HeadReport) -> None:
+        """The grid's badges: the newest labels, while the Heads tab waits for the losses."""
         self._head_labels = (report.labels, report.kinds)
         if self.controller.viewed_step is None:
             self.attention_grid.set_head_labels(report.labels, report.kinds)

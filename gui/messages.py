@@ -133,7 +133,8 @@ class FollowStatus:
 
     state: "opening", core.follow's "following" / "stale" / "ended" / "dead" / "waiting", or
     "off" once the window stopped following. text: the status bar's line ("following · step
-    1,240 · last update 3 s ago"); short: the progress area's few words ("following")."""
+    1,240 · last update 3 s ago"); short: the progress area's few words ("following").
+    why_not_train: why Train cannot continue the run here, in a line ("" when it can)."""
 
     folder: str
     state: str
@@ -141,6 +142,8 @@ class FollowStatus:
     short: str = ""
     step: int = 0
     total: int = 0
+    # why Train cannot continue the followed run here ("" when it can): Train is off meanwhile
+    why_not_train: str = ""
 
     @property
     def active(self) -> bool:

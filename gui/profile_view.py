@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from headwatch.gui.attention_grid import FOREGROUND, hint_stack, style_axis
+from headwatch.gui.attention_grid import FOREGROUND, HintStack, style_axis
 from headwatch.gui.widgets import ElidedLabel
 
 HEAD_COLOUR = "#4e79a7"  # the prediction bars' blue
@@ -84,7 +84,7 @@ class ProfileView(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self._view, 1)
         layout.addWidget(self._notes)
-        self._stack = hint_stack(self, _HINT, box)
+        self._stack = HintStack(self, _HINT, box)
         self._arrange(wide=False)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
@@ -140,7 +140,7 @@ class ProfileView(QWidget):
         self._notes.setText(f"Layer {layer + 1} · Head {head + 1} — {row['label']} · {figures}")
         # the lines view beside it names the head and its label: where narrow, the figures only
         self._notes.set_short_text(figures, shares)
-        self._stack.setCurrentIndex(1)
+        self._stack.show_content()
 
     @staticmethod
     def _pair(
@@ -159,7 +159,7 @@ class ProfileView(QWidget):
     def clear(self) -> None:
         """Back to the hint (no analysis yet, or another model)."""
         self._head = None
-        self._stack.setCurrentIndex(0)
+        self._stack.show_hint()
 
     def bars_height(self) -> float:
         """The height of the bars' area, px: the shorter of the two plots' (what is left to

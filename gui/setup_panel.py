@@ -188,6 +188,7 @@ class SetupPanel(QWidget):
         self._state = RunState.IDLE
         self._run_settings: dict | None = None  # of the run in progress, as RunInfo keeps them
         self._why_not: dict[QPushButton, str] = {}  # each run button: why it is disabled, or ""
+        self._train_blocked = ""  # why Train cannot continue a followed run here, or ""
         self._bulk = False
         # the head count the user asked for: restored when n_embd allows it again
         self._wanted_heads = int(PRESETS[DEFAULT_PRESET]["n_head"])
@@ -560,6 +561,12 @@ class SetupPanel(QWidget):
     def state(self) -> RunState:
         return self._state
 
+    def block_train(self, why: str) -> None:
+        """Train off with this reason (a followed run another process trains); "" lifts it."""
+        if why != self._train_blocked:
+            self._train_blocked = why
+            self._update_buttons(self.errors())
+
     def why_not(self, button: QPushButton) -> str:
         """Why this run button (train_button, pause_button, stop_button, retrain_button) is
         disabled, as its tooltip says it; "" when it works. Raises KeyError for another widget."""
@@ -787,7 +794,7 @@ class SetupPanel(QWidget):
         running = self._state is not RunState.IDLE
         stopping = self._state is RunState.STOPPING
         self._why_not = {
-            self.train_button: form or (RUN_IN_PROGRESS if running else ""),
+            self.train_button: form or (RUN_IN_PROGRESS if running else self._train_blocked),
             self.pause_button: RUN_STOPPING if stopping else ("" if running else NO_RUN),
             # while stopping, Stop still cancels a Retrain waiting for the stop
             self.stop_button: "" if running else NO_RUN,

@@ -323,6 +323,8 @@ class AnalysisWorker(QObject):
 
     sampled = Signal(object)  # (ShownRequest, Sample or None: it failed)
     headsAnalysed = Signal(object)  # core.head_report.HeadReport
+    # the same report without the knockout losses, sent before they are measured (seconds)
+    headsLabelled = Signal(object)
     viewedHeadsAnalysed = Signal(object)  # HeadReport of a snapshot the timeline shows
     unitAnalysed = Signal(object)  # (ShownRequest, core.inspection.UnitReport)
     embeddingsMapped = Signal(object)  # core.embedding_map.EmbeddingMap
@@ -368,13 +370,14 @@ class AnalysisWorker(QObject):
 
     @Slot(bool)
     def analyse_heads(self, losses: bool = False) -> None:
-        """Profiles and labels of every head; with losses, the knockout losses too."""
+        """Profiles and labels of every head; with losses, the knockout losses too, and the
+        labels are sent first (headsLabelled)."""
         snapshot = self.snapshots.latest()
         if snapshot is None or self.corpus is None:
             return
         corpus, ablation = self.corpus, self._ablation if losses else None
         _deliver(
-            lambda: self.analyst.heads(snapshot, corpus, ablation),
+            lambda: self.analyst.heads(snapshot, corpus, ablation, self.headsLabelled.emit),
             self.headsAnalysed.emit,
             self.failed,
             "analyse the heads",

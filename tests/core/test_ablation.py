@@ -35,6 +35,8 @@ def trained():
 
 def test_parse_heads_reads_one_based_layer_dot_head():
     assert parse_heads("2.1, 1.2,2.1", n_layer=2, n_head=2) == [(0, 1), (1, 0)]
+    # as the output names heads, so a name can be copied back: L1·H2, also typed L1H2 or l1.h2
+    assert parse_heads("L2·H1,L1H2, l1.h2", n_layer=2, n_head=2) == [(0, 1), (1, 0)]
     for bad, message in [
         ("3.1", "does not exist"),
         ("1.0", "does not exist"),
@@ -44,6 +46,9 @@ def test_parse_heads_reads_one_based_layer_dot_head():
         ("1.2.3", "not LAYER.HEAD"),
         ("1.1,", "not LAYER.HEAD"),
         ("-1.1", "not LAYER.HEAD"),
+        ("12", "not LAYER.HEAD"),  # layer 1 head 2, or layer 12? Not guessed
+        ("L1", "not LAYER.HEAD"),
+        ("L3·H1", "L3·H1 does not exist"),
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_heads(bad, n_layer=2, n_head=2)

@@ -76,6 +76,27 @@ def test_the_summary_speed_is_training_alone_and_set_up_is_said_apart(tmp_path, 
     assert wall >= set_up
 
 
+def test_each_lines_speed_covers_the_steps_since_the_line_before(tmp_path, capsys):
+    """A trial saw 28,006 tok/s on a line and 12,187 in the summary: the lines took the last 20
+    steps alone. Each line now covers every step since the one before, so together they tell
+    the summary's figure: steps × tokens per step over the training seconds between lines."""
+    out = tmp_path / "run"
+    argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--eval-every", "4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = re.findall(r"step +(\d+)/12 .* ([\d,]+) tok/s", capsys.readouterr().out)
+    metrics = load_run(out).metrics
+    evaluated = {0: 0.0} | {row.step: row.elapsed for row in metrics if row.val is not None}
+    assert [int(step) for step, _ in printed] == [4, 8, 12]
+    before = 0
+    for step, speed in printed:
+        step = int(step)
+        seconds = evaluated[step] - evaluated[before]
+        assert float(speed.replace(",", "")) == pytest.approx(
+            (step - before) * 4 * 8 / seconds, rel=0.05
+        )
+        before = step
+
+
 def _seconds(done: str) -> dict[str, float]:
     """The summary's parts of the wall time: {"training": s, "set-up": s, ..., "wall": s}."""
     parts = dict(re.findall(r"(set-up|evaluations|saving|other) (\d+\.\d)s", done))

@@ -46,7 +46,7 @@ def test_heads_table(run_dir, capsys):
     assert main(["heads", str(run_dir), "--windows", "10", "--ablation", "zero"]) == 0
     out = capsys.readouterr().out
     assert "over 10 validation windows of 8 characters" in out
-    assert "2.2" in out and "zero-ablation" in out
+    assert "L2·H2 " in out and "zero-ablation" in out
 
 
 def test_lens_json_and_its_last_stage_loss_is_the_models(run_dir, capsys):
@@ -71,7 +71,7 @@ def test_lens_json_and_its_last_stage_loss_is_the_models(run_dir, capsys):
 def test_lens_table_with_a_knockout(run_dir, capsys):
     assert main(["lens", str(run_dir), "--prompt", "ROMEO:", "--knockout", "1.1"]) == 0
     captured = capsys.readouterr()
-    assert "L2 ffn" in captured.out and "heads 1.1 knocked out (mean)" in captured.err
+    assert "L2 ffn" in captured.out and "heads L1·H1 knocked out (mean)" in captured.err
 
 
 def test_inspect_with_a_knockout_keeps_the_schema(run_dir, capsys):

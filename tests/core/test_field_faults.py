@@ -127,7 +127,9 @@ def test_a_signal_stops_after_the_step_in_flight_and_saves_that_step(
     assert rc == code and "Traceback" not in err
     assert STOPPING[signum] in err.splitlines()
     assert ("Ctrl+C" in err) == (signum == signal.SIGINT)
-    stopped = re.search(r"stopped at step (\d+); saved in ", err)
+    # the step saved, then where the time went, as a finished run's summary says it
+    summary = r"stopped at step (\d+); [\d,]+ tok/s over .* evaluations .*; saved in "
+    stopped = re.search(summary, err)
     assert stopped, err
     record = load_run(out)
     assert record.step == int(stopped[1]) >= 25  # the checkpoint holds the step the line names

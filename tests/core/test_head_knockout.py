@@ -121,3 +121,19 @@ def test_head_report_has_the_profiles_labels_and_knockout_losses(trained):
     unmeasured = head_report(model, corpus.tokenizer, x, y, 80)
     assert unmeasured.base_loss is None
     assert all(row["delta_loss"] is None for row in unmeasured.rows)
+
+
+def test_the_labels_are_handed_over_before_the_knockout_losses_are_measured(trained):
+    """The grid's badges take the labels at once; the losses (1 + 2·L·H forwards) follow."""
+    corpus, model, snapshot, _ = trained
+    x, y = analysis_windows(corpus, model.config.block_size)
+    labelled = []
+    measured = head_report(model, corpus.tokenizer, x, y, 80, "mean", labelled.append)
+    assert len(labelled) == 1
+    first = labelled[0]
+    assert first.labels == measured.labels and first.kinds == measured.kinds
+    assert first.step == 80 and first.base_loss is None
+    assert all(row["delta_loss"] is None for row in first.rows)
+    assert all(row["delta_loss"] is not None for row in measured.rows)
+    head_report(model, corpus.tokenizer, x, y, 80, None, labelled.append)
+    assert len(labelled) == 1  # nothing to wait for without losses: one report, returned

@@ -14,6 +14,7 @@ from headwatch.core.lock import LOCK, lock_state
 from headwatch.core.runs import load_run
 from headwatch.gui.app import window_options
 from headwatch.gui.follow_bar import CLOSE_TEXT, STOP_TEXT
+from headwatch.gui.follow_controller import LIVE
 from headwatch.gui.following import ago, describe, followed_evaluations, followed_steps
 from headwatch.gui.run_list import RunInfo
 from tests.core.test_cli import SMALL
@@ -79,7 +80,12 @@ def test_the_window_follows_a_run_as_it_is_written_and_outlives_its_writer(qtbot
     assert window.setup.progress_label.text() == "following"
     assert window.setup.progress_bar.text().endswith(" / 1,000,000")
 
-    # Train is refused while another process writes the run; following goes on
+    # Train is off while another process writes the run, saying why (F5 too); asked anyway,
+    # it is refused and following goes on
+    train = window.setup.train_button
+    assert not train.isEnabled() and not window.train_action.isEnabled()
+    assert window.setup.why_not(train) == LIVE and LIVE in window.train_action.toolTip()
+    assert window.retrain_action.isEnabled()  # a new run of its own: still possible
     window.train()
     assert f"is being trained by PID {child.pid}" in window.last_error
     assert controller.is_following() and not controller.is_training()
@@ -104,6 +110,7 @@ def test_the_window_follows_a_run_as_it_is_written_and_outlives_its_writer(qtbot
     qtbot.waitUntil(lambda: "".join(controller.last_inspection.tokens) == "JULIET:", timeout=10_000)
 
     # once its writer is gone, Train continues the run here, as the same run of the session
+    assert train.isEnabled() and window.train_action.isEnabled()
     window.train()
     qtbot.waitUntil(controller.is_training, timeout=10_000)
     assert not controller.is_following() and controller.current.run_id == run_id
