@@ -120,8 +120,10 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_menus()
         self._connect()
-        # the prompt is there, the model is not yet: "type a prompt" would tell the user wrong
+        # the prompt is there, the model is not yet: "type a prompt" would tell the user wrong;
+        # and the corpus is on its way (after torch), not missing
         self._show_hints(LOADING_HINT)
+        self.setup.set_corpus_loading("Loading the corpus…")
         self._restore_settings()
         self._restore_snapshot_budget()
         # after the first paint, so the window is on screen while torch loads

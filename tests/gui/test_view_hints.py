@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel
 
 from headwatch.gui.main_window import LOADING_HINT, SETTINGS_HINT, MainWindow
+from headwatch.gui.setup_panel import CORPUS_LOADING
 from tests.gui.conftest import small_settings
 
 
@@ -23,6 +24,10 @@ def test_the_views_say_why_they_are_empty(qtbot, tmp_path):
         assert window.prompt_edit.text()  # the default prompt is typed
         assert [hint.text() for hint in hints] == [LOADING_HINT] * 3
         assert hints[0].isVisible() and window.prompt_status.text() == LOADING_HINT
+        # the corpus is on its way, not missing: Train waits for it, without telling the user
+        # to open one
+        assert window.setup.why_not(window.setup.train_button) == CORPUS_LOADING
+        assert window.setup.errors() == []
 
         qtbot.waitUntil(lambda: not hints[0].isVisible(), timeout=60_000)  # the first weights
         assert "characters · weights at step 0" in window.prompt_status.text()
