@@ -19,6 +19,11 @@ SCRIPTS = {
     "ui_latency": (["--seconds", "2", "--rounds", "1"], "keystroke -> grid repainted: p50"),
     "scrub_latency": (["--steps", "30", "--seconds", "2"], "slider move -> grid repainted: p50"),
     "responsiveness": (["--preset", "tiny"], "close returned in"),
+    # this checkout against itself, one pair (its .venv: `make test` made it)
+    "ab_latency": (
+        [str(ROOT), str(ROOT), "--pairs", "1", "--", "--seconds", "2", "--rounds", "1"],
+        "| keystroke p95 (ms) |",
+    ),
 }
 
 
