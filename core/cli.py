@@ -751,8 +751,8 @@ class _Timing:
 
     def tokens_per_s(self, steps: int, seconds: float) -> float:
         """Characters trained on per second over `steps` steps that took `seconds`."""
-        config = self.trainer.config, self.trainer.model_config
-        return steps * config[0].batch_size * config[1].block_size / max(seconds, 1e-9)
+        tokens_per_step = self.trainer.config.batch_size * self.trainer.model_config.block_size
+        return steps * tokens_per_step / max(seconds, 1e-9)
 
     def __str__(self) -> str:
         wall = time.perf_counter() - self.started

@@ -142,7 +142,6 @@ class FollowStatus:
     short: str = ""
     step: int = 0
     total: int = 0
-    # why Train cannot continue the followed run here ("" when it can): Train is off meanwhile
     why_not_train: str = ""
 
     @property
