@@ -340,6 +340,8 @@ class MainWindow(QMainWindow):
         self.timeline_bar.liveRequested.connect(lambda: c.view_step(None))
         c.inspected.connect(self._on_inspected)
         c.inspected.connect(self.timeline_bar.show_inspection)
+        # the grid's head badges: labels come before the analysis's knockout losses
+        c.headsLabelled.connect(self._on_heads_labelled)
         c.weightsCleared.connect(self._on_weights_cleared)
         c.sampling.connect(self.sample_view.set_writing)  # the box names the weights writing
         c.sampled.connect(self._on_sampled)
@@ -359,7 +361,6 @@ class MainWindow(QMainWindow):
         self.heads_panel.knockout.ablationChosen.connect(c.set_ablation)
         c.headsAnalysing.connect(self.head_table.set_busy)
         c.headsAnalysed.connect(self._on_heads_analysed)
-        c.headsLabelled.connect(self._on_heads_labelled)
         c.viewedHeadsAnalysed.connect(self._on_viewed_heads_analysed)
         c.knockoutChanged.connect(self._on_knockout_changed)
         self.lens_panel.lossRequested.connect(c.analyse_lens)
