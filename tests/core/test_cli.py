@@ -107,8 +107,10 @@ def _seconds(done: str) -> dict[str, float]:
 
 def test_the_summary_names_every_part_of_the_wall_time(tmp_path, capsys):
     """A user's baby run ended "over 70.1s of training; set-up 2.1s, 116.9s wall", leaving the
-    45 s of its periodic evaluations unexplained. Many batches per evaluation here, so
-    evaluating outlasts training, as in that run; every part is named and they add up."""
+    45 s of its periodic evaluations unexplained. Many batches per evaluation here (800
+    forwards in all), so evaluating takes a measurable time; every part is named and they add
+    up. (Not "evaluations outlast training": under load the first steps' start-up alone took
+    2.2 s of the 12 steps' training in a CI run.)"""
     out = tmp_path / "run"
     argv = ["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--eval-iters", "200"]
     assert main([*argv, "--out", str(out)]) == 0
@@ -117,7 +119,7 @@ def test_the_summary_names_every_part_of_the_wall_time(tmp_path, capsys):
     assert set(parts) == {"set-up", "training", "evaluations", "saving", "other", "wall"}
     wall = parts.pop("wall")
     assert sum(parts.values()) == pytest.approx(wall, abs=0.3)  # each part rounded to 0.1 s
-    assert parts["evaluations"] > parts["training"]
+    assert parts["evaluations"] >= 0.1
     assert load_run(out).metrics[-1].elapsed == pytest.approx(parts["training"], abs=0.06)
 
 
