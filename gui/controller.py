@@ -665,8 +665,11 @@ class AppController(QObject):
         run = self._update_run(message.run_id, state=RunState.IDLE, step=message.step)
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
-            # the knockout losses too, unless the ladder's next stage starts training now
-            self._analyse_heads_owed(losses=not self.ladder_running())
+            # the knockout losses too, unless the ladder's next stage starts training now; owed
+            # even when the last evaluation's analysis has the labels: it had no losses
+            losses = not self.ladder_running()
+            self._auto_analysis_owed |= losses and _analysed_by_itself(run)
+            self._analyse_heads_owed(losses=losses)
         word = "Finished" if message.reason == "done" else "Stopped"
         self.status.emit(f"{word}; the run is saved in {run.folder}")
 

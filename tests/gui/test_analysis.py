@@ -66,14 +66,32 @@ def test_heads_are_reanalysed_at_most_so_often_while_training_and_when_it_pauses
     with qtbot.waitSignal(controller.runEnded, timeout=10_000) as ended:
         stop_training(qtbot, window)
     assert ended.args[0].reason == "stopped" and not ended.args[0].failed
-    # the run's end analyses only if an evaluation came after the pause
-    owed = len(evaluations) > analysed_after[1]
-    assert len(analysed_after) == 2 + owed
+    # the run's end analyses, for the knockout losses, whether or not an evaluation came after
+    # the pause
+    assert len(analysed_after) == 3
     before = len(evaluations)
     window.retrain()  # new weights: their heads are analysed at their first evaluation
-    qtbot.waitUntil(lambda: len(analysed_after) == 3 + owed, timeout=60_000)
+    qtbot.waitUntil(lambda: len(analysed_after) == 4, timeout=60_000)
     assert analysed_after[-1] == before
     stop_training(qtbot, window)
+
+
+def test_a_run_that_ends_gets_its_knockout_losses_even_just_after_an_analysis(
+    qtbot, window, monkeypatch
+):
+    """A trial's baby run ended with the Δ columns empty: its last evaluation (at the last step)
+    had analysed the labels and cleared what was owed, so the end asked for nothing."""
+    monkeypatch.setattr(controller_module, "AUTO_ANALYSIS_SECONDS", 0)  # at every evaluation
+    controller, reports = window.controller, []
+    controller.headsAnalysed.connect(reports.append)
+    window.setup.iters_spin.setValue(20)  # evaluations at 10 and 20, the last step
+    with qtbot.waitSignal(controller.runEnded, timeout=60_000):
+        window.train()
+    qtbot.waitUntil(
+        lambda: bool(reports) and reports[-1].rows[0]["delta_loss"] is not None, timeout=60_000
+    )
+    assert reports[-1].step == 20 and reports[-1].ablation == "mean"
+    assert window.head_table.rows()[0]["delta_loss"] is not None  # the Heads tab shows them
 
 
 def test_clicking_a_unit_shows_its_top_contexts(qtbot, trained):
