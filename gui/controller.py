@@ -701,6 +701,8 @@ class AppController(QObject):
     def _on_inspected(self, result: PromptInspection) -> None:
         # answers come in order; one for a prompt already changed is still shown (a newer one
         # follows), or fast typing on a big model would show nothing until the typing stops
+        if self.snapshots.latest() is None and self.viewed_step is None:
+            return  # made on weights cleared since it began (another vocabulary's): not shown
         self.last_inspection = result
         self.inspected.emit(result)
         # new weights on show are inspected first, whatever brought them: map them too

@@ -39,13 +39,19 @@ def test_the_views_say_why_they_are_empty(qtbot, tmp_path):
         small_settings(window)
         window.prompt_edit.setText("ROMEO:")
         qtbot.waitUntil(lambda: not hints[0].isVisible(), timeout=30_000)
+        shown = controller.last_inspection
         short = tmp_path / "short.txt"
-        short.write_text("To be, or not to be: that is the question.\n" * 3, encoding="utf-8")
+        short.write_text("To be, or not to be: that is the question.", encoding="utf-8")
         window.setup.block_spin.setValue(64)  # longer than the short text's validation part
         assert window.set_corpus(str(short))
         qtbot.waitUntil(hints[0].isVisible, timeout=30_000)
         assert [hint.text() for hint in hints] == [SETTINGS_HINT] * 3
         assert window.prompt_status.text() == SETTINGS_HINT
+        # an inspection begun on the old weights that answers after they were cleared (a trial
+        # saw the Shakespeare preview's predictions over this corpus) is not shown
+        controller._on_inspected(shown)
+        assert hints[0].isVisible() and window.prompt_status.text() == SETTINGS_HINT
+        assert controller.last_inspection is None
     finally:
         controller.shutdown()
         qtbot.waitUntil(controller.threads_ended, timeout=60_000)
