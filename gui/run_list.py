@@ -27,6 +27,12 @@ def pick_colour(used: Collection[str], count: int) -> str:
     return free[0] if free else PALETTE[count % len(PALETTE)]
 
 
+def mean_tokens_per_s(step: int, batch_size: int, block_size: int, elapsed: float) -> float | None:
+    """Characters trained on per second over `step` steps that took `elapsed` seconds of
+    training; None before any."""
+    return step * batch_size * block_size / elapsed if elapsed > 0 else None
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """One run of the session, as the views show it. Losses in nats per character."""
@@ -45,6 +51,16 @@ class RunInfo:
     step: int = 0
     total: int = 0
     state: RunState = RunState.IDLE
+
+    def mean_tokens_per_s(self) -> float | None:
+        """The run's mean training speed over all its steps and sessions (what an opened run
+        shows), where tokens_per_s while it trains covers its last 20 steps; None before any."""
+        return mean_tokens_per_s(
+            self.step,
+            self.settings.get("batch_size", 0),
+            self.settings.get("block_size", 0),
+            self.elapsed,
+        )
 
     def compare_row(self) -> dict:
         """The compare table's row (headwatch.gui.compare_view.ROW_KEYS)."""

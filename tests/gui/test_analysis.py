@@ -15,7 +15,8 @@ import headwatch.gui.controller as controller_module
 from headwatch.core.ladder import STAGES
 from headwatch.core.trainer import Trainer
 from headwatch.gui.head_table import LABEL_COLOURS, badge_text
-from tests.gui.conftest import stop_training
+from headwatch.gui.setup_panel import format_rate
+from tests.gui.conftest import open_run, stop_training
 
 
 @pytest.fixture
@@ -161,3 +162,21 @@ def test_every_export_opens_or_parses(qtbot, trained, tmp_path):
         assert len(list(csv.reader(fh))) == 2
     assert window.export_view("attention", tmp_path / "no" / "such" / "dir.svg") is False
     assert window.last_error
+
+
+def test_an_ended_run_shows_its_mean_speed_as_it_does_when_opened_again(qtbot, window):
+    """A trial's run said 19.8k tok/s at its end (its last 20 steps) and 396 once opened again
+    (its mean: it had been starved for minutes). An ended run shows its mean in both."""
+    controller = window.controller
+    window.setup.iters_spin.setValue(30)
+    with qtbot.waitSignal(controller.runEnded, timeout=60_000):
+        window.train()
+    qtbot.waitUntil(lambda: window.setup.progress_label.text().endswith("done"), timeout=10_000)
+    run = controller.current
+    settings = run.settings
+    mean = run.step * settings["batch_size"] * settings["block_size"] / run.elapsed
+    assert run.step == 30 and run.tokens_per_s == pytest.approx(mean)
+    assert window.setup.progress_label.text() == f"{format_rate(mean)} tok/s · done"
+    assert open_run(qtbot, window, run.folder)
+    assert controller.current.run_id != run.run_id  # opened as another run of the session
+    assert controller.current.tokens_per_s == pytest.approx(mean, rel=0.01)
