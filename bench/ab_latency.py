@@ -58,10 +58,15 @@ def permutation_p(a: list[float], b: list[float], rng: random.Random) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("old", type=Path)
-    parser.add_argument("new", type=Path)
-    parser.add_argument("--pairs", type=int, default=6)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Options after -- go to each run of bench/ui_latency.py, e.g. -- --rounds 4.",
+    )
+    parser.add_argument("old", type=Path, help="the checkout measured first (with its .venv)")
+    parser.add_argument("new", type=Path, help="the checkout compared with it (with its .venv)")
+    parser.add_argument(
+        "--pairs", type=int, default=6, help="runs of each checkout, alternated (default 6)"
+    )
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args, extra = parser.parse_args(argv[:split]), argv[split + 1 :]  # after --: ui_latency's

@@ -820,11 +820,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             row = result.attention[layer, head, -1]
             best = int(row.argmax())
             print(
-                f"layer {layer + 1} head {head + 1}: last char attends most to "
+                f"{head_names([(layer, head)])}: last char attends most to "
                 f"{quoted(result.tokens[best])} (pos {best}) {row[best]:.2f}"
             )
         active = float((result.ffn[layer] > 0).mean())
-        print(f"layer {layer + 1} feed-forward: {active:.0%} of units active")
+        print(f"L{layer + 1} feed-forward: {active:.0%} of units active")
     print("next: " + "  ".join(f"{quoted(ch)} {p:.2f}" for ch, p in result.next_chars))
     return 0
 
@@ -886,7 +886,7 @@ def _write_json(data: dict) -> int:
 
 def _knockout(args: argparse.Namespace, record: RunRecord, model: GPT):
     """The context the command's model runs in: args.knockout's heads knocked out, if any."""
-    if not args.knockout:
+    if args.knockout is None:  # --knockout '' is refused by parse_heads, not taken as none
         return contextlib.nullcontext()
     config = record.model_config
     heads = parse_heads(args.knockout, config.n_layer, config.n_head)
@@ -1073,7 +1073,8 @@ def cmd_ladder(args: argparse.Namespace) -> int:
             at.update(stage=stage, step=step)
             more = f" more (to {args.iters})" if step else ""
             print(
-                f"{stage.label}: training {args.iters - step} steps{more}",
+                f"{stage.label}: training {args.iters - step} "
+                f"step{'' if args.iters - step == 1 else 's'}{more}",
                 file=sys.stderr,
                 flush=True,
             )

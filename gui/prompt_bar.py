@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
@@ -45,7 +46,11 @@ class PromptBar(QWidget):
         """Say what was left out or cut, or how long the prompt is; mark a problem in colour."""
         notes, problem = [], False
         if result.prompt.unknown:
-            chars = ", ".join(quoted_char(u.char) for u in result.prompt.unknown[:8])
+            # each character once, with how often it was typed: '~' ×3, 'ü'
+            counts = Counter(u.char for u in result.prompt.unknown)
+            chars = ", ".join(
+                quoted_char(ch) + (f" ×{n}" if n > 1 else "") for ch, n in list(counts.items())[:8]
+            )
             notes.append(f"Not in the vocabulary, left out: {chars}")
             problem = True
         if result.prompt.truncated:

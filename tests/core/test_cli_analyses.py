@@ -105,6 +105,7 @@ def test_zero_ablation_needs_no_corpus_but_the_measures_do(tmp_path, capsys):
         (["inspect", "--prompt", "a", "--knockout", "3.1"], "does not exist"),
         (["inspect", "--prompt", "a", "--knockout", "1.x"], "not LAYER.HEAD"),
         (["lens", "--prompt", "a", "--knockout", "1.1,,2.2"], "not LAYER.HEAD"),
+        (["inspect", "--prompt", "a", "--knockout", ""], "not LAYER.HEAD"),  # not "none"
         (["inspect", "--prompt", "a", "--knockout", "1.1", "--ablation", "half"], "invalid choice"),
         (["heads", "--windows", "0"], "windows must be from 1 to"),
         (["lens", "--prompt", "a", "--windows", "10000000000"], "windows must be from 1 to"),

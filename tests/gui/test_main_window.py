@@ -63,9 +63,12 @@ def test_unknown_characters_are_marked_and_left_out(qtbot, window):
         ),
         timeout=10_000,
     )
-    assert "'€'" in window.prompt_status.text()
+    assert window.prompt_status.text().endswith("left out: '€'")
     assert window.prompt_edit.property("problem") is True
     assert "'€' at 2" in window.prompt_edit.toolTip()
+    window.prompt_edit.setText("R€O€M€E~")  # each character said once, with how often
+    qtbot.waitUntil(lambda: "'~'" in window.prompt_status.text(), timeout=10_000)
+    assert window.prompt_status.text().endswith("left out: '€' ×3, '~'")
     window.prompt_edit.setText("ROME")
     qtbot.waitUntil(lambda: window.prompt_status.property("problem") is False, timeout=10_000)
     assert window.prompt_edit.property("problem") is False
