@@ -61,6 +61,13 @@ RUN_IN_PROGRESS = "A run is in progress"
 NO_RUN = "No run is in progress"
 RUN_STOPPING = "The run is stopping"
 RETRAIN_HINT = "changes apply on Retrain"
+# the progress line's tooltip: what its speed is, and why it may crawl beside other work
+SPEED_TIP = (
+    "tok/s: characters trained on per second, over the last 20 steps while the run trains, "
+    "over all its steps once it has ended.\nTraining runs below the window's priority so that "
+    "typing stays live: beside another busy program it slows down a lot. Start HeadWatch with "
+    "OMP_NUM_THREADS=1 then (README, Performance)."
+)
 ERROR_COLOUR = "#c62828"
 _HINT_COLOUR = "#666666"
 _SAID_AS = {"learning_rate": "learning rate"}  # as TrainConfig's own messages name it
@@ -395,6 +402,7 @@ class SetupPanel(QWidget):
         self.progress_label = ElidedLabel()
         self.progress_label.setObjectName("progressLabel")
         self.progress_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.progress_label.setToolTip(SPEED_TIP)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)  # the dock draws its own frame: room for fields
