@@ -2,7 +2,7 @@
 process that trains: steps per second for each training niceness.
 
     python bench/contention.py [--niceness 10 5] [--seconds 15] [--rounds 3] [--own-session]
-                               [--threads N]
+                               [--threads N|auto]
 
 Each round, for each niceness in turn (alternated, so drift falls on every one alike): a thread
 lowered by that niceness below the main thread (core.performance.lower_priority, as the window's
@@ -29,25 +29,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.train_throughput import BABY, core_trainer  # noqa: E402
 from headwatch.core.corpus import builtin_corpus  # noqa: E402
-from headwatch.core.performance import lower_priority, use_torch_threads  # noqa: E402
+from headwatch.core.performance import (  # noqa: E402
+    TRAIN_THREADS,
+    ThreadTuner,
+    lower_priority,
+    use_torch_threads,
+)
 
 
-def steps_per_s(corpus, niceness: int, seconds: float, threads: int | None) -> float:
+def steps_per_s(corpus, niceness: int, seconds: float, threads: str | None) -> float:
     """Steps a second of a baby trainer in a new thread `niceness` below this one's priority,
-    on `threads` torch threads (None: torch's default, as the window's training)."""
+    on `threads` torch threads (None: torch's default, as the window's training; "auto": the
+    count core.performance.ThreadTuner picks as it trains, as the window's training does)."""
     done: list[float] = []
 
     def train() -> None:
         lower_priority(niceness)
-        if threads is not None:
-            use_torch_threads(threads)
+        tuner = None
+        if threads == "auto":
+            use_torch_threads(TRAIN_THREADS)
+            tuner = ThreadTuner.for_training("cpu")
+        elif threads is not None:
+            use_torch_threads(int(threads))
         trainer = core_trainer(corpus, BABY, precision="auto")
         trainer.train_step()  # warm-up: the first step builds kernels
         steps, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
+            began = time.perf_counter()
             trainer.train_step()
+            if tuner is not None:
+                tuner.step_done(time.perf_counter() - began)
             steps += 1
         done.append(steps / (time.perf_counter() - start))
+        if tuner is not None:
+            print(f"  auto: {tuner.switches} switches, ended on {tuner.current} threads")
 
     thread = threading.Thread(target=train, name=f"train-nice-{niceness}")
     thread.start()
@@ -65,6 +80,8 @@ def competitor(folder: str, own_session: bool) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=own_session,
+        # two threads for good, as another program's: OMP_NUM_THREADS turns its ThreadTuner off
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
     )
 
 
@@ -73,7 +90,11 @@ def main() -> int:
     parser.add_argument("--niceness", type=int, nargs="+", default=[10, 5], metavar="N")
     parser.add_argument("--seconds", type=float, default=15, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="the trainer's torch threads (default torch's)")
+    parser.add_argument(
+        "--threads",
+        help="the trainer's torch threads: a number, or auto (the window's choice as it trains); "
+        "default torch's",
+    )
     parser.add_argument(
         "--own-session", action="store_true", help="the other process in a session of its own"
     )

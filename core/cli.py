@@ -41,6 +41,7 @@ from headwatch.core.ladder import (
 from headwatch.core.logit_lens import logit_lens, stage_losses
 from headwatch.core.model import GPT, ConfigError, GPTConfig
 from headwatch.core.oom import build_trainer, is_out_of_memory
+from headwatch.core.performance import ThreadTuner
 from headwatch.core.presets import DEFAULT_PRESET, PRESETS
 from headwatch.core.runs import (
     RunError,
@@ -606,6 +607,8 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
 
         corpus, build, record, steps, note, store, tensorboard = _together(distributed, prepare)
         trainer = _together(distributed, lambda: build(distributed=distributed))
+        world = distributed.world_size if distributed is not None else 1
+        trainer.thread_tuner = ThreadTuner.for_training(trainer.device.type, world)
         if args.compile:
             seconds = trainer.compile()
             if main_rank:

@@ -18,7 +18,9 @@ docs/performance.md):
   and analysis threads run serial. libgomp keeps a pool of helper threads per thread that ran a
   parallel op; once there are more helpers than cores it stops spinning between ops, and each op of
   the training thread waits for a sleeping helper to wake: training fell to half speed after the GUI
-  thread had merely built a model.
+  thread had merely built a model. While it trains (the window, `headwatch train`), `ThreadTuner`
+  now and then tries one thread instead and keeps the faster: beside another busy process, two
+  threads on two cores wait for each other at every op.
 - Priorities (`lower_priority`, `give_way_to_the_window`, TRAIN_NICENESS, ANALYSIS_NICENESS):
   training runs below the window (its OpenMP helpers inherit that), analyses and samples between
   the two, so a keystroke's inspection takes a core at once instead of queueing behind them.
@@ -40,8 +42,11 @@ import contextlib
 import ctypes
 import math
 import os
+import statistics
 import sys
 import threading
+from collections import deque
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,6 +184,76 @@ def use_torch_threads(n: int) -> None:
     _default_torch_threads()  # torch's own default, read before this sets any count
     torch.get_num_threads()
     torch.set_num_threads(n)
+
+
+class ThreadTuner:
+    """Chooses the training thread's torch thread count while it trains, between TRAIN_THREADS
+    and 1: now and then a short probe with the other count, kept when its steps are faster.
+
+    Beside another busy process (another `headwatch train`, a compile), two OpenMP threads on
+    two cores wait at every op for the one that lost its core: a baby step took 2 s where one
+    thread takes 35 ms (docs/performance.md). Alone, the default count is ~40 % faster. A probe
+    runs the other count for PROBE_S training seconds (MIN_STEPS steps at least) and keeps it if
+    its median step is MARGIN faster than the current count's last RECENT steps; a probe step
+    CLEARLY_SLOWER than those ends it at once (the costly case: trying two threads again while
+    the other process still runs). Probes come after EVERY_S of training, then twice as far apart
+    each time (up to MAX_EVERY_S): alone they cost ~1 % of a two-minute run, less later.
+
+    Feed it each step's duration (step_done, seconds); it calls set_threads(n) in the calling
+    thread, which must be the training thread (torch's count is per thread)."""
+
+    PROBE_S = 1.0
+    MIN_STEPS = 3
+    RECENT = 20
+    MARGIN = 0.10
+    CLEARLY_SLOWER = 2.0
+    EVERY_S = 10.0
+    MAX_EVERY_S = 160.0
+
+    def __init__(self, counts: tuple[int, int], set_threads: Callable[[int], None]) -> None:
+        self.current, self._other = counts
+        self._set_threads = set_threads
+        self._every = self._until_probe = self.EVERY_S  # training seconds
+        self._recent: deque[float] = deque(maxlen=self.RECENT)  # the current count's steps
+        self._probe: list[float] | None = None  # the other count's steps, while it is tried
+        self.switches = 0
+
+    @classmethod
+    def for_training(cls, device_type: str, world_size: int = 1) -> ThreadTuner | None:
+        """A tuner for a training thread on this device, or None where the count is not ours to
+        choose: a GPU trains (the CPU threads only feed it), one rank of several (torchrun
+        sets the counts), OMP_NUM_THREADS set by the user, or a single default thread."""
+        if device_type != "cpu" or world_size > 1 or os.environ.get("OMP_NUM_THREADS"):
+            return None
+        default = _default_torch_threads()
+        return cls((default, 1), use_torch_threads) if default > 1 else None
+
+    def step_done(self, seconds: float) -> None:
+        """One training step took `seconds` (of training: evaluations and pauses left out)."""
+        if self._probe is None:
+            self._recent.append(seconds)
+            self._until_probe -= seconds
+            if self._until_probe <= 0 and len(self._recent) >= self.MIN_STEPS:
+                self._probe = []
+                self._set_threads(self._other)
+            return
+        self._probe.append(seconds)
+        usual = statistics.median(self._recent)
+        if seconds > self.CLEARLY_SLOWER * usual:
+            self._end_probe(switch=False)
+        elif len(self._probe) >= self.MIN_STEPS and sum(self._probe) >= self.PROBE_S:
+            self._end_probe(statistics.median(self._probe) < (1 - self.MARGIN) * usual)
+
+    def _end_probe(self, switch: bool) -> None:
+        if switch:  # the other count is in use already
+            self.current, self._other = self._other, self.current
+            self._recent = deque(self._probe, maxlen=self.RECENT)
+            self.switches += 1
+        else:
+            self._set_threads(self.current)
+        self._probe = None
+        self._every = min(2 * self._every, self.MAX_EVERY_S)
+        self._until_probe = self._every
 
 
 def keep_gui_thread_serial() -> None:

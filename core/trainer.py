@@ -23,6 +23,7 @@ from headwatch.core.corpus import Corpus, Tokenizer
 from headwatch.core.distributed import Distributed
 from headwatch.core.model import GPT
 from headwatch.core.performance import (
+    ThreadTuner,
     bf16_supported,
     pinned_copy,
     resolve_device,
@@ -152,6 +153,9 @@ class Trainer:
         self.snapshots = snapshots
         self.snapshot_every_s = snapshot_every_s
         self._last_snapshot = 0.0
+        # set by the window and `headwatch train` (core.performance.ThreadTuner.for_training):
+        # told each step's seconds, it picks the training thread's torch thread count
+        self.thread_tuner: ThreadTuner | None = None
 
     # --- data ---------------------------------------------------------------------------
 
@@ -290,6 +294,8 @@ class Trainer:
             took = time.perf_counter() - started
             self.elapsed += took
             recent.append(took)
+            if self.thread_tuner is not None:
+                self.thread_tuner.step_done(took)
             if self._diverged(loss):
                 raise TrainingDiverged(self.step, self.config.learning_rate)
             tps = tokens_per_step * len(recent) / sum(recent)

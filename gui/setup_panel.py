@@ -65,8 +65,8 @@ RETRAIN_HINT = "changes apply on Retrain"
 SPEED_TIP = (
     "tok/s: characters trained on per second, over the last 20 steps while the run trains, "
     "over all its steps once it has ended.\nTraining runs below the window's priority so that "
-    "typing stays live: beside another busy program it slows down a lot. Start HeadWatch with "
-    "OMP_NUM_THREADS=1 then (README, Performance)."
+    "typing stays live: beside another busy program it slows down, and tries one torch thread "
+    "instead of several now and then, keeping it while it is faster (README, Performance)."
 )
 ERROR_COLOUR = "#c62828"
 _HINT_COLOUR = "#666666"

@@ -26,6 +26,7 @@ from headwatch.core.inspection import Analyst, Inspector, PromptInspection
 from headwatch.core.performance import (
     ANALYSIS_NICENESS,
     TRAIN_THREADS,
+    ThreadTuner,
     freeze_torch_optimizer_imports,
     give_way_to_the_window,
     lower_priority,
@@ -140,6 +141,7 @@ class TrainWorker(QObject):
             # checked before build makes a run folder: no folder is left by a missing extra
             tensorboard = check_tensorboard() if self.job.tensorboard else None
             trainer, writer, n_steps = self.job.build()
+            trainer.thread_tuner = ThreadTuner.for_training(trainer.device.type)
             board = tensorboard(writer.path, trainer) if tensorboard else None
             self._keep_snapshots(trainer, writer)
             box = trainer.snapshots

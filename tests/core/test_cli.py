@@ -200,3 +200,24 @@ def test_console_script_runs_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("headwatch: error:")
     assert "Traceback" not in result.stderr
+
+
+def test_train_lets_its_thread_count_be_chosen_as_it_trains(tmp_path, monkeypatch):
+    """`headwatch train` on the CPU gets a ThreadTuner (core.performance), told every step."""
+    from headwatch.core import cli
+
+    made = []
+
+    class Counting(cli.ThreadTuner):
+        def step_done(self, seconds: float) -> None:
+            made[-1][1] += 1
+            super().step_done(seconds)
+
+    def for_training(device_type: str, world_size: int = 1):
+        made.append([(device_type, world_size), 0])
+        return Counting((2, 1), lambda n: None)
+
+    monkeypatch.setattr(cli.ThreadTuner, "for_training", staticmethod(for_training))
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(write_corpus(tmp_path)), *SMALL, "--out", str(out)]) == 0
+    assert made == [[("cpu", 1), 12]]  # one tuner, told each of the 12 steps
