@@ -147,7 +147,7 @@ def test_inspect_json_schema(run_dir, capsys):
 def test_inspect_text_and_unknown_characters(run_dir, capsys):
     assert main(["inspect", str(run_dir), "--prompt", "RO€MEO"]) == 0
     captured = capsys.readouterr()
-    assert "layer 2 head 2" in captured.out
+    assert "L2·H2: last char attends most to" in captured.out
     assert "'€' at 2" in captured.err
 
 
