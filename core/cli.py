@@ -20,7 +20,7 @@ from headwatch.core import __version__
 from headwatch.core.ablation import ABLATIONS, ablation_values, knocked_out, parse_heads
 from headwatch.core.analyses import DEFAULT_WINDOWS, analyse_heads, run_windows
 from headwatch.core.charnames import quoted, quoted_string, visible_string
-from headwatch.core.config import MAX_SEED, check_sampling, check_whole
+from headwatch.core.config import MAX_SEED, check_sampling, check_whole, tokens_per_s
 from headwatch.core.control import TrainControl
 from headwatch.core.corpus import CorpusError, EncodedPrompt, load_corpus
 from headwatch.core.distributed import Distributed, from_environment
@@ -755,7 +755,7 @@ class _Timing:
     def tokens_per_s(self, steps: int, seconds: float) -> float:
         """Characters trained on per second over `steps` steps that took `seconds`."""
         tokens_per_step = self.trainer.config.batch_size * self.trainer.model_config.block_size
-        return steps * tokens_per_step / max(seconds, 1e-9)
+        return tokens_per_s(steps, tokens_per_step, seconds) or 0.0
 
     def __str__(self) -> str:
         wall = time.perf_counter() - self.started

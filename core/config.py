@@ -215,6 +215,13 @@ class TrainConfig:
         return cls(**_known_settings(cls, {"precision": "fp32", **data}, "training"))
 
 
+def tokens_per_s(steps: int, tokens_per_step: int, seconds: float) -> float | None:
+    """Training speed: characters trained on per second over `steps` steps of
+    `tokens_per_step` (batch × block_size, all ranks) that took `seconds` of training; None
+    when they took no time."""
+    return steps * tokens_per_step / seconds if seconds > 0 else None
+
+
 def _known_settings(cls: type, data: dict, what: str) -> dict:
     """data, refused with a clear message if it names a setting cls does not have."""
     unknown = sorted(set(data) - {f.name for f in fields(cls)})

@@ -216,6 +216,7 @@ class ThreadTuner:
         self._every = self._until_probe = self.EVERY_S  # training seconds
         self._recent: deque[float] = deque(maxlen=self.RECENT)  # the current count's steps
         self._probe: list[float] | None = None  # the other count's steps, while it is tried
+        self._usual = 0.0  # the current count's median step when the probe began
         self.switches = 0
 
     @classmethod
@@ -234,15 +235,14 @@ class ThreadTuner:
             self._recent.append(seconds)
             self._until_probe -= seconds
             if self._until_probe <= 0 and len(self._recent) >= self.MIN_STEPS:
-                self._probe = []
+                self._probe, self._usual = [], statistics.median(self._recent)
                 self._set_threads(self._other)
             return
         self._probe.append(seconds)
-        usual = statistics.median(self._recent)
-        if seconds > self.CLEARLY_SLOWER * usual:
+        if seconds > self.CLEARLY_SLOWER * self._usual:
             self._end_probe(switch=False)
         elif len(self._probe) >= self.MIN_STEPS and sum(self._probe) >= self.PROBE_S:
-            self._end_probe(statistics.median(self._probe) < (1 - self.MARGIN) * usual)
+            self._end_probe(statistics.median(self._probe) < (1 - self.MARGIN) * self._usual)
 
     def _end_probe(self, switch: bool) -> None:
         if switch:  # the other count is in use already

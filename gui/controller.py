@@ -23,14 +23,14 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from headwatch.core.compare import flat_settings
-from headwatch.core.config import ConfigError, GPTConfig, TrainConfig
+from headwatch.core.config import ConfigError, GPTConfig, TrainConfig, tokens_per_s
 from headwatch.core.corpus import Corpus, CorpusError, builtin_corpus, load_text_file
 from headwatch.core.storage import RunError
 from headwatch.gui.exports import write_inspection_json, write_loss_csv
@@ -49,7 +49,7 @@ from headwatch.gui.messages import (
     Timeline,
     nothing_changed,
 )
-from headwatch.gui.run_list import RunInfo, RunList, mean_tokens_per_s
+from headwatch.gui.run_list import RunInfo, RunList
 from headwatch.gui.run_opener import OpenRequest, RunOpener, RunReader, read_saved_run
 from headwatch.gui.shown_analyses import ShownAnalyses
 from headwatch.gui.threads import WorkerThread
@@ -662,10 +662,15 @@ class AppController(QObject):
             self._ladder_control.end("" if message.failed else "The ladder was stopped.")
 
     def _run_finished(self, message: RunEnded) -> None:
-        run = self._update_run(message.run_id, state=RunState.IDLE, step=message.step)
         # ended, it shows its mean speed, as when it is opened again (a trial saw 19.8k tok/s
         # here, the last 20 steps', and 396 on opening it: it had been starved for minutes)
-        run = self._update_run(run.run_id, tokens_per_s=run.mean_tokens_per_s())
+        ended = replace(self.runs.get(message.run_id), step=message.step)
+        run = self._update_run(
+            message.run_id,
+            state=RunState.IDLE,
+            step=message.step,
+            tokens_per_s=ended.mean_tokens_per_s(),
+        )
         if message.run_id == self._current_id:
             self._current_done = run.step >= run.total
             # the knockout losses too, unless the ladder's next stage starts training now; owed
@@ -962,10 +967,9 @@ class AppController(QObject):
             best_val=min(vals) if vals else None,
             last_train=trains[-1] if trains else None,
             elapsed=elapsed,
-            tokens_per_s=mean_tokens_per_s(
+            tokens_per_s=tokens_per_s(
                 record.step,
-                record.train_config.batch_size,
-                record.model_config.block_size,
+                record.train_config.batch_size * record.model_config.block_size,
                 elapsed,
             ),
             step=record.step,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from headwatch.core.config import tokens_per_s
 from headwatch.core.corpus import Corpus
 from headwatch.core.follow import FollowUpdate, RunFollower
 from headwatch.core.runs import MetricRow, RunRecord, load_run, resumable_corpus
@@ -206,17 +207,15 @@ def followed_steps(
     if not losses:
         return None
     first, last = losses[0], losses[-1]
-    tokens_per_s = run.tokens_per_s or 0.0
-    if last.elapsed > first.elapsed:
-        tokens = (last.step - first.step) * record.global_batch * record.model_config.block_size
-        tokens_per_s = tokens / (last.elapsed - first.elapsed)
+    tokens_per_step = record.global_batch * record.model_config.block_size
+    speed = tokens_per_s(last.step - first.step, tokens_per_step, last.elapsed - first.elapsed)
     return StepBatch(
         run_id,
         tuple(row.step for row in losses),
         tuple(row.loss for row in losses),
         last.step,
         max(run.total, last.step),
-        tokens_per_s,
+        speed or run.tokens_per_s or 0.0,
         last.elapsed,
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from headwatch.core.compare import differing_labels, settings_summary
+from headwatch.core.config import tokens_per_s
 from headwatch.gui.messages import RunState
 
 # Matplotlib's tab10 with its grey swapped for navy: grey would read as "disabled".
@@ -25,12 +26,6 @@ def pick_colour(used: Collection[str], count: int) -> str:
     """The first palette colour no run uses; when all are taken, cycle by the number of runs."""
     free = [c for c in PALETTE if c not in used]
     return free[0] if free else PALETTE[count % len(PALETTE)]
-
-
-def mean_tokens_per_s(step: int, batch_size: int, block_size: int, elapsed: float) -> float | None:
-    """Characters trained on per second over `step` steps that took `elapsed` seconds of
-    training; None before any."""
-    return step * batch_size * block_size / elapsed if elapsed > 0 else None
 
 
 @dataclass(frozen=True)
@@ -55,12 +50,8 @@ class RunInfo:
     def mean_tokens_per_s(self) -> float | None:
         """The run's mean training speed over all its steps and sessions (what an opened run
         shows), where tokens_per_s while it trains covers its last 20 steps; None before any."""
-        return mean_tokens_per_s(
-            self.step,
-            self.settings.get("batch_size", 0),
-            self.settings.get("block_size", 0),
-            self.elapsed,
-        )
+        tokens_per_step = self.settings.get("batch_size", 0) * self.settings.get("block_size", 0)
+        return tokens_per_s(self.step, tokens_per_step, self.elapsed)
 
     def compare_row(self) -> dict:
         """The compare table's row (headwatch.gui.compare_view.ROW_KEYS)."""
